@@ -1,0 +1,82 @@
+"""Settings from the environment (CONTRACT.md, "Configuration")."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw not in (None, "") else default
+
+
+def _opt(name: str) -> str | None:
+    value = os.environ.get(name)
+    return value or None
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("./var")
+    database_url: str | None = None
+    redis_url: str | None = None
+    broker_url: str | None = None
+    search_url: str | None = None
+    search_api_key: str | None = None
+    jwt_secret: str | None = None
+    tls_certfile: str | None = None
+    tls_keyfile: str | None = None
+    rate_limit_per_minute: int = 1000
+    worker_id: int | None = None
+    jwt_issuer: str = "chirp"
+    jwt_ttl_seconds: int = 7 * 24 * 3600
+    tweet_max_length: int = 280
+    edit_window_seconds: int = 30 * 60
+    edit_limit: int = 5
+    page_max: int = 100
+    db_pool_size: int = 20
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        worker = _opt("WORKER_ID")
+        return cls(
+            host=os.environ.get("HOST", "127.0.0.1"),
+            port=_int("PORT", 8000),
+            data_dir=Path(os.environ.get("DATA_DIR", "./var")),
+            database_url=_opt("DATABASE_URL"),
+            redis_url=_opt("REDIS_URL"),
+            broker_url=_opt("BROKER_URL"),
+            search_url=_opt("SEARCH_URL"),
+            search_api_key=_opt("SEARCH_API_KEY"),
+            jwt_secret=_opt("JWT_SECRET"),
+            tls_certfile=_opt("TLS_CERTFILE"),
+            tls_keyfile=_opt("TLS_KEYFILE"),
+            rate_limit_per_minute=_int("RATE_LIMIT_PER_MINUTE", 1000),
+            worker_id=int(worker) if worker else None,
+            edit_window_seconds=_int("EDIT_WINDOW_SECONDS", 30 * 60),
+            edit_limit=_int("EDIT_LIMIT", 5),
+            db_pool_size=_int("DB_POOL_SIZE", 20),
+        )
+
+    def resolved_jwt_secret(self) -> str:
+        """JWT_SECRET, else a secret generated once and kept in DATA_DIR."""
+        if self.jwt_secret:
+            return self.jwt_secret
+        path = self.data_dir / "jwt_secret"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(secrets.token_urlsafe(48))
+            tmp.chmod(0o600)
+            try:
+                os.link(tmp, path)  # first writer wins when processes race
+            except FileExistsError:
+                pass
+            tmp.unlink()
+        return path.read_text().strip()

@@ -1,0 +1,48 @@
+"""The database: one engine, sessions for writes, autocommit connections for reads."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+
+@dataclass
+class Database:
+    engine: AsyncEngine
+    reader: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+
+    @classmethod
+    def connect(cls, url: str, *, pool_size: int = 20) -> Database:
+        engine = create_async_engine(
+            url, pool_size=pool_size, max_overflow=pool_size // 2, pool_pre_ping=True
+        )
+        return cls(
+            engine=engine,
+            reader=engine.execution_options(isolation_level="AUTOCOMMIT"),
+            sessions=async_sessionmaker(engine, expire_on_commit=False),
+        )
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """One unit of work: commits when the block ends, rolls back when it raises."""
+        async with self.sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A pooled connection outside any transaction, for one batch of reads."""
+        async with self.reader.connect() as connection:
+            yield connection
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,3 @@
+from dataloaders.loaders import Loaders
+
+__all__ = ["Loaders"]

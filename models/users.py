@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Index, Integer, String, Text, func, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, snowflake_pk
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (Index("uq_users_handle_lower", func.lower(text("handle")), unique=True),)
+
+    id: Mapped[int] = snowflake_pk()
+    handle: Mapped[str] = mapped_column(String(15))
+    display_name: Mapped[str] = mapped_column(Text)
+    bio: Mapped[str] = mapped_column(Text, server_default="")
+    password_hash: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    follower_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    following_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    tweet_count: Mapped[int] = mapped_column(Integer, server_default="0")

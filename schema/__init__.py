@@ -1,0 +1,3 @@
+from schema.build import schema
+
+__all__ = ["schema"]

@@ -1,0 +1,151 @@
+"""The Tweet type, its versions and connections."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import strawberry
+from sqlalchemy import Row
+
+from core.ids import to_global_id
+from core.pagination import Page
+from schema.context import Info
+from schema.relay import AFTER, FIRST, Node, PageInfo
+from schema.users import User, load_user
+from services import timelines
+
+
+@strawberry.type(description="An earlier text of an edited tweet.")
+class TweetVersion:
+    text: str = strawberry.field(description="The text as it was.")
+    created_at: datetime = strawberry.field(
+        description="When this version was published."
+    )
+
+
+@strawberry.type(description="A tweet, a reply or a retweet.")
+class Tweet(Node):
+    id: strawberry.ID = strawberry.field(description="The tweet's opaque global id.")
+    text: str = strawberry.field(
+        description="The current text. Empty for a plain retweet."
+    )
+    created_at: datetime = strawberry.field(description="When the tweet was posted.")
+    edited_at: datetime | None = strawberry.field(description="Null when never edited.")
+    hashtags: list[str] = strawberry.field(
+        description="Lower-case, without the #, in order of first appearance, no duplicates."
+    )
+    like_count: int = strawberry.field(description="How many users like this tweet.")
+    retweet_count: int = strawberry.field(
+        description="How many users retweeted this tweet."
+    )
+    reply_count: int = strawberry.field(
+        description="How many direct replies this tweet has."
+    )
+    row: strawberry.Private[Row[Any]]
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> Tweet:
+        return cls(
+            id=strawberry.ID(to_global_id("Tweet", row.id)),
+            text=row.text,
+            created_at=row.created_at,
+            edited_at=row.edited_at,
+            hashtags=list(row.hashtags),
+            like_count=row.like_count,
+            retweet_count=row.retweet_count,
+            reply_count=row.reply_count,
+            row=row,
+        )
+
+    @strawberry.field(description="Who posted it.")
+    async def author(self, info: Info) -> User:
+        user = await load_user(info, self.row.author_id)
+        assert user is not None, "a tweet's author always exists"
+        return user
+
+    @strawberry.field(
+        description="Earlier versions, oldest first; empty when never edited."
+    )
+    async def edit_history(self, info: Info) -> list[TweetVersion]:
+        rows = await info.context.loaders.edit_history.load(self.row.id)
+        return [TweetVersion(text=row.text, created_at=row.created_at) for row in rows]
+
+    @strawberry.field(
+        description="The tweet this one replies to; null when not a reply or when that tweet was deleted."
+    )
+    async def reply_to(self, info: Info) -> Tweet | None:
+        return await load_tweet(info, self.row.reply_to_id)
+
+    @strawberry.field(description="Set on a retweet: the original tweet.")
+    async def retweet_of(self, info: Info) -> Tweet | None:
+        return await load_tweet(info, self.row.retweet_of_id)
+
+    @strawberry.field(description="Direct replies, oldest first.")
+    async def replies(
+        self,
+        info: Info,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = 20,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+    ) -> TweetConnection:
+        async with info.context.db.read() as connection:
+            page = await timelines.replies(
+                connection, tweet_id=self.row.id, first=first, after=after
+            )
+        return await TweetConnection.of(info, page)
+
+    @strawberry.field(
+        description="Users @mentioned in the text who exist, in order of first appearance, no duplicates."
+    )
+    async def mentions(self, info: Info) -> list[User]:
+        rows = await info.context.loaders.users_by_handle.load_many(
+            list(self.row.mentions)
+        )
+        return [User.from_row(row) for row in rows if row is not None]
+
+    @strawberry.field(description="True when the signed-in viewer likes this tweet.")
+    async def viewer_has_liked(self, info: Info) -> bool:
+        return await info.context.loaders.viewer_likes.load(self.row.id)
+
+    @strawberry.field(
+        description="True when the signed-in viewer retweeted this tweet."
+    )
+    async def viewer_has_retweeted(self, info: Info) -> bool:
+        return await info.context.loaders.viewer_retweets.load(self.row.id)
+
+
+async def load_tweet(info: Info, tweet_id: int | None) -> Tweet | None:
+    if tweet_id is None:
+        return None
+    row = await info.context.loaders.tweets.load(tweet_id)
+    return Tweet.from_row(row) if row else None
+
+
+@strawberry.type(
+    description="A tweet in a list, with the cursor that resumes after it."
+)
+class TweetEdge:
+    cursor: str = strawberry.field(
+        description="Pass as `after` to get the entries after this one."
+    )
+    node: Tweet = strawberry.field(description="The tweet.")
+
+
+@strawberry.type(description="A page of tweets.")
+class TweetConnection:
+    edges: list[TweetEdge] = strawberry.field(
+        description="The tweets of this page, in order."
+    )
+    page_info: PageInfo = strawberry.field(
+        description="Where this page sits in the list."
+    )
+
+    @classmethod
+    async def of(cls, info: Info, page: Page) -> TweetConnection:
+        rows = await info.context.loaders.tweets.load_many(page.node_ids)
+        edges = [
+            TweetEdge(cursor=cursor, node=Tweet.from_row(row))
+            for cursor, row in zip(page.cursors, rows, strict=True)
+            if row is not None
+        ]
+        return cls(edges=edges, page_info=PageInfo.of(page))

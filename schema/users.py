@@ -1,0 +1,160 @@
+"""The User type and its connections."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+from sqlalchemy import Row
+
+from core.ids import to_global_id
+from core.pagination import Page
+from schema.context import Info
+from schema.relay import AFTER, FIRST, Node, PageInfo
+from services import timelines
+
+if TYPE_CHECKING:
+    from schema.tweets import TweetConnection
+
+TweetConnectionRef = Annotated["TweetConnection", strawberry.lazy("schema.tweets")]
+
+
+@strawberry.type(description="An account: who posts, follows and is followed.")
+class User(Node):
+    id: strawberry.ID = strawberry.field(description="The user's opaque global id.")
+    handle: str = strawberry.field(
+        description="Unique, case-insensitive: 1-15 of A-Z a-z 0-9 _ ."
+    )
+    display_name: str = strawberry.field(
+        description="The name shown beside the handle."
+    )
+    bio: str = strawberry.field(
+        description="A short text about the user; may be empty."
+    )
+    created_at: datetime = strawberry.field(description="When the account was created.")
+    follower_count: int = strawberry.field(
+        description="How many accounts follow this user."
+    )
+    following_count: int = strawberry.field(
+        description="How many accounts this user follows."
+    )
+    tweet_count: int = strawberry.field(
+        description="Original tweets and replies, not retweets."
+    )
+    raw_id: strawberry.Private[int]
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> User:
+        return cls(
+            id=strawberry.ID(to_global_id("User", row.id)),
+            handle=row.handle,
+            display_name=row.display_name,
+            bio=row.bio,
+            created_at=row.created_at,
+            follower_count=row.follower_count,
+            following_count=row.following_count,
+            tweet_count=row.tweet_count,
+            raw_id=row.id,
+        )
+
+    @strawberry.field(description="False when nobody is signed in.")
+    async def viewer_is_following(self, info: Info) -> bool:
+        return await info.context.loaders.viewer_follows.load(self.raw_id)
+
+    @strawberry.field(
+        description="True when this user follows the viewer; false when nobody is signed in."
+    )
+    async def follows_viewer(self, info: Info) -> bool:
+        return await info.context.loaders.follows_viewer.load(self.raw_id)
+
+    @strawberry.field(
+        description="The user's own tweets, replies and retweets, newest first."
+    )
+    async def tweets(
+        self,
+        info: Info,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = 20,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+    ) -> TweetConnectionRef:
+        from schema.tweets import TweetConnection
+
+        async with info.context.db.read() as connection:
+            page = await timelines.user_tweets(
+                connection, user_id=self.raw_id, first=first, after=after
+            )
+        return await TweetConnection.of(info, page)
+
+    @strawberry.field(description="Newest follow first.")
+    async def followers(
+        self,
+        info: Info,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = 20,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+    ) -> UserConnection:
+        async with info.context.db.read() as connection:
+            page = await timelines.followers(
+                connection, user_id=self.raw_id, first=first, after=after
+            )
+        return await UserConnection.of(info, page)
+
+    @strawberry.field(description="Newest follow first.")
+    async def following(
+        self,
+        info: Info,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = 20,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+    ) -> UserConnection:
+        async with info.context.db.read() as connection:
+            page = await timelines.following(
+                connection, user_id=self.raw_id, first=first, after=after
+            )
+        return await UserConnection.of(info, page)
+
+    @strawberry.field(description="Tweets this user liked, most recent like first.")
+    async def likes(
+        self,
+        info: Info,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = 20,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+    ) -> TweetConnectionRef:
+        from schema.tweets import TweetConnection
+
+        async with info.context.db.read() as connection:
+            page = await timelines.user_likes(
+                connection, user_id=self.raw_id, first=first, after=after
+            )
+        return await TweetConnection.of(info, page)
+
+
+async def load_user(info: Info, user_id: int) -> User | None:
+    row = await info.context.loaders.users.load(user_id)
+    return User.from_row(row) if row else None
+
+
+@strawberry.type(description="A user in a list, with the cursor that resumes after it.")
+class UserEdge:
+    cursor: str = strawberry.field(
+        description="Pass as `after` to get the entries after this one."
+    )
+    node: User = strawberry.field(description="The user.")
+
+
+@strawberry.type(description="A page of users.")
+class UserConnection:
+    edges: list[UserEdge] = strawberry.field(
+        description="The users of this page, in order."
+    )
+    page_info: PageInfo = strawberry.field(
+        description="Where this page sits in the list."
+    )
+
+    @classmethod
+    async def of(cls, info: Info, page: Page) -> UserConnection:
+        rows = await info.context.loaders.users.load_many(page.node_ids)
+        edges = [
+            UserEdge(cursor=cursor, node=User.from_row(row))
+            for cursor, row in zip(page.cursors, rows, strict=True)
+            if row is not None
+        ]
+        return cls(edges=edges, page_info=PageInfo.of(page))

@@ -1,0 +1,120 @@
+"""Tweets: posting, editing, deleting."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core import ids
+from core.errors import Conflict, Forbidden, NotFound
+from core.text import clean_text, hashtags, mentions
+from models import Tweet, TweetVersion, User
+
+TWEET_MAX = 280
+
+
+def _clean(text: str) -> str:
+    return clean_text(text, field="text", max_length=TWEET_MAX)
+
+
+async def post_tweet(
+    session: AsyncSession, *, author_id: int, text: str, reply_to_id: int | None = None
+) -> int:
+    text = _clean(text)
+    if reply_to_id is not None:
+        reply_to_id = await original_id(session, reply_to_id)
+        await session.execute(
+            update(Tweet).where(Tweet.id == reply_to_id).values(reply_count=Tweet.reply_count + 1)
+        )
+    tweet_id = ids.new_id()
+    session.add(
+        Tweet(
+            id=tweet_id,
+            author_id=author_id,
+            text=text,
+            created_at=ids.snowflake_time(tweet_id),
+            reply_to_id=reply_to_id,
+            hashtags=hashtags(text),
+            mentions=mentions(text),
+        )
+    )
+    await session.execute(
+        update(User).where(User.id == author_id).values(tweet_count=User.tweet_count + 1)
+    )
+    await session.flush()
+    return tweet_id
+
+
+async def edit_tweet(
+    session: AsyncSession,
+    *,
+    actor_id: int,
+    tweet_id: int,
+    text: str,
+    window: timedelta = timedelta(minutes=30),
+    limit: int = 5,
+) -> int:
+    text = _clean(text)
+    tweet = await _locked(session, tweet_id)
+    if tweet.author_id != actor_id:
+        raise Forbidden("Only the author can edit a tweet.")
+    if tweet.retweet_of_id is not None:
+        raise Forbidden("A retweet cannot be edited.")
+    if text == tweet.text:
+        return tweet.id
+    now = datetime.now(UTC)
+    if now - tweet.created_at > window:
+        raise Conflict("The edit window of this tweet has closed.")
+    if tweet.edit_count >= limit:
+        raise Conflict(f"A tweet can be edited at most {limit} times.")
+    session.add(
+        TweetVersion(tweet_id=tweet.id, text=tweet.text, created_at=tweet.edited_at or tweet.created_at)
+    )
+    tweet.text, tweet.edited_at, tweet.edit_count = text, now, tweet.edit_count + 1
+    tweet.hashtags, tweet.mentions = hashtags(text), mentions(text)
+    await session.flush()
+    return tweet.id
+
+
+async def delete_tweet(session: AsyncSession, *, actor_id: int, tweet_id: int) -> int:
+    """Deletes the tweet and its retweets; replies stay, no longer replying to anything."""
+    tweet = await _locked(session, tweet_id)
+    if tweet.author_id != actor_id:
+        raise Forbidden("Only the author can delete a tweet.")
+    if tweet.retweet_of_id is not None:
+        await adjust_counts(session, tweet.retweet_of_id, retweet_count=-1)
+    else:
+        await session.execute(
+            update(User).where(User.id == actor_id).values(tweet_count=User.tweet_count - 1)
+        )
+    if tweet.reply_to_id is not None:
+        await adjust_counts(session, tweet.reply_to_id, reply_count=-1)
+    await session.execute(delete(Tweet).where(Tweet.id == tweet.id))
+    return tweet.id
+
+
+async def original_id(session: AsyncSession, tweet_id: int) -> int:
+    """The id of the tweet itself, or of the tweet it retweets; NOT_FOUND when gone."""
+    row = (
+        await session.execute(select(Tweet.id, Tweet.retweet_of_id).where(Tweet.id == tweet_id))
+    ).first()
+    if row is None:
+        raise NotFound("No such tweet.")
+    return row.retweet_of_id or row.id
+
+
+async def _locked(session: AsyncSession, tweet_id: int) -> Tweet:
+    tweet = await session.scalar(
+        select(Tweet).where(Tweet.id == tweet_id).with_for_update().execution_options(populate_existing=True)
+    )
+    if tweet is None:
+        raise NotFound("No such tweet.")
+    return tweet
+
+
+async def adjust_counts(session: AsyncSession, tweet_id: int, **deltas: int) -> None:
+    """Adds to the tweet's counters in one UPDATE, so racing writers never lose a change."""
+    values = {name: getattr(Tweet, name) + delta for name, delta in deltas.items()}
+    await session.execute(update(Tweet).where(Tweet.id == tweet_id).values(**values))

@@ -1,0 +1,129 @@
+"""Fixtures: a fresh database and Redis on the chosen backend, the app, and an HTTP client.
+
+TEST_BACKEND=embedded (default) runs on the embedded PostgreSQL and Valkey under var/;
+TEST_BACKEND=services runs on the machine's PostgreSQL (:5432) and Redis (:6379).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from sqlalchemy import make_url, text
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from starlette.applications import Starlette
+
+from alembic import command
+from alembic.config import Config
+from app import create_app
+from core.config import Settings
+from core.db import Database
+
+ROOT = Path(__file__).resolve().parent.parent
+BACKEND = os.environ.get("TEST_BACKEND", "embedded")
+SERVICES_DATABASE = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+SERVICES_REDIS = "redis://127.0.0.1:6379/9"
+
+
+@dataclass(frozen=True)
+class Backend:
+    database_url: str
+    redis_url: str
+
+
+def pytest_report_header() -> str:
+    return f"backend: {BACKEND}"
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[tuple[str, str]]:
+    """(server-level database URL, Redis URL) of the backend under test."""
+    if BACKEND == "services":
+        yield SERVICES_DATABASE, SERVICES_REDIS
+        return
+    from core.embedded import EmbeddedServers
+
+    embedded = EmbeddedServers(ROOT / "var" / "test-embedded")
+    embedded.start()
+    try:
+        yield embedded.database_url, embedded.redis_url
+    finally:
+        embedded.stop()
+
+
+@pytest.fixture(scope="session")
+async def backend(servers: tuple[str, str]) -> AsyncIterator[Backend]:
+    server_url, redis_url = servers
+    name = f"chirp_test_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(
+        make_url(server_url).set(database="postgres"), isolation_level="AUTOCOMMIT"
+    )
+    async with admin.connect() as connection:
+        await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    database_url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    config = Config(str(ROOT / "alembic.ini"))
+    config.attributes.update(database_url=database_url, configure_logging=False)
+    await _run_sync(command.upgrade, config, "head")
+    redis = aioredis.from_url(redis_url)
+    await redis.flushdb()
+    await redis.aclose()
+    try:
+        yield Backend(database_url=database_url, redis_url=redis_url)
+    finally:
+        async with admin.connect() as connection:
+            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
+async def _run_sync(fn: Any, *args: Any) -> None:
+    import asyncio
+
+    await asyncio.to_thread(fn, *args)
+
+
+@pytest.fixture(scope="session")
+def settings(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(
+        database_url=backend.database_url,
+        redis_url=backend.redis_url,
+        data_dir=tmp_path_factory.mktemp("data"),
+        jwt_secret="test-secret-of-sufficient-length-for-hs256",
+        worker_id=1,
+    )
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[Starlette]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture(scope="session")
+async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+@pytest.fixture(scope="session")
+def db(app: Starlette) -> Database:
+    database: Database = app.state.db
+    return database
+
+
+@pytest.fixture
+async def session(db: Database) -> AsyncIterator[AsyncSession]:
+    """A session whose work is rolled back when the test ends."""
+    async with db.engine.connect() as connection:
+        transaction = await connection.begin()
+        async with AsyncSession(bind=connection, join_transaction_mode="create_savepoint") as s:
+            yield s
+        await transaction.rollback()

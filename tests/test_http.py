@@ -1,0 +1,107 @@
+"""GraphQL over HTTP: status codes, media types, error codes, body limits, health."""
+
+from __future__ import annotations
+
+import httpx
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+
+
+async def test_get_runs_queries(client: httpx.AsyncClient) -> None:
+    response = await client.get("/graphql", params={"query": "{ __typename }"})
+    assert response.status_code == 200
+    assert response.json() == {"data": {"__typename": "Query"}}
+
+
+async def test_get_refuses_mutations(client: httpx.AsyncClient) -> None:
+    query = 'mutation { login(input: {handle: "a", password: "b"}) { token } }'
+    response = await client.get("/graphql", params={"query": query}, headers={"accept": "application/json"})
+    assert response.status_code == 405
+
+
+async def test_parse_and_validation_errors_with_json(client: httpx.AsyncClient) -> None:
+    parse = await client.post("/graphql", json={"query": "{ viewer {"})
+    assert parse.status_code == 200
+    assert parse.json()["errors"][0]["extensions"]["code"] == "GRAPHQL_PARSE_FAILED"
+    invalid = await client.post("/graphql", json={"query": "{ nope }"})
+    assert invalid.status_code == 200
+    assert invalid.json()["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    assert "data" not in invalid.json()
+
+
+async def test_request_errors_are_400_with_graphql_response_json(client: httpx.AsyncClient) -> None:
+    headers = {"accept": GRAPHQL_RESPONSE}
+    parse = await client.post("/graphql", json={"query": "{"}, headers=headers)
+    assert parse.status_code == 400
+    assert parse.headers["content-type"].startswith(GRAPHQL_RESPONSE)
+    assert "data" not in parse.json()
+    query = "query($n: Int!) { homeTimeline(first: $n) { edges { cursor } } }"
+    variables = await client.post("/graphql", json={"query": query, "variables": {"n": "x"}}, headers=headers)
+    assert variables.status_code == 400
+    assert variables.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    ok = await client.post("/graphql", json={"query": "{ __typename }"}, headers=headers)
+    assert ok.status_code == 200 and ok.headers["content-type"].startswith(GRAPHQL_RESPONSE)
+
+
+async def test_bad_bodies_are_400(client: httpx.AsyncClient) -> None:
+    json_type = {"content-type": "application/json"}
+    for body in [b"not json", b"[1, 2]", b'"query"', b"{}", b'{"query": 1}', b'{"query": "{ __typename }", "variables": []}', b"\xff\xfe"]:
+        response = await client.post("/graphql", content=body, headers=json_type)
+        assert response.status_code == 400, body
+        assert response.json()["errors"][0]["message"]
+
+
+async def test_wrong_content_type_is_refused(client: httpx.AsyncClient) -> None:
+    response = await client.post("/graphql", content=b"{ __typename }", headers={"content-type": "text/plain"})
+    assert 400 <= response.status_code < 500
+
+
+async def test_bodies_over_one_mebibyte_are_413(client: httpx.AsyncClient) -> None:
+    big = b'{"query": "{ __typename }", "pad": "' + b"x" * (1024 * 1024) + b'"}'
+    response = await client.post("/graphql", content=big, headers={"content-type": "application/json"})
+    assert response.status_code == 413
+
+
+async def test_unexpected_errors_are_masked(client: httpx.AsyncClient, app: object, monkeypatch: object) -> None:
+    from services import accounts
+
+    async def explode(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("SELECT secret FROM internals")
+
+    monkeypatch.setattr(accounts, "user_by_handle", explode)  # type: ignore[attr-defined]
+    query = 'mutation { login(input: {handle: "someone", password: "whatever1"}) { token } }'
+    response = await client.post("/graphql", json={"query": query})
+    body = response.json()
+    assert response.status_code == 200
+    assert body["errors"][0]["extensions"] == {"code": "INTERNAL_SERVER_ERROR"}
+    assert "SELECT" not in response.text and "Traceback" not in response.text
+    assert response.headers["x-request-id"]
+
+
+async def test_health_endpoints(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/healthz")).status_code == 200
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["status"] == "ready"
+    metrics = await client.get("/metrics")
+    assert metrics.status_code == 200 and "http_requests_total" in metrics.text
+
+
+async def test_every_schema_element_is_described() -> None:
+    from graphql import GraphQLInputObjectType, GraphQLObjectType, GraphQLInterfaceType
+
+    from schema import schema
+
+    missing = []
+    for name, gtype in schema._schema.type_map.items():
+        if name.startswith("__") or name in {"String", "Int", "Boolean", "ID", "Float"}:
+            continue
+        if not gtype.description:
+            missing.append(name)
+        if isinstance(gtype, GraphQLObjectType | GraphQLInterfaceType | GraphQLInputObjectType):
+            for field_name, field in gtype.fields.items():
+                if not field.description:
+                    missing.append(f"{name}.{field_name}")
+                for arg_name, arg in getattr(field, "args", {}).items():
+                    if not arg.description:
+                        missing.append(f"{name}.{field_name}({arg_name})")
+    assert missing == []

@@ -1,0 +1,125 @@
+"""GraphQL over HTTP (the GraphQL-over-HTTP specification), GET and POST on /graphql."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from strawberry.types.graphql import OperationType
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from strawberry.exceptions import MissingQueryError
+from strawberry.schema.exceptions import InvalidOperationTypeError
+
+from web.context import build_context
+from web.errors import format_errors, is_request_error
+from web.graphiql import graphiql_page, wants_graphiql
+
+MAX_BODY_BYTES = 1024 * 1024
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+JSON = "application/json"
+
+
+class RequestRejected(Exception):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers or {}
+
+
+async def graphql_endpoint(request: Request) -> Response:
+    if request.method == "GET" and wants_graphiql(request):
+        return graphiql_page(request)
+    try:
+        media_type = _negotiate(request.headers.get("accept"))
+        params = await _params(request)
+        return await _execute(request, params, media_type)
+    except RequestRejected as rejected:
+        body = {"errors": [{"message": rejected.message, "extensions": {"code": "BAD_USER_INPUT"}}]}
+        return JSONResponse(body, status_code=rejected.status, headers=rejected.headers)
+
+
+async def _execute(request: Request, params: dict[str, Any], media_type: str) -> Response:
+    allowed = {OperationType.QUERY} if request.method == "GET" else None
+    schema = request.app.state.schema
+    context = await build_context(request)
+    try:
+        result = await schema.execute(
+            params["query"],
+            variable_values=params.get("variables"),
+            context_value=context,
+            operation_name=params.get("operationName"),
+            allowed_operation_types=allowed,
+        )
+    except MissingQueryError:
+        raise RequestRejected(400, "No GraphQL query found in the request.") from None
+    except InvalidOperationTypeError:
+        raise RequestRejected(405, "Only queries can be sent with GET.", {"Allow": "POST"}) from None
+    body: dict[str, Any] = {}
+    if result.errors:
+        body["errors"] = format_errors(result)
+    if not is_request_error(result):
+        body["data"] = result.data
+    if result.extensions:
+        body["extensions"] = result.extensions
+    status = 400 if media_type == GRAPHQL_RESPONSE and is_request_error(result) else 200
+    return JSONResponse(body, status_code=status, media_type=media_type)
+
+
+def _negotiate(accept: str | None) -> str:
+    if not accept:
+        return JSON
+    offered = [part.split(";")[0].strip().lower() for part in accept.split(",")]
+    for media_type in offered:
+        if media_type == GRAPHQL_RESPONSE:
+            return GRAPHQL_RESPONSE
+        if media_type in (JSON, "application/*", "*/*"):
+            return JSON
+    raise RequestRejected(406, f"Accept {GRAPHQL_RESPONSE} or {JSON}.")
+
+
+async def _params(request: Request) -> dict[str, Any]:
+    if request.method == "GET":
+        params: dict[str, Any] = dict(request.query_params)
+        for key in ("variables", "extensions"):
+            if key in params:
+                params[key] = _json(params[key])
+    else:
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type not in (JSON, GRAPHQL_RESPONSE):
+            raise RequestRejected(415, f"Send the request as {JSON}.")
+        params = _json(await _body(request))
+    return _checked(params)
+
+
+async def _body(request: Request) -> bytes:
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
+        raise RequestRejected(413, "The request body is larger than 1 MiB.")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise RequestRejected(413, "The request body is larger than 1 MiB.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _json(raw: str | bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise RequestRejected(400, "The request body is not valid JSON.") from None
+
+
+def _checked(params: Any) -> dict[str, Any]:
+    if not isinstance(params, dict):
+        raise RequestRejected(400, "The request must be a JSON object.")
+    if not isinstance(params.get("query"), str):
+        raise RequestRejected(400, "The request needs a `query` string.")
+    if not isinstance(params.get("variables"), dict | None):
+        raise RequestRejected(400, "`variables` must be an object.")
+    if not isinstance(params.get("operationName"), str | None):
+        raise RequestRejected(400, "`operationName` must be a string.")
+    if not isinstance(params.get("extensions"), dict | None):
+        raise RequestRejected(400, "`extensions` must be an object.")
+    return params

@@ -1,0 +1,43 @@
+"""Request ids and Prometheus request metrics, for every HTTP request."""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import Counter, Histogram
+from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from web.context import request_id
+
+REQUESTS = Counter("http_requests_total", "HTTP requests", ["method", "path", "status"])
+LATENCY = Histogram("http_request_duration_seconds", "HTTP request latency", ["method", "path"])
+_KNOWN_PATHS = {"/graphql", "/healthz", "/readyz", "/metrics"}
+
+
+class RequestMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = request_id(HTTPConnection(scope))
+        scope.setdefault("state", {})["request_id"] = rid
+        path = scope["path"] if scope["path"] in _KNOWN_PATHS else "other"
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", []).append((b"x-request-id", rid.encode()))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            REQUESTS.labels(scope["method"], path, str(status)).inc()
+            LATENCY.labels(scope["method"], path).observe(time.perf_counter() - started)
