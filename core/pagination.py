@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Select
+from sqlalchemy import Select
+from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import cursors
@@ -34,9 +35,9 @@ def check_first(first: int | None, default: int = 20) -> int:
 
 async def keyset_page(
     connection: AsyncConnection,
-    query: Select[tuple[int, int]],
+    query: Select[int, int],
     *,
-    key: ColumnElement[int],
+    key: InstrumentedAttribute[int],
     scope: str,
     first: int | None,
     after: str | None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, Select, func, select
+from sqlalchemy import Executable, Row, Select, func, select
 from strawberry.dataloader import DataLoader
 
 from core.db import Database
@@ -40,7 +40,7 @@ class Loaders:
         self.viewer_follows: DataLoader[int, bool] = DataLoader(self._viewer_follows)
         self.follows_viewer: DataLoader[int, bool] = DataLoader(self._follows_viewer)
 
-    async def _rows(self, query: Select[Any]) -> Sequence[Row[Any]]:
+    async def _rows(self, query: Executable) -> Sequence[Row[Any]]:
         async with self._db.read() as connection:
             return (await connection.execute(query)).all()
 

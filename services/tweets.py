@@ -102,7 +102,8 @@ async def original_id(session: AsyncSession, tweet_id: int) -> int:
     ).first()
     if row is None:
         raise NotFound("No such tweet.")
-    return row.retweet_of_id or row.id
+    original: int = row.retweet_of_id or row.id
+    return original
 
 
 async def _locked(session: AsyncSession, tweet_id: int) -> Tweet:

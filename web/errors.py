@@ -35,7 +35,7 @@ def format_errors(result: ExecutionResult) -> list[dict[str, Any]]:
 
 
 def format_error(error: GraphQLError, *, variables_stage: bool = False) -> dict[str, Any]:
-    formatted = error.formatted
+    formatted: dict[str, Any] = dict(error.formatted)
     original = error.original_error
     if isinstance(original, ApiError):
         formatted["message"] = original.message
