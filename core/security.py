@@ -24,7 +24,7 @@ async def verify_password(password_hash: str | None, password: str) -> bool:
     def verify() -> bool:
         try:
             return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
-        except (VerificationError, InvalidHashError):
+        except (VerificationError, InvalidHashError, UnicodeError):
             return False
 
     return await asyncio.to_thread(verify)

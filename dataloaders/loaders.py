@@ -9,6 +9,7 @@ from sqlalchemy import Executable, Row, Select, func, select
 from strawberry.dataloader import DataLoader
 
 from core.db import Database
+from core.text import HANDLE_RE
 from models import Follow, Like, Tweet, TweetVersion, User
 
 
@@ -51,7 +52,8 @@ class Loaders:
 
     async def _users_by_handle(self, keys: list[str]) -> list[Row[Any] | None]:
         lowered = [key.lower() for key in keys]
-        rows = await self._rows(select(*USER_COLUMNS).where(func.lower(User.handle).in_(lowered)))
+        valid = [key for key in lowered if HANDLE_RE.match(key)]
+        rows = await self._rows(select(*USER_COLUMNS).where(func.lower(User.handle).in_(valid)))
         by_handle = {row.handle.lower(): row for row in rows}
         for row in rows:
             self.users.prime(row.id, row)

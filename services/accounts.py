@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core import ids
 from core.errors import BadUserInput, Conflict, NotFound, Unauthenticated
 from core.security import hash_password, verify_password
-from core.text import check_handle, clean_text
+from core.text import HANDLE_RE, check_handle, clean_text
 from models import User
 
 PASSWORD_MIN = 8
@@ -75,7 +75,7 @@ async def update_profile(
 
 
 async def user_by_handle(session: AsyncSession, handle: str) -> User | None:
-    if len(handle) > 15:
+    if not HANDLE_RE.match(handle):
         return None
     return await session.scalar(select(User).where(func.lower(User.handle) == handle.lower()))
 
