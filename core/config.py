@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -71,12 +72,10 @@ class Settings:
         path = self.data_dir / "jwt_secret"
         if not path.exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_text(secrets.token_urlsafe(48))
             tmp.chmod(0o600)
-            try:
-                os.link(tmp, path)  # first writer wins when processes race
-            except FileExistsError:
-                pass
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, path)  # the first writer wins when processes race
             tmp.unlink()
         return path.read_text().strip()

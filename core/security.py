@@ -38,7 +38,12 @@ class TokenCodec:
 
     def issue(self, user_id: int) -> str:
         now = int(time.time())
-        claims = {"sub": str(user_id), "iat": now, "exp": now + self.ttl_seconds, "iss": self.issuer}
+        claims = {
+            "sub": str(user_id),
+            "iat": now,
+            "exp": now + self.ttl_seconds,
+            "iss": self.issuer,
+        }
         return jwt.encode(claims, self.secret, algorithm="HS256")
 
     def user_id(self, token: str) -> int | None:

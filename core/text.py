@@ -14,7 +14,7 @@ _ALLOWED_CONTROLS = {"\n", "\t"}
 
 
 def clean_text(text: str, *, field: str, max_length: int, allow_empty: bool = False) -> str:
-    """NFC-normalised, trimmed text of at most `max_length` code points; BAD_USER_INPUT otherwise."""
+    """NFC-normalised, trimmed text of at most `max_length` code points, else BAD_USER_INPUT."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

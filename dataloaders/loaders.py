@@ -12,7 +12,6 @@ from core.db import Database
 from core.text import HANDLE_RE
 from models import Follow, Like, Tweet, TweetVersion, User
 
-
 USER_COLUMNS = (
     User.id,
     User.handle,
@@ -77,7 +76,8 @@ class Loaders:
 
     async def _viewer_likes(self, keys: list[int]) -> list[bool]:
         return await self._flags(
-            keys, select(Like.tweet_id).where(Like.user_id == self.viewer_id, Like.tweet_id.in_(keys))
+            keys,
+            select(Like.tweet_id).where(Like.user_id == self.viewer_id, Like.tweet_id.in_(keys)),
         )
 
     async def _viewer_retweets(self, keys: list[int]) -> list[bool]:
@@ -109,5 +109,3 @@ class Loaders:
             return [False] * len(keys)
         found = {row[0] for row in await self._rows(query)}
         return [key in found for key in keys]
-
-

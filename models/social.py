@@ -17,8 +17,12 @@ class Follow(Base):
         Index("ix_follows_follower_id_id", "follower_id", text("id DESC")),
     )
 
-    follower_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
-    followee_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    follower_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    followee_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
     id: Mapped[int] = mapped_column(unique=True)
     created_at: Mapped[datetime]
 
@@ -30,7 +34,11 @@ class Like(Base):
         Index("ix_likes_tweet_id", "tweet_id"),
     )
 
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
-    tweet_id: Mapped[int] = mapped_column(ForeignKey("tweets.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    tweet_id: Mapped[int] = mapped_column(
+        ForeignKey("tweets.id", ondelete="CASCADE"), primary_key=True
+    )
     id: Mapped[int] = mapped_column(unique=True)
     created_at: Mapped[datetime]

@@ -14,7 +14,12 @@ class Tweet(Base):
     __tablename__ = "tweets"
     __table_args__ = (
         Index("ix_tweets_author_id_id", "author_id", text("id DESC")),
-        Index("ix_tweets_reply_to_id_id", "reply_to_id", "id", postgresql_where=text("reply_to_id IS NOT NULL")),
+        Index(
+            "ix_tweets_reply_to_id_id",
+            "reply_to_id",
+            "id",
+            postgresql_where=text("reply_to_id IS NOT NULL"),
+        ),
         Index(
             "uq_tweets_retweet",
             "retweet_of_id",

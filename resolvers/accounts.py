@@ -16,16 +16,16 @@ from services import accounts
 @strawberry.type(description="What register and login return.")
 class AuthPayload:
     token: str = strawberry.field(
-        description="A bearer token for the Authorization header and the WebSocket connection_init payload."
+        description=(
+            "A bearer token for the Authorization header and the WebSocket connection_init payload."
+        )
     )
     user: User = strawberry.field(description="The signed-in user.")
 
 
 async def register(
     info: Info,
-    input: Annotated[
-        RegisterInput, strawberry.argument(description="The new account.")
-    ],
+    input: Annotated[RegisterInput, strawberry.argument(description="The new account.")],
 ) -> AuthPayload:
     async with info.context.db.transaction() as session:
         user = await accounts.register(
@@ -42,17 +42,13 @@ async def login(
     input: Annotated[LoginInput, strawberry.argument(description="The credentials.")],
 ) -> AuthPayload:
     async with info.context.db.transaction() as session:
-        user = await accounts.authenticate(
-            session, handle=input.handle, password=input.password
-        )
+        user = await accounts.authenticate(session, handle=input.handle, password=input.password)
     return await _signed_in(info, user.id)
 
 
 async def update_profile(
     info: Info,
-    input: Annotated[
-        UpdateProfileInput, strawberry.argument(description="The fields to change.")
-    ],
+    input: Annotated[UpdateProfileInput, strawberry.argument(description="The fields to change.")],
 ) -> User:
     async with info.context.db.transaction() as session:
         await accounts.update_profile(

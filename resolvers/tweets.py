@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.errors import NotFound
 from core.ids import expect_global_id, to_global_id
 from schema.context import Info
-from schema.relay import TweetIdArg
 from schema.inputs import CreateTweetInput, EditTweetInput
+from schema.relay import TweetIdArg
 from schema.tweets import Tweet, load_tweet
 from services import engagement, tweets
 
@@ -28,9 +28,7 @@ async def create_tweet(
     info: Info,
     input: Annotated[CreateTweetInput, strawberry.argument(description="The tweet.")],
 ) -> Tweet:
-    reply_to = (
-        expect_global_id(input.reply_to_id, "Tweet") if input.reply_to_id else None
-    )
+    reply_to = expect_global_id(input.reply_to_id, "Tweet") if input.reply_to_id else None
     async with info.context.db.transaction() as session:
         tweet_id = await tweets.post_tweet(
             session,
@@ -62,9 +60,7 @@ async def edit_tweet(
 async def delete_tweet(info: Info, id: TweetIdArg) -> strawberry.ID:
     tweet_id = expect_global_id(id, "Tweet")
     async with info.context.db.transaction() as session:
-        await tweets.delete_tweet(
-            session, actor_id=info.context.viewer(), tweet_id=tweet_id
-        )
+        await tweets.delete_tweet(session, actor_id=info.context.viewer(), tweet_id=tweet_id)
     info.context.after_write()
     return strawberry.ID(to_global_id("Tweet", tweet_id))
 
@@ -97,7 +93,5 @@ async def _engage(info: Info, id: strawberry.ID, action: _TweetAction) -> Tweet:
     tweet_id = expect_global_id(id, "Tweet")
     session: AsyncSession
     async with info.context.db.transaction() as session:
-        original = await action(
-            session, actor_id=info.context.viewer(), tweet_id=tweet_id
-        )
+        original = await action(session, actor_id=info.context.viewer(), tweet_id=tweet_id)
     return await reloaded_tweet(info, original)

@@ -103,9 +103,7 @@ class Schema(strawberry.Schema):
         for error in errors:
             original = error.original_error
             if original is not None and is_unexpected(error):
-                request_id = getattr(
-                    getattr(execution_context, "context", None), "request_id", "-"
-                )
+                request_id = getattr(getattr(execution_context, "context", None), "request_id", "-")
                 logger.error(
                     "unexpected error in %s (request %s)",
                     error.path,

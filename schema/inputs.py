@@ -9,9 +9,7 @@ class RegisterInput:
         description="1-15 of A-Z a-z 0-9 _, unique without regard to case."
     )
     password: str = strawberry.field(description="At least 8 characters.")
-    display_name: str | None = strawberry.field(
-        default=None, description="Defaults to the handle."
-    )
+    display_name: str | None = strawberry.field(default=None, description="Defaults to the handle.")
 
 
 @strawberry.input(description="Credentials to sign in with.")
@@ -20,20 +18,19 @@ class LoginInput:
     password: str = strawberry.field(description="The account's password.")
 
 
-@strawberry.input(
-    description="Profile fields to change; those left null stay as they are."
-)
+@strawberry.input(description="Profile fields to change; those left null stay as they are.")
 class UpdateProfileInput:
-    display_name: str | None = strawberry.field(
-        default=None, description="1 to 50 characters."
-    )
+    display_name: str | None = strawberry.field(default=None, description="1 to 50 characters.")
     bio: str | None = strawberry.field(default=None, description="0 to 160 characters.")
 
 
 @strawberry.input(description="A new tweet or reply.")
 class CreateTweetInput:
     text: str = strawberry.field(
-        description="1 to 280 characters (Unicode code points after NFC normalisation), not only whitespace."
+        description=(
+            "1 to 280 characters (Unicode code points after NFC normalisation), "
+            "not only whitespace."
+        )
     )
     reply_to_id: strawberry.ID | None = strawberry.field(
         default=None, description="The tweet this one replies to."
@@ -43,6 +40,4 @@ class CreateTweetInput:
 @strawberry.input(description="A new text for one's own tweet.")
 class EditTweetInput:
     id: strawberry.ID = strawberry.field(description="The tweet to edit.")
-    text: str = strawberry.field(
-        description="The new text, under the same rules as a new tweet."
-    )
+    text: str = strawberry.field(description="The new text, under the same rules as a new tweet.")

@@ -18,15 +18,11 @@ class Node:
 
 @strawberry.type(description="Where a page sits in its list, for keyset pagination.")
 class PageInfo:
-    has_next_page: bool = strawberry.field(
-        description="True when more entries follow this page."
-    )
+    has_next_page: bool = strawberry.field(description="True when more entries follow this page.")
     has_previous_page: bool = strawberry.field(
         description="True when this page was fetched with a cursor (entries precede it)."
     )
-    start_cursor: str | None = strawberry.field(
-        description="The cursor of the first entry."
-    )
+    start_cursor: str | None = strawberry.field(description="The cursor of the first entry.")
     end_cursor: str | None = strawberry.field(
         description="The cursor of the last entry: pass it as `after` for the next page."
     )
@@ -43,9 +39,5 @@ class PageInfo:
 
 FIRST = "How many entries, 1 to 100."
 AFTER = "A cursor from an earlier page: entries after it."
-TweetIdArg = Annotated[
-    strawberry.ID, strawberry.argument(description="A tweet's global id.")
-]
-UserIdArg = Annotated[
-    strawberry.ID, strawberry.argument(description="A user's global id.")
-]
+TweetIdArg = Annotated[strawberry.ID, strawberry.argument(description="A tweet's global id.")]
+UserIdArg = Annotated[strawberry.ID, strawberry.argument(description="A user's global id.")]

@@ -6,9 +6,7 @@ import strawberry
 
 
 def _serialize(value: datetime) -> str:
-    return (
-        value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    )
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _parse(value: object) -> datetime:

@@ -19,29 +19,21 @@ from services import timelines
 @strawberry.type(description="An earlier text of an edited tweet.")
 class TweetVersion:
     text: str = strawberry.field(description="The text as it was.")
-    created_at: datetime = strawberry.field(
-        description="When this version was published."
-    )
+    created_at: datetime = strawberry.field(description="When this version was published.")
 
 
 @strawberry.type(description="A tweet, a reply or a retweet.")
 class Tweet(Node):
     id: strawberry.ID = strawberry.field(description="The tweet's opaque global id.")
-    text: str = strawberry.field(
-        description="The current text. Empty for a plain retweet."
-    )
+    text: str = strawberry.field(description="The current text. Empty for a plain retweet.")
     created_at: datetime = strawberry.field(description="When the tweet was posted.")
     edited_at: datetime | None = strawberry.field(description="Null when never edited.")
     hashtags: list[str] = strawberry.field(
         description="Lower-case, without the #, in order of first appearance, no duplicates."
     )
     like_count: int = strawberry.field(description="How many users like this tweet.")
-    retweet_count: int = strawberry.field(
-        description="How many users retweeted this tweet."
-    )
-    reply_count: int = strawberry.field(
-        description="How many direct replies this tweet has."
-    )
+    retweet_count: int = strawberry.field(description="How many users retweeted this tweet.")
+    reply_count: int = strawberry.field(description="How many direct replies this tweet has.")
     row: strawberry.Private[Row[Any]]
 
     @classmethod
@@ -64,15 +56,15 @@ class Tweet(Node):
         assert user is not None, "a tweet's author always exists"
         return user
 
-    @strawberry.field(
-        description="Earlier versions, oldest first; empty when never edited."
-    )
+    @strawberry.field(description="Earlier versions, oldest first; empty when never edited.")
     async def edit_history(self, info: Info) -> list[TweetVersion]:
         rows = await info.context.loaders.edit_history.load(self.row.id)
         return [TweetVersion(text=row.text, created_at=row.created_at) for row in rows]
 
     @strawberry.field(
-        description="The tweet this one replies to; null when not a reply or when that tweet was deleted."
+        description=(
+            "The tweet this one replies to; null when not a reply or when that tweet was deleted."
+        )
     )
     async def reply_to(self, info: Info) -> Tweet | None:
         return await load_tweet(info, self.row.reply_to_id)
@@ -95,21 +87,19 @@ class Tweet(Node):
         return await TweetConnection.of(info, page)
 
     @strawberry.field(
-        description="Users @mentioned in the text who exist, in order of first appearance, no duplicates."
+        description=(
+            "Users @mentioned in the text who exist, in order of first appearance, no duplicates."
+        )
     )
     async def mentions(self, info: Info) -> list[User]:
-        rows = await info.context.loaders.users_by_handle.load_many(
-            list(self.row.mentions)
-        )
+        rows = await info.context.loaders.users_by_handle.load_many(list(self.row.mentions))
         return [User.from_row(row) for row in rows if row is not None]
 
     @strawberry.field(description="True when the signed-in viewer likes this tweet.")
     async def viewer_has_liked(self, info: Info) -> bool:
         return await info.context.loaders.viewer_likes.load(self.row.id)
 
-    @strawberry.field(
-        description="True when the signed-in viewer retweeted this tweet."
-    )
+    @strawberry.field(description="True when the signed-in viewer retweeted this tweet.")
     async def viewer_has_retweeted(self, info: Info) -> bool:
         return await info.context.loaders.viewer_retweets.load(self.row.id)
 
@@ -121,24 +111,16 @@ async def load_tweet(info: Info, tweet_id: int | None) -> Tweet | None:
     return Tweet.from_row(row) if row else None
 
 
-@strawberry.type(
-    description="A tweet in a list, with the cursor that resumes after it."
-)
+@strawberry.type(description="A tweet in a list, with the cursor that resumes after it.")
 class TweetEdge:
-    cursor: str = strawberry.field(
-        description="Pass as `after` to get the entries after this one."
-    )
+    cursor: str = strawberry.field(description="Pass as `after` to get the entries after this one.")
     node: Tweet = strawberry.field(description="The tweet.")
 
 
 @strawberry.type(description="A page of tweets.")
 class TweetConnection:
-    edges: list[TweetEdge] = strawberry.field(
-        description="The tweets of this page, in order."
-    )
-    page_info: PageInfo = strawberry.field(
-        description="Where this page sits in the list."
-    )
+    edges: list[TweetEdge] = strawberry.field(description="The tweets of this page, in order.")
+    page_info: PageInfo = strawberry.field(description="Where this page sits in the list.")
 
     @classmethod
     async def of(cls, info: Info, page: Page) -> TweetConnection:

@@ -23,25 +23,13 @@ TweetConnectionRef = Annotated["TweetConnection", strawberry.lazy("schema.tweets
 @strawberry.type(description="An account: who posts, follows and is followed.")
 class User(Node):
     id: strawberry.ID = strawberry.field(description="The user's opaque global id.")
-    handle: str = strawberry.field(
-        description="Unique, case-insensitive: 1-15 of A-Z a-z 0-9 _ ."
-    )
-    display_name: str = strawberry.field(
-        description="The name shown beside the handle."
-    )
-    bio: str = strawberry.field(
-        description="A short text about the user; may be empty."
-    )
+    handle: str = strawberry.field(description="Unique, case-insensitive: 1-15 of A-Z a-z 0-9 _ .")
+    display_name: str = strawberry.field(description="The name shown beside the handle.")
+    bio: str = strawberry.field(description="A short text about the user; may be empty.")
     created_at: datetime = strawberry.field(description="When the account was created.")
-    follower_count: int = strawberry.field(
-        description="How many accounts follow this user."
-    )
-    following_count: int = strawberry.field(
-        description="How many accounts this user follows."
-    )
-    tweet_count: int = strawberry.field(
-        description="Original tweets and replies, not retweets."
-    )
+    follower_count: int = strawberry.field(description="How many accounts follow this user.")
+    following_count: int = strawberry.field(description="How many accounts this user follows.")
+    tweet_count: int = strawberry.field(description="Original tweets and replies, not retweets.")
     raw_id: strawberry.Private[int]
 
     @classmethod
@@ -68,9 +56,7 @@ class User(Node):
     async def follows_viewer(self, info: Info) -> bool:
         return await info.context.loaders.follows_viewer.load(self.raw_id)
 
-    @strawberry.field(
-        description="The user's own tweets, replies and retweets, newest first."
-    )
+    @strawberry.field(description="The user's own tweets, replies and retweets, newest first.")
     async def tweets(
         self,
         info: Info,
@@ -134,20 +120,14 @@ async def load_user(info: Info, user_id: int) -> User | None:
 
 @strawberry.type(description="A user in a list, with the cursor that resumes after it.")
 class UserEdge:
-    cursor: str = strawberry.field(
-        description="Pass as `after` to get the entries after this one."
-    )
+    cursor: str = strawberry.field(description="Pass as `after` to get the entries after this one.")
     node: User = strawberry.field(description="The user.")
 
 
 @strawberry.type(description="A page of users.")
 class UserConnection:
-    edges: list[UserEdge] = strawberry.field(
-        description="The users of this page, in order."
-    )
-    page_info: PageInfo = strawberry.field(
-        description="Where this page sits in the list."
-    )
+    edges: list[UserEdge] = strawberry.field(description="The users of this page, in order.")
+    page_info: PageInfo = strawberry.field(description="Where this page sits in the list.")
 
     @classmethod
     async def of(cls, info: Info, page: Page) -> UserConnection:

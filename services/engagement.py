@@ -78,4 +78,3 @@ async def undo_retweet(session: AsyncSession, *, actor_id: int, tweet_id: int) -
     if removed is not None:
         await adjust_counts(session, tweet_id, retweet_count=-1)
     return tweet_id
-

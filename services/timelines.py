@@ -21,14 +21,18 @@ async def home_timeline(
     query = select(Tweet.id, Tweet.id).where(
         or_(Tweet.author_id == viewer_id, Tweet.author_id.in_(followed))
     )
-    return await keyset_page(connection, query, key=Tweet.id, scope=TWEETS, first=first, after=after)
+    return await keyset_page(
+        connection, query, key=Tweet.id, scope=TWEETS, first=first, after=after
+    )
 
 
 async def user_tweets(
     connection: AsyncConnection, *, user_id: int, first: int | None, after: str | None
 ) -> Page:
     query = select(Tweet.id, Tweet.id).where(Tweet.author_id == user_id)
-    return await keyset_page(connection, query, key=Tweet.id, scope=TWEETS, first=first, after=after)
+    return await keyset_page(
+        connection, query, key=Tweet.id, scope=TWEETS, first=first, after=after
+    )
 
 
 async def replies(
@@ -51,11 +55,15 @@ async def followers(
     connection: AsyncConnection, *, user_id: int, first: int | None, after: str | None
 ) -> Page:
     query = select(Follow.id, Follow.follower_id).where(Follow.followee_id == user_id)
-    return await keyset_page(connection, query, key=Follow.id, scope=FOLLOWS, first=first, after=after)
+    return await keyset_page(
+        connection, query, key=Follow.id, scope=FOLLOWS, first=first, after=after
+    )
 
 
 async def following(
     connection: AsyncConnection, *, user_id: int, first: int | None, after: str | None
 ) -> Page:
     query = select(Follow.id, Follow.followee_id).where(Follow.follower_id == user_id)
-    return await keyset_page(connection, query, key=Follow.id, scope=FOLLOWS, first=first, after=after)
+    return await keyset_page(
+        connection, query, key=Follow.id, scope=FOLLOWS, first=first, after=after
+    )

@@ -70,7 +70,9 @@ async def edit_tweet(
     if tweet.edit_count >= limit:
         raise Conflict(f"A tweet can be edited at most {limit} times.")
     session.add(
-        TweetVersion(tweet_id=tweet.id, text=tweet.text, created_at=tweet.edited_at or tweet.created_at)
+        TweetVersion(
+            tweet_id=tweet.id, text=tweet.text, created_at=tweet.edited_at or tweet.created_at
+        )
     )
     tweet.text, tweet.edited_at, tweet.edit_count = text, now, tweet.edit_count + 1
     tweet.hashtags, tweet.mentions = hashtags(text), mentions(text)
@@ -108,7 +110,10 @@ async def original_id(session: AsyncSession, tweet_id: int) -> int:
 
 async def _locked(session: AsyncSession, tweet_id: int) -> Tweet:
     tweet = await session.scalar(
-        select(Tweet).where(Tweet.id == tweet_id).with_for_update().execution_options(populate_existing=True)
+        select(Tweet)
+        .where(Tweet.id == tweet_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
     if tweet is None:
         raise NotFound("No such tweet.")

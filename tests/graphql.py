@@ -32,7 +32,13 @@ async def gql(
     return body
 
 
-async def ok(client: httpx.AsyncClient, query: str, variables: dict[str, Any] | None = None, *, token: str | None = None) -> dict[str, Any]:
+async def ok(
+    client: httpx.AsyncClient,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    *,
+    token: str | None = None,
+) -> dict[str, Any]:
     """The data of a request that must succeed."""
     body = await gql(client, query, variables, token=token)
     assert "errors" not in body, body
@@ -40,7 +46,13 @@ async def ok(client: httpx.AsyncClient, query: str, variables: dict[str, Any] | 
     return data
 
 
-async def error_code(client: httpx.AsyncClient, query: str, variables: dict[str, Any] | None = None, *, token: str | None = None) -> str:
+async def error_code(
+    client: httpx.AsyncClient,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    *,
+    token: str | None = None,
+) -> str:
     """The code of the single error a request must fail with."""
     body = await gql(client, query, variables, token=token)
     assert body.get("errors"), body
@@ -57,16 +69,26 @@ mutation($input: RegisterInput!) { register(input: $input) { token user { id han
 """
 
 
-async def register(client: httpx.AsyncClient, handle: str | None = None, password: str = "correct horse") -> Account:
-    data = await ok(client, REGISTER, {"input": {"handle": handle or unique_handle(), "password": password}})
+async def register(
+    client: httpx.AsyncClient, handle: str | None = None, password: str = "correct horse"
+) -> Account:
+    data = await ok(
+        client, REGISTER, {"input": {"handle": handle or unique_handle(), "password": password}}
+    )
     payload = data["register"]
-    return Account(id=payload["user"]["id"], handle=payload["user"]["handle"], token=payload["token"])
+    return Account(
+        id=payload["user"]["id"], handle=payload["user"]["handle"], token=payload["token"]
+    )
 
 
 POST = "mutation($input: CreateTweetInput!) { createTweet(input: $input) { id text } }"
 
 
-async def post(client: httpx.AsyncClient, account: Account, text: str, reply_to: str | None = None) -> str:
-    data = await ok(client, POST, {"input": {"text": text, "replyToId": reply_to}}, token=account.token)
+async def post(
+    client: httpx.AsyncClient, account: Account, text: str, reply_to: str | None = None
+) -> str:
+    data = await ok(
+        client, POST, {"input": {"text": text, "replyToId": reply_to}}, token=account.token
+    )
     tweet_id: str = data["createTweet"]["id"]
     return tweet_id

@@ -36,7 +36,9 @@ async def test_handles_are_unique_without_regard_to_case(client: httpx.AsyncClie
 async def test_the_stored_spelling_of_a_handle_is_kept(client: httpx.AsyncClient) -> None:
     handle = unique_handle("MiXeD")
     await register(client, handle)
-    data = await ok(client, "query($h: String!) { user(handle: $h) { handle } }", {"h": handle.lower()})
+    data = await ok(
+        client, "query($h: String!) { user(handle: $h) { handle } }", {"h": handle.lower()}
+    )
     assert data["user"]["handle"] == handle
 
 
@@ -53,7 +55,9 @@ async def test_bad_handles_and_passwords_are_bad_user_input(client: httpx.AsyncC
         assert await error_code(client, REGISTER, variables) == "BAD_USER_INPUT", handle
 
 
-async def test_login_accepts_the_right_password_in_any_handle_case(client: httpx.AsyncClient) -> None:
+async def test_login_accepts_the_right_password_in_any_handle_case(
+    client: httpx.AsyncClient,
+) -> None:
     account = await register(client, password="s3cret password")
     variables = {"input": {"handle": account.handle.upper(), "password": "s3cret password"}}
     data = await ok(client, LOGIN, variables)
@@ -95,14 +99,22 @@ async def test_bad_tokens_are_anonymous_never_errors(client: httpx.AsyncClient) 
 async def test_update_profile(client: httpx.AsyncClient) -> None:
     account = await register(client)
     mutation = "mutation($i: UpdateProfileInput!) { updateProfile(input: $i) { displayName bio } }"
-    data = await ok(client, mutation, {"i": {"displayName": "  Ada  ", "bio": "Counts things."}}, token=account.token)
+    data = await ok(
+        client,
+        mutation,
+        {"i": {"displayName": "  Ada  ", "bio": "Counts things."}},
+        token=account.token,
+    )
     assert data["updateProfile"] == {"displayName": "Ada", "bio": "Counts things."}
     data = await ok(client, mutation, {"i": {"bio": ""}}, token=account.token)
     assert data["updateProfile"] == {"displayName": "Ada", "bio": ""}
-    assert await error_code(client, mutation, {"i": {"displayName": " "}}, token=account.token) == "BAD_USER_INPUT"
+    assert (
+        await error_code(client, mutation, {"i": {"displayName": " "}}, token=account.token)
+        == "BAD_USER_INPUT"
+    )
     assert await error_code(client, mutation, {"i": {"bio": "x"}}) == "UNAUTHENTICATED"
 
 
 async def test_unknown_user_is_null(client: httpx.AsyncClient) -> None:
-    data = await ok(client, "{ user(handle: \"nobody_here_1\") { id } }")
+    data = await ok(client, '{ user(handle: "nobody_here_1") { id } }')
     assert data["user"] is None

@@ -30,9 +30,9 @@ OPERATIONS = [
     ("query($s: String) { homeTimeline(after: $s) { edges { cursor } } }", {}),
     ("mutation($s: String!) { register(input: {handle: $s, password: $s}) { token } }", {}),
     ("mutation($s: String!) { login(input: {handle: $s, password: $s}) { token } }", {}),
-    ("mutation($s: String!) { login(input: {handle: \"someone\", password: $s}) { token } }", {}),
+    ('mutation($s: String!) { login(input: {handle: "someone", password: $s}) { token } }', {}),
     ("mutation($s: String!) { createTweet(input: {text: $s}) { id } }", {}),
-    ("mutation($s: ID!) { createTweet(input: {text: \"hi\", replyToId: $s}) { id } }", {}),
+    ('mutation($s: ID!) { createTweet(input: {text: "hi", replyToId: $s}) { id } }', {}),
     ("mutation($s: String!) { updateProfile(input: {displayName: $s, bio: $s}) { id } }", {}),
     ("mutation($s: ID!) { likeTweet(id: $s) { id } }", {}),
     ("mutation($s: ID!) { follow(userId: $s) { id } }", {}),
@@ -42,7 +42,9 @@ OPERATIONS = [
 
 
 @pytest.mark.parametrize("query", [op for op, _ in OPERATIONS])
-async def test_hostile_strings_never_break_the_server(client: httpx.AsyncClient, query: str) -> None:
+async def test_hostile_strings_never_break_the_server(
+    client: httpx.AsyncClient, query: str
+) -> None:
     account = await register(client)
     headers = {"content-type": "application/json", "authorization": f"Bearer {account.token}"}
     for value in HOSTILE:

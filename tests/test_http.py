@@ -15,7 +15,9 @@ async def test_get_runs_queries(client: httpx.AsyncClient) -> None:
 
 async def test_get_refuses_mutations(client: httpx.AsyncClient) -> None:
     query = 'mutation { login(input: {handle: "a", password: "b"}) { token } }'
-    response = await client.get("/graphql", params={"query": query}, headers={"accept": "application/json"})
+    response = await client.get(
+        "/graphql", params={"query": query}, headers={"accept": "application/json"}
+    )
     assert response.status_code == 405
 
 
@@ -36,7 +38,9 @@ async def test_request_errors_are_400_with_graphql_response_json(client: httpx.A
     assert parse.headers["content-type"].startswith(GRAPHQL_RESPONSE)
     assert "data" not in parse.json()
     query = "query($n: Int!) { homeTimeline(first: $n) { edges { cursor } } }"
-    variables = await client.post("/graphql", json={"query": query, "variables": {"n": "x"}}, headers=headers)
+    variables = await client.post(
+        "/graphql", json={"query": query, "variables": {"n": "x"}}, headers=headers
+    )
     assert variables.status_code == 400
     assert variables.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     ok = await client.post("/graphql", json={"query": "{ __typename }"}, headers=headers)
@@ -45,24 +49,38 @@ async def test_request_errors_are_400_with_graphql_response_json(client: httpx.A
 
 async def test_bad_bodies_are_400(client: httpx.AsyncClient) -> None:
     json_type = {"content-type": "application/json"}
-    for body in [b"not json", b"[1, 2]", b'"query"', b"{}", b'{"query": 1}', b'{"query": "{ __typename }", "variables": []}', b"\xff\xfe"]:
+    for body in [
+        b"not json",
+        b"[1, 2]",
+        b'"query"',
+        b"{}",
+        b'{"query": 1}',
+        b'{"query": "{ __typename }", "variables": []}',
+        b"\xff\xfe",
+    ]:
         response = await client.post("/graphql", content=body, headers=json_type)
         assert response.status_code == 400, body
         assert response.json()["errors"][0]["message"]
 
 
 async def test_wrong_content_type_is_refused(client: httpx.AsyncClient) -> None:
-    response = await client.post("/graphql", content=b"{ __typename }", headers={"content-type": "text/plain"})
+    response = await client.post(
+        "/graphql", content=b"{ __typename }", headers={"content-type": "text/plain"}
+    )
     assert 400 <= response.status_code < 500
 
 
 async def test_bodies_over_one_mebibyte_are_413(client: httpx.AsyncClient) -> None:
     big = b'{"query": "{ __typename }", "pad": "' + b"x" * (1024 * 1024) + b'"}'
-    response = await client.post("/graphql", content=big, headers={"content-type": "application/json"})
+    response = await client.post(
+        "/graphql", content=big, headers={"content-type": "application/json"}
+    )
     assert response.status_code == 413
 
 
-async def test_unexpected_errors_are_masked(client: httpx.AsyncClient, app: object, monkeypatch: object) -> None:
+async def test_unexpected_errors_are_masked(
+    client: httpx.AsyncClient, app: object, monkeypatch: object
+) -> None:
     from services import accounts
 
     async def explode(*args: object, **kwargs: object) -> None:
@@ -87,7 +105,7 @@ async def test_health_endpoints(client: httpx.AsyncClient) -> None:
 
 
 async def test_every_schema_element_is_described() -> None:
-    from graphql import GraphQLInputObjectType, GraphQLObjectType, GraphQLInterfaceType
+    from graphql import GraphQLInputObjectType, GraphQLInterfaceType, GraphQLObjectType
 
     from schema import schema
 

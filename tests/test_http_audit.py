@@ -22,7 +22,16 @@ def _install() -> Path | None:
     modules = NODE_PREFIX / "node_modules"
     if not (modules / "graphql-http").exists():
         subprocess.run(
-            ["npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix", str(NODE_PREFIX), *PACKAGES],
+            [
+                "npm",
+                "install",
+                "--silent",
+                "--no-audit",
+                "--no-fund",
+                "--prefix",
+                str(NODE_PREFIX),
+                *PACKAGES,
+            ],
             check=True,
             capture_output=True,
             timeout=300,

@@ -15,7 +15,9 @@ from tests.graphql import unique_handle
 
 
 async def _user(session: AsyncSession) -> User:
-    return await accounts.register(session, handle=unique_handle(), password="password1", display_name=None)
+    return await accounts.register(
+        session, handle=unique_handle(), password="password1", display_name=None
+    )
 
 
 async def test_edit_window_closes(session: AsyncSession) -> None:
@@ -52,6 +54,12 @@ async def test_follow_counts(session: AsyncSession) -> None:
     ann, bob = await _user(session), await _user(session)
     await graph.follow(session, actor_id=ann.id, user_id=bob.id)
     await graph.follow(session, actor_id=ann.id, user_id=bob.id)
-    rows = (await session.execute(select(User.id, User.follower_count, User.following_count).where(User.id.in_([ann.id, bob.id])))).all()
+    rows = (
+        await session.execute(
+            select(User.id, User.follower_count, User.following_count).where(
+                User.id.in_([ann.id, bob.id])
+            )
+        )
+    ).all()
     counts = {row.id: (row.follower_count, row.following_count) for row in rows}
     assert counts == {ann.id: (0, 1), bob.id: (1, 0)}

@@ -8,7 +8,9 @@ import httpx
 
 from tests.graphql import Account, error_code, ok, post, register
 
-FOLLOW = "mutation($id: ID!) { follow(userId: $id) { followerCount viewerIsFollowing followsViewer } }"
+FOLLOW = (
+    "mutation($id: ID!) { follow(userId: $id) { followerCount viewerIsFollowing followsViewer } }"
+)
 UNFOLLOW = "mutation($id: ID!) { unfollow(userId: $id) { followerCount viewerIsFollowing } }"
 LIKE = "mutation($id: ID!) { likeTweet(id: $id) { likeCount viewerHasLiked } }"
 UNLIKE = "mutation($id: ID!) { unlikeTweet(id: $id) { likeCount viewerHasLiked } }"
@@ -33,7 +35,11 @@ async def test_follow_is_idempotent_and_counted(client: httpx.AsyncClient) -> No
     ann, bob = await register(client), await register(client)
     for _ in range(2):
         data = await ok(client, FOLLOW, {"id": bob.id}, token=ann.token)
-        assert data["follow"] == {"followerCount": 1, "viewerIsFollowing": True, "followsViewer": False}
+        assert data["follow"] == {
+            "followerCount": 1,
+            "viewerIsFollowing": True,
+            "followsViewer": False,
+        }
     await ok(client, FOLLOW, {"id": ann.id}, token=bob.token)
     query = "query($h: String!) { user(handle: $h) { followingCount followsViewer viewerIsFollowing followers { edges { node { handle } } } following { edges { node { handle } } } } }"
     seen_by_bob = (await ok(client, query, {"h": ann.handle}, token=bob.token))["user"]
@@ -61,12 +67,20 @@ async def test_likes_are_idempotent(client: httpx.AsyncClient) -> None:
     ann, bob = await register(client), await register(client)
     tweet_id = await post(client, ann, "like me")
     for _ in range(2):
-        assert (await ok(client, LIKE, {"id": tweet_id}, token=bob.token))["likeTweet"] == {"likeCount": 1, "viewerHasLiked": True}
+        assert (await ok(client, LIKE, {"id": tweet_id}, token=bob.token))["likeTweet"] == {
+            "likeCount": 1,
+            "viewerHasLiked": True,
+        }
     for _ in range(2):
-        assert (await ok(client, UNLIKE, {"id": tweet_id}, token=bob.token))["unlikeTweet"] == {"likeCount": 0, "viewerHasLiked": False}
+        assert (await ok(client, UNLIKE, {"id": tweet_id}, token=bob.token))["unlikeTweet"] == {
+            "likeCount": 0,
+            "viewerHasLiked": False,
+        }
     await ok(client, LIKE, {"id": tweet_id}, token=bob.token)
     likes = "query($h: String!) { user(handle: $h) { likes { edges { node { id } } } } }"
-    assert (await ok(client, likes, {"h": bob.handle}))["user"]["likes"]["edges"] == [{"node": {"id": tweet_id}}]
+    assert (await ok(client, likes, {"h": bob.handle}))["user"]["likes"]["edges"] == [
+        {"node": {"id": tweet_id}}
+    ]
 
 
 async def test_fifty_concurrent_likes_count_fifty(client: httpx.AsyncClient) -> None:
@@ -119,7 +133,9 @@ async def test_home_timeline_follows_the_graph(client: httpx.AsyncClient) -> Non
     await ok(client, RETWEET, {"id": mine}, token=star.token)
     home = await _home_ids(client, me)
     assert home[1:] == [after, before, mine]
-    retweet = (await ok(client, HOME, {"first": 1}, token=me.token))["homeTimeline"]["edges"][0]["node"]
+    retweet = (await ok(client, HOME, {"first": 1}, token=me.token))["homeTimeline"]["edges"][0][
+        "node"
+    ]
     assert retweet["retweetOf"] == {"id": mine} and retweet["author"]["handle"] == star.handle
     await ok(client, UNFOLLOW, {"id": star.id}, token=me.token)
     assert await _home_ids(client, me) == [mine]
@@ -129,12 +145,16 @@ async def test_home_timeline_pages_are_stable(client: httpx.AsyncClient) -> None
     me = await register(client)
     posted = [await post(client, me, f"tweet {n}") for n in range(7)]
     first = (await ok(client, HOME, {"first": 3}, token=me.token))["homeTimeline"]
-    assert first["pageInfo"]["hasNextPage"] is True and first["pageInfo"]["hasPreviousPage"] is False
+    assert (
+        first["pageInfo"]["hasNextPage"] is True and first["pageInfo"]["hasPreviousPage"] is False
+    )
     await post(client, me, "posted while paging")
     seen = [e["node"]["id"] for e in first["edges"]]
     cursor = first["pageInfo"]["endCursor"]
     while cursor:
-        page = (await ok(client, HOME, {"first": 3, "after": cursor}, token=me.token))["homeTimeline"]
+        page = (await ok(client, HOME, {"first": 3, "after": cursor}, token=me.token))[
+            "homeTimeline"
+        ]
         seen += [e["node"]["id"] for e in page["edges"]]
         cursor = page["pageInfo"]["endCursor"] if page["pageInfo"]["hasNextPage"] else None
     assert seen == list(reversed(posted))
@@ -147,9 +167,16 @@ async def test_page_sizes_and_cursors_are_checked(client: httpx.AsyncClient) -> 
     page = (await ok(client, HOME, {"first": 100}, token=me.token))["homeTimeline"]
     assert page["edges"] == []
     await post(client, me, "one")
-    cursor = (await ok(client, HOME, {"first": 1}, token=me.token))["homeTimeline"]["edges"][0]["cursor"]
+    cursor = (await ok(client, HOME, {"first": 1}, token=me.token))["homeTimeline"]["edges"][0][
+        "cursor"
+    ]
     tampered = cursor[:-2] + ("AA" if not cursor.endswith("AA") else "BB")
     for bad in ["garbage", tampered, "", "%%%"]:
-        assert await error_code(client, HOME, {"after": bad}, token=me.token) == "BAD_USER_INPUT", bad
+        assert await error_code(client, HOME, {"after": bad}, token=me.token) == "BAD_USER_INPUT", (
+            bad
+        )
     followers_cursor = "query($h: String!, $a: String) { user(handle: $h) { followers(after: $a) { edges { cursor } } } }"
-    assert await error_code(client, followers_cursor, {"h": me.handle, "a": cursor}) == "BAD_USER_INPUT"
+    assert (
+        await error_code(client, followers_cursor, {"h": me.handle, "a": cursor})
+        == "BAD_USER_INPUT"
+    )

@@ -42,7 +42,9 @@ def counted(db: Database) -> Iterator[list[str]]:
         event.remove(target, "before_cursor_execute", record)
 
 
-async def test_timeline_page_costs_constant_statements(client: httpx.AsyncClient, db: Database) -> None:
+async def test_timeline_page_costs_constant_statements(
+    client: httpx.AsyncClient, db: Database
+) -> None:
     viewer = await register(client)
     authors = await asyncio.gather(*(register(client) for _ in range(10)))
     follow = "mutation($id: ID!) { follow(userId: $id) { id } }"

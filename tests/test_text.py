@@ -9,7 +9,12 @@ from core.text import check_handle, clean_text, hashtags, mentions
 
 
 def test_hashtags_in_order_lower_case_without_duplicates() -> None:
-    assert hashtags("#One two #THREE #one, #Ünïcode #2024 #a_b#c") == ["one", "three", "ünïcode", "a_b"]
+    assert hashtags("#One two #THREE #one, #Ünïcode #2024 #a_b#c") == [
+        "one",
+        "three",
+        "ünïcode",
+        "a_b",
+    ]
     assert hashtags("no tags, a#b, &#39; # alone") == []
 
 

@@ -19,7 +19,9 @@ query($id: ID!) {
   }
 }
 """
-EDIT = "mutation($i: EditTweetInput!) { editTweet(input: $i) { text editedAt editHistory { text } } }"
+EDIT = (
+    "mutation($i: EditTweetInput!) { editTweet(input: $i) { text editedAt editHistory { text } } }"
+)
 DELETE = "mutation($id: ID!) { deleteTweet(id: $id) }"
 CREATE = "mutation($i: CreateTweetInput!) { createTweet(input: $i) { id text } }"
 
@@ -32,13 +34,16 @@ async def test_text_is_normalised_and_trimmed(client: httpx.AsyncClient) -> None
 
 async def test_length_counts_code_points_after_nfc(client: httpx.AsyncClient) -> None:
     author = await register(client)
-    assert (await ok(client, CREATE, {"i": {"text": "é" * 280}}, token=author.token))
+    assert await ok(client, CREATE, {"i": {"text": "é" * 280}}, token=author.token)
     decomposed = "e\u0301" * 280  # 560 code points, 280 after NFC
     assert await ok(client, CREATE, {"i": {"text": decomposed}}, token=author.token)
     emoji = "👍🏽" * 140  # each is two code points
     assert await ok(client, CREATE, {"i": {"text": emoji}}, token=author.token)
     for bad in ["x" * 281, "👍🏽" * 141, "   ", "", "nul\x00", "bell\x07"]:
-        assert await error_code(client, CREATE, {"i": {"text": bad}}, token=author.token) == "BAD_USER_INPUT", bad
+        assert (
+            await error_code(client, CREATE, {"i": {"text": bad}}, token=author.token)
+            == "BAD_USER_INPUT"
+        ), bad
 
 
 async def test_lone_surrogates_are_bad_user_input(client: httpx.AsyncClient) -> None:
@@ -87,7 +92,9 @@ async def test_reply_to_a_missing_tweet_is_not_found(client: httpx.AsyncClient) 
     author = await register(client)
     tweet_id = await post(client, author, "soon gone")
     await ok(client, DELETE, {"id": tweet_id}, token=author.token)
-    code = await error_code(client, CREATE, {"i": {"text": "hi", "replyToId": tweet_id}}, token=author.token)
+    code = await error_code(
+        client, CREATE, {"i": {"text": "hi", "replyToId": tweet_id}}, token=author.token
+    )
     assert code == "NOT_FOUND"
 
 
@@ -118,21 +125,33 @@ async def test_only_the_author_edits_or_deletes(client: httpx.AsyncClient) -> No
     author = await register(client)
     other = await register(client)
     tweet_id = await post(client, author, "mine")
-    assert await error_code(client, EDIT, {"i": {"id": tweet_id, "text": "yours"}}, token=other.token) == "FORBIDDEN"
+    assert (
+        await error_code(client, EDIT, {"i": {"id": tweet_id, "text": "yours"}}, token=other.token)
+        == "FORBIDDEN"
+    )
     assert await error_code(client, DELETE, {"id": tweet_id}, token=other.token) == "FORBIDDEN"
-    assert await error_code(client, EDIT, {"i": {"id": tweet_id, "text": "x" * 300}}, token=author.token) == "BAD_USER_INPUT"
+    assert (
+        await error_code(
+            client, EDIT, {"i": {"id": tweet_id, "text": "x" * 300}}, token=author.token
+        )
+        == "BAD_USER_INPUT"
+    )
 
 
 async def test_retweets_cannot_be_edited(client: httpx.AsyncClient) -> None:
     author = await register(client)
     fan = await register(client)
     tweet_id = await post(client, author, "original")
-    await ok(client, "mutation($id: ID!) { retweet(id: $id) { id } }", {"id": tweet_id}, token=fan.token)
+    await ok(
+        client, "mutation($id: ID!) { retweet(id: $id) { id } }", {"id": tweet_id}, token=fan.token
+    )
     query = "query($h: String!) { user(handle: $h) { tweets { edges { node { id retweetOf { id } } } } } }"
     edges = (await ok(client, query, {"h": fan.handle}))["user"]["tweets"]["edges"]
     retweet_id = edges[0]["node"]["id"]
     assert edges[0]["node"]["retweetOf"]["id"] == tweet_id
-    code = await error_code(client, EDIT, {"i": {"id": retweet_id, "text": "changed"}}, token=fan.token)
+    code = await error_code(
+        client, EDIT, {"i": {"id": retweet_id, "text": "changed"}}, token=fan.token
+    )
     assert code == "FORBIDDEN"
 
 
@@ -142,7 +161,12 @@ async def test_delete_cascades(client: httpx.AsyncClient) -> None:
     parent = await post(client, author, "parent")
     tweet_id = await post(client, author, "doomed", reply_to=parent)
     reply = await post(client, fan, "a reply that stays", reply_to=tweet_id)
-    await ok(client, "mutation($id: ID!) { retweet(id: $id) { id } likeTweet(id: $id) { id } }", {"id": tweet_id}, token=fan.token)
+    await ok(
+        client,
+        "mutation($id: ID!) { retweet(id: $id) { id } likeTweet(id: $id) { id } }",
+        {"id": tweet_id},
+        token=fan.token,
+    )
     deleted = await ok(client, DELETE, {"id": tweet_id}, token=author.token)
     assert deleted["deleteTweet"] == tweet_id
     assert (await ok(client, TWEET, {"id": tweet_id}))["tweet"] is None
@@ -160,7 +184,9 @@ async def test_malformed_ids(client: httpx.AsyncClient) -> None:
     author = await register(client)
     for bad in ["", "nonsense", "VXNlcjox", "!!!", "VHdlZXQ6LTE"]:
         assert await error_code(client, TWEET, {"id": bad}) == "BAD_USER_INPUT", bad
-        assert await error_code(client, DELETE, {"id": bad}, token=author.token) == "BAD_USER_INPUT", bad
+        assert (
+            await error_code(client, DELETE, {"id": bad}, token=author.token) == "BAD_USER_INPUT"
+        ), bad
 
 
 async def test_node_resolves_users_and_tweets(client: httpx.AsyncClient) -> None:

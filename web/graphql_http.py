@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from strawberry.types.graphql import OperationType
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from strawberry.exceptions import MissingQueryError
 from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.types.graphql import OperationType
 
 from web.context import build_context
 from web.errors import format_errors, is_request_error
@@ -53,7 +53,9 @@ async def _execute(request: Request, params: dict[str, Any], media_type: str) ->
     except MissingQueryError:
         raise RequestRejected(400, "No GraphQL query found in the request.") from None
     except InvalidOperationTypeError:
-        raise RequestRejected(405, "Only queries can be sent with GET.", {"Allow": "POST"}) from None
+        raise RequestRejected(
+            405, "Only queries can be sent with GET.", {"Allow": "POST"}
+        ) from None
     body: dict[str, Any] = {}
     if result.errors:
         body["errors"] = format_errors(result)
@@ -72,8 +74,8 @@ def _negotiate(accept: str | None) -> str:
     for media_type in offered:
         if media_type == GRAPHQL_RESPONSE:
             return GRAPHQL_RESPONSE
-        if media_type in (JSON, "application/*", "*/*"):
-            return JSON
+        if media_type in (JSON, "application/*", "*/*", "text/html"):
+            return JSON  # text/html: a browser that sent a query of its own gets JSON
     raise RequestRejected(406, f"Accept {GRAPHQL_RESPONSE} or {JSON}.")
 
 

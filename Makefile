@@ -1,0 +1,38 @@
+# The two commands of the README are `make run` and `make test`; both set up .venv on first use.
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
+	command -v $$p >/dev/null && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' && echo $$p && break; done)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run worker test lint typecheck contract seed bench clean
+
+$(STAMP): requirements.lock
+	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	@touch $@
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python serve.py
+
+test: $(STAMP)
+	bash scripts/test.sh
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+contract: $(STAMP)
+	@mkdir -p var
+	@$(BIN)/python -c "from schema import schema; print(schema.as_str())" > var/schema.graphql
+	@$(BIN)/python ../shared/tools/check_contract.py var/schema.graphql $(if $(filter 1,$(CONTRACT_STRICT)),,|| true)
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

