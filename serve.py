@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 from pathlib import Path
+from types import FrameType
 
 import uvicorn
 
@@ -27,7 +29,13 @@ def migrate(database_url: str) -> None:
     command.upgrade(config, "head")
 
 
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    # uvicorn re-raises the signal that stopped it; exiting through Python runs our cleanup
+    raise SystemExit(0)
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     data_dir = Path(os.environ.get("DATA_DIR", "./var"))
     servers = resolve_backends(data_dir)
@@ -44,6 +52,8 @@ def main() -> None:
             proxy_headers=True,
             log_level="info",
         )
+    except KeyboardInterrupt:
+        pass
     finally:
         if servers is not None:
             servers.stop()
