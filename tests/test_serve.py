@@ -1,0 +1,78 @@
+"""`make run` (serve.py) on the embedded default: serves, keeps data, stops cleanly on a signal."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+REGISTER = 'mutation { register(input: {handle: "keeper", password: "correct horse"}) { token } }'
+LOGIN = 'mutation { login(input: {handle: "keeper", password: "correct horse"}) { token } }'
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _start(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(DATA_DIR=str(data_dir), PORT=str(port))
+    process = subprocess.Popen(
+        [sys.executable, "serve.py"],
+        cwd=ROOT,
+        env=env,
+        stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return process
+        except httpx.TransportError:
+            time.sleep(0.2)
+    process.kill()
+    raise AssertionError("serve.py did not become ready")
+
+
+def _leftovers(data_dir: Path) -> list[str]:
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(process.info["cmdline"] or [])
+        if str(data_dir) in cmdline:
+            found.append(cmdline)
+    return found
+
+
+def _post(port: int, query: str) -> dict[str, object]:
+    response = httpx.post(f"http://127.0.0.1:{port}/graphql", json={"query": query}, timeout=10)
+    body: dict[str, object] = response.json()
+    return body
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_serve_keeps_data_and_stops_cleanly(tmp_path: Path, stop_signal: signal.Signals) -> None:
+    port = _free_port()
+    process = _start(tmp_path, port)
+    assert "errors" not in _post(port, REGISTER)
+    process.send_signal(stop_signal)
+    assert process.wait(timeout=30) == 0
+    assert _leftovers(tmp_path) == []
+
+    process = _start(tmp_path, port)
+    assert "errors" not in _post(port, LOGIN)
+    process.send_signal(stop_signal)
+    assert process.wait(timeout=30) == 0
+    assert _leftovers(tmp_path) == []
