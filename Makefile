@@ -36,3 +36,6 @@ contract: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+seed: $(STAMP)
+	$(BIN)/python -m bench.seed $(ARGS)
