@@ -37,5 +37,10 @@ contract: $(STAMP)
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
 
+bench: $(STAMP)
+	@command -v wrk >/dev/null || { echo "make bench needs wrk: apt-get install wrk"; exit 1; }
+	$(BIN)/python -m bench.run $(ARGS)
+	$(BIN)/python -m bench.capacity
+
 seed: $(STAMP)
 	$(BIN)/python -m bench.seed $(ARGS)

@@ -6,6 +6,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from prometheus_client import Counter
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -13,6 +15,12 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+STATEMENTS = Counter("db_statements_total", "SQL statements sent to PostgreSQL")
+
+
+def _count_statement(*_: object) -> None:
+    STATEMENTS.inc()
 
 
 @dataclass
@@ -24,8 +32,9 @@ class Database:
     @classmethod
     def connect(cls, url: str, *, pool_size: int = 20) -> Database:
         engine = create_async_engine(
-            url, pool_size=pool_size, max_overflow=pool_size // 2, pool_pre_ping=True
+            url, pool_size=pool_size, max_overflow=pool_size // 2, pool_recycle=1800
         )
+        event.listen(engine.sync_engine, "before_cursor_execute", _count_statement)
         return cls(
             engine=engine,
             reader=engine.execution_options(isolation_level="AUTOCOMMIT"),

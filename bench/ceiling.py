@@ -1,0 +1,137 @@
+"""The ceilings of the read benchmarks: a bare Starlette app, no GraphQL, hand-written SQL.
+
+It answers with byte-for-byte the JSON that /graphql gives for the benchmark's queries (the
+harness's smoke test checks that), from the same PostgreSQL, in one round trip where it can.
+It is part of the benchmark, not of the product.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bench.seed import asyncpg_dsn
+from core import cursors
+from core.ids import to_global_id
+from core.security import TokenCodec, bearer_token
+from schema.scalars import _serialize as iso
+
+TIMELINE_SQL = """
+WITH page AS (
+  SELECT * FROM tweets
+  WHERE author_id = $1 OR author_id IN (SELECT followee_id FROM follows WHERE follower_id = $1)
+  ORDER BY id DESC LIMIT 21
+)
+SELECT p.id, p.text, p.created_at, p.like_count, p.retweet_count, p.reply_count,
+       u.id AS author_id, u.handle, u.display_name,
+       EXISTS (SELECT 1 FROM likes l WHERE l.user_id = $1 AND l.tweet_id = p.id) AS liked,
+       EXISTS (SELECT 1 FROM tweets r WHERE r.author_id = $1 AND r.retweet_of_id = p.id)
+         AS retweeted
+FROM page p JOIN users u ON u.id = p.author_id
+ORDER BY p.id DESC
+"""
+PROFILE_SQL = """
+SELECT id, handle, display_name, bio, follower_count, following_count, tweet_count
+FROM users WHERE lower(handle) = lower($1)
+"""
+PROFILE_TWEETS_SQL = """
+SELECT id, text, created_at, like_count FROM tweets WHERE author_id = $1 ORDER BY id DESC LIMIT 21
+"""
+
+
+def _tweet(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "cursor": cursors.encode("tweet", row["id"]),
+        "node": {
+            "id": to_global_id("Tweet", row["id"]),
+            "text": row["text"],
+            "createdAt": iso(row["created_at"]),
+            "likeCount": row["like_count"],
+            "retweetCount": row["retweet_count"],
+            "replyCount": row["reply_count"],
+            "viewerHasLiked": row["liked"],
+            "viewerHasRetweeted": row["retweeted"],
+            "author": {
+                "id": to_global_id("User", row["author_id"]),
+                "handle": row["handle"],
+                "displayName": row["display_name"],
+            },
+        },
+    }
+
+
+def _page_info(edges: list[dict[str, Any]], has_next: bool) -> dict[str, Any]:
+    return {"hasNextPage": has_next, "endCursor": edges[-1]["cursor"] if edges else None}
+
+
+async def timeline(request: Request) -> Response:
+    viewer = request.app.state.tokens.user_id(
+        bearer_token(request.headers.get("authorization")) or ""
+    )
+    async with request.app.state.pool.acquire() as connection:
+        rows = await connection.fetch(TIMELINE_SQL, viewer)
+    edges = [_tweet(row) for row in rows[:20]]
+    body = {
+        "data": {"homeTimeline": {"edges": edges, "pageInfo": _page_info(edges, len(rows) > 20)}}
+    }
+    return JSONResponse(body)
+
+
+async def profile(request: Request) -> Response:
+    handle = request.query_params["handle"]
+    async with request.app.state.pool.acquire() as connection:
+        user = await connection.fetchrow(PROFILE_SQL, handle)
+        rows = await connection.fetch(PROFILE_TWEETS_SQL, user["id"]) if user else []
+    if user is None:
+        return JSONResponse({"data": {"user": None}})
+    edges = [
+        {
+            "node": {
+                "id": to_global_id("Tweet", row["id"]),
+                "text": row["text"],
+                "createdAt": iso(row["created_at"]),
+                "likeCount": row["like_count"],
+            }
+        }
+        for row in rows[:20]
+    ]
+    body = {
+        "data": {
+            "user": {
+                "id": to_global_id("User", user["id"]),
+                "handle": user["handle"],
+                "displayName": user["display_name"],
+                "bio": user["bio"],
+                "followerCount": user["follower_count"],
+                "followingCount": user["following_count"],
+                "tweetCount": user["tweet_count"],
+                "tweets": {"edges": edges},
+            }
+        }
+    }
+    return JSONResponse(body)
+
+
+def create_app() -> Starlette:
+    secret = os.environ["JWT_SECRET"]
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        cursors.configure(secret)
+        app.state.tokens = TokenCodec(secret=secret, issuer="chirp", ttl_seconds=3600)
+        app.state.pool = await asyncpg.create_pool(
+            asyncpg_dsn(os.environ["DATABASE_URL"]), min_size=4, max_size=20
+        )
+        yield
+        await app.state.pool.close()
+
+    routes = [Route("/timeline", timeline), Route("/profile", profile)]
+    return Starlette(routes=routes, lifespan=lifespan)

@@ -1,0 +1,76 @@
+"""Seeded databases for the benchmarks, kept between runs (one per size and seed)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+from sqlalchemy import make_url
+
+from bench.seed import asyncpg_dsn, seed
+from bench.seedgen import Plan
+from serve import migrate
+
+_MARKER = "bench_dataset"
+
+
+async def dataset(
+    server_url: str, users: int, seed_value: int = 1, *, progress: bool = True
+) -> str:
+    """The URL of a database holding `users` seeded users; seeds it the first time only."""
+    name = f"chirp_bench_{users}_{seed_value}"
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    admin = await asyncpg.connect(
+        asyncpg_dsn(
+            make_url(server_url).set(database="postgres").render_as_string(hide_password=False)
+        )
+    )
+    try:
+        exists = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if exists and await _complete(url):
+            return url
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    await asyncio.to_thread(migrate, url)
+    await seed(url, Plan(users=users, seed=seed_value), progress=progress)
+    connection = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        await connection.execute(f"CREATE TABLE {_MARKER} (users int)")
+    finally:
+        await connection.close()
+    return url
+
+
+async def _complete(url: str) -> bool:
+    connection = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        return bool(await connection.fetchval("SELECT to_regclass($1) IS NOT NULL", _MARKER))
+    finally:
+        await connection.close()
+
+
+async def forget_writes(url: str, since_id: int) -> None:
+    """Removes what a write benchmark added after `since_id`, counters included."""
+    connection = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        async with connection.transaction():
+            authors = await connection.fetch(
+                "DELETE FROM tweets WHERE id > $1 RETURNING author_id", since_id
+            )
+            await connection.execute(
+                "UPDATE users u SET tweet_count = (SELECT count(*) FROM tweets t "
+                "WHERE t.author_id = u.id AND t.retweet_of_id IS NULL) WHERE u.id = ANY($1)",
+                list({row["author_id"] for row in authors}),
+            )
+    finally:
+        await connection.close()
+
+
+async def newest_tweet(url: str) -> int:
+    connection = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        return int(await connection.fetchval("SELECT coalesce(max(id), 0) FROM tweets"))
+    finally:
+        await connection.close()

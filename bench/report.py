@@ -1,0 +1,123 @@
+"""Benchmark results as JSON for tools, a Markdown table for people, and PNG charts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def write(results: dict[str, Any], directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(results, indent=2)
+    (directory / "latest.json").write_text(text)
+    stamp = results["started"].replace(":", "").replace("-", "")
+    (directory / f"run-{stamp}.json").write_text(text)
+    (directory / "results.md").write_text(markdown(results))
+    _throughput_chart(results["scenarios"], directory / "throughput.png")
+    _latency_chart(results["scenarios"], directory / "latency.png")
+    _scaling_chart(results["scaling"], directory / "scaling.png")
+
+
+def markdown(results: dict[str, Any]) -> str:
+    machine = results["machine"]
+    lines = [
+        f"Run of {results['started']} on {machine['cpus']} CPUs, {machine['memory_gb']} GB "
+        f"({machine['busy_cpu_percent_before']:.0f}% CPU busy before the run).",
+        "",
+        "| scenario | backend | users | ours req/s | p50 ms | p95 ms | p99 ms | ceiling req/s "
+        "| ceiling p99 ms | ratio | SQL/request | spread |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for s in results["scenarios"]:
+        statements = s.get("statements_per_request")
+        lines.append(
+            f"| {s['name']} | {s['backend']} | {s['users']:,} | {s['throughput']:,.0f} "
+            f"| {s['p50_ms']:.1f} | {s['p95_ms']:.1f} | {s['p99_ms']:.1f} "
+            f"| {s['ceiling_throughput']:,.0f} | {s['ceiling_p99_ms']:.1f} | {s['ratio']:.2f} "
+            f"| {'-' if statements is None else f'{statements:.1f}'} | ±{s['spread'] / 2:.0%} |"
+        )
+    if results["scaling"]:
+        lines += [
+            "",
+            "`timeline_read` as the data grows:",
+            "",
+            "| backend | users | req/s | p50 ms | p99 ms | ceiling p50 ms | ratio |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for s in results["scaling"]:
+            lines.append(
+                f"| {s['backend']} | {s['users']:,} | {s['throughput']:,.0f} | {s['p50_ms']:.1f} "
+                f"| {s['p99_ms']:.1f} | {s['ceiling_p50_ms']:.1f} | {s['ratio']:.2f} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def _labels(scenarios: list[dict[str, Any]]) -> list[str]:
+    return [f"{s['name']}\n{s['backend']}" for s in scenarios]
+
+
+def _throughput_chart(scenarios: list[dict[str, Any]], path: Path) -> None:
+    figure, axes = plt.subplots(figsize=(max(6, 1.6 * len(scenarios)), 4))
+    positions = range(len(scenarios))
+    axes.bar([p - 0.2 for p in positions], [s["throughput"] for s in scenarios], 0.4, label="ours")
+    axes.bar(
+        [p + 0.2 for p in positions],
+        [s["ceiling_throughput"] for s in scenarios],
+        0.4,
+        label="ceiling",
+    )
+    for p, s in zip(positions, scenarios, strict=True):
+        axes.annotate(
+            f"{s['ratio']:.2f}", (p - 0.2, s["throughput"]), ha="center", va="bottom", fontsize=8
+        )
+    axes.set_xticks(list(positions), _labels(scenarios), fontsize=8)
+    axes.set_ylabel("requests per second")
+    axes.set_title("Throughput: ours beside the ceiling (ratio above our bar)")
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def _latency_chart(scenarios: list[dict[str, Any]], path: Path) -> None:
+    figure, axes = plt.subplots(figsize=(max(6, 1.6 * len(scenarios)), 4))
+    positions = range(len(scenarios))
+    for offset, key, label in [
+        (-0.3, "p50_ms", "ours p50"),
+        (-0.1, "p99_ms", "ours p99"),
+        (0.1, "ceiling_p50_ms", "ceiling p50"),
+        (0.3, "ceiling_p99_ms", "ceiling p99"),
+    ]:
+        axes.bar([p + offset for p in positions], [s[key] for s in scenarios], 0.2, label=label)
+    axes.set_xticks(list(positions), _labels(scenarios), fontsize=8)
+    axes.set_ylabel("milliseconds")
+    axes.set_title("Latency: ours beside the ceiling")
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def _scaling_chart(scaling: list[dict[str, Any]], path: Path) -> None:
+    figure, axes = plt.subplots(figsize=(6, 4))
+    for backend in sorted({s["backend"] for s in scaling}):
+        points = [s for s in scaling if s["backend"] == backend]
+        users = [s["users"] for s in points]
+        axes.plot(users, [s["p50_ms"] for s in points], marker="o", label=f"{backend} p50")
+        axes.plot(
+            users, [s["p99_ms"] for s in points], marker="o", linestyle="--", label=f"{backend} p99"
+        )
+    axes.set_xscale("log")
+    axes.set_xlabel("seeded users")
+    axes.set_ylabel("timeline_read latency, ms")
+    axes.set_title("timeline_read latency as the data grows")
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

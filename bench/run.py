@@ -1,0 +1,229 @@
+"""`make bench`: every scenario against a real server process, as a ratio to its ceiling.
+
+    .venv/bin/python -m bench.run [--users 10000] [--seconds 10] [--repeats 3] [--large] [--smoke]
+
+Backends: the embedded default always; the machine's PostgreSQL + Redis when they answer.
+Results: bench/results/latest.json (and a dated copy), results.md and PNG charts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import platform
+import socket
+import statistics
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psutil
+
+from bench import report
+from bench.datasets import dataset, forget_writes, newest_tweet
+from bench.harness import LoadResult, busy_cpu_percent, metric, server
+from bench.scenarios import Scenario, sample_users, timeline_read, tweet_write, user_profile
+from core.embedded import EmbeddedServers
+from core.security import TokenCodec
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+SECRET = "bench-secret-bench-secret-bench-secret-42"
+SERVICES = ("postgresql+asyncpg://postgres@127.0.0.1:5432/postgres", "redis://127.0.0.1:6379/8")
+BUSY_PERCENT = 25.0
+
+
+@dataclass
+class Options:
+    users: int
+    seconds: float
+    warmup: float
+    repeats: int
+    connections: int
+    scales: list[int]
+    backends: list[str]
+
+
+@dataclass
+class Outcome:
+    name: str
+    backend: str
+    throughput: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    ceiling_throughput: float
+    ceiling_p50_ms: float
+    ceiling_p99_ms: float
+    ratio: float
+    spread: float
+    errors: int
+    users: int
+    statements_per_request: float | None = None
+
+
+def _answers(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+@contextmanager
+def _backend(name: str) -> Iterator[tuple[str, str]]:
+    if name == "services":
+        yield SERVICES
+        return
+    servers = EmbeddedServers(ROOT / "var" / "bench")
+    servers.start()
+    try:
+        yield servers.database_url, servers.redis_url
+    finally:
+        servers.stop()
+
+
+def _measure(
+    run: Callable[[str, float], LoadResult], url: str, options: Options
+) -> list[LoadResult]:
+    run(url, options.warmup)
+    return [run(url, options.seconds) for _ in range(options.repeats)]
+
+
+def _median(results: list[LoadResult], field: str) -> float:
+    return float(statistics.median(getattr(result, field) for result in results))
+
+
+def _outcome(
+    scenario: str, backend: str, users: int, ours: list[LoadResult], ceiling: list[LoadResult]
+) -> Outcome:
+    throughput = _median(ours, "throughput")
+    ceiling_throughput = _median(ceiling, "throughput")
+    rates = [result.throughput for result in ours]
+    return Outcome(
+        name=scenario,
+        backend=backend,
+        throughput=throughput,
+        p50_ms=_median(ours, "p50_ms"),
+        p95_ms=_median(ours, "p95_ms"),
+        p99_ms=_median(ours, "p99_ms"),
+        ceiling_throughput=ceiling_throughput,
+        ceiling_p50_ms=_median(ceiling, "p50_ms"),
+        ceiling_p99_ms=_median(ceiling, "p99_ms"),
+        ratio=throughput / ceiling_throughput if ceiling_throughput else 0.0,
+        spread=(max(rates) - min(rates)) / throughput if throughput else 0.0,
+        errors=sum(result.errors for result in ours),
+        users=users,
+    )
+
+
+def _print(outcome: Outcome) -> None:
+    print(
+        f"  {outcome.name:14} {outcome.backend:9} {outcome.users:>8,} users  "
+        f"{outcome.throughput:8.0f} req/s  p50 {outcome.p50_ms:6.1f} ms  "
+        f"p99 {outcome.p99_ms:6.1f} ms  "
+        f"ceiling {outcome.ceiling_throughput:8.0f} req/s  ratio {outcome.ratio:.2f}  "
+        f"spread ±{outcome.spread / 2:.0%}",
+        flush=True,
+    )
+
+
+def _run_dataset(
+    backend: str, urls: tuple[str, str], users: int, options: Options, *, writes: bool
+) -> list[Outcome]:
+    database_url = asyncio.run(dataset(urls[0], users))
+    sample = asyncio.run(sample_users(database_url, 500))
+    tokens = TokenCodec(secret=SECRET, issuer="chirp", ttl_seconds=24 * 3600)
+    env = {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": urls[1],
+        "JWT_SECRET": SECRET,
+        "WORKER_ID": "1",
+    }
+    scenarios: list[Scenario] = [timeline_read(sample, tokens, options.connections)]
+    if writes:
+        scenarios += [
+            user_profile(sample, options.connections),
+            tweet_write(sample, tokens, options.connections, database_url),
+        ]
+    outcomes = []
+    with server("app:create_app", env) as ours, server("bench.ceiling:create_app", env) as ceiling:
+        for scenario in scenarios:
+            since = asyncio.run(newest_tweet(database_url))
+            statements_before = metric(ours, "db_statements_total")
+            ours_results = _measure(scenario.ours, ours, options)
+            statements = metric(ours, "db_statements_total") - statements_before
+            ceiling_results = _measure(scenario.ceiling, ceiling, options)
+            outcome = _outcome(scenario.name, backend, users, ours_results, ceiling_results)
+            requests = sum(result.requests for result in ours_results)
+            outcome.statements_per_request = statements / requests if requests else None
+            _print(outcome)
+            outcomes.append(outcome)
+            if scenario.name == "tweet_write":
+                asyncio.run(forget_writes(database_url, since))
+    return outcomes
+
+
+def run(options: Options) -> dict[str, object]:
+    busy = busy_cpu_percent()
+    if busy > BUSY_PERCENT:
+        print(f"WARNING: the machine is busy ({busy:.0f}% CPU before the run): figures will be low")
+    outcomes: list[Outcome] = []
+    scaling: list[Outcome] = []
+    for backend in options.backends:
+        print(f"backend {backend}:", flush=True)
+        with _backend(backend) as urls:
+            outcomes += _run_dataset(backend, urls, options.users, options, writes=True)
+            for users in options.scales:
+                if users != options.users:
+                    scaling += _run_dataset(backend, urls, users, options, writes=False)
+    scaling += [o for o in outcomes if o.name == "timeline_read"]
+    return {
+        "machine": {
+            "cpus": psutil.cpu_count(),
+            "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "busy_cpu_percent_before": busy,
+        },
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "settings": asdict(options),
+        "scenarios": [asdict(o) for o in outcomes],
+        "scaling": [asdict(o) for o in sorted(scaling, key=lambda o: (o.backend, o.users))],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--users", type=int, default=10_000)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--warmup", type=float, default=3)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--large", action="store_true", help="also 1,000,000 users in the scaling run"
+    )
+    parser.add_argument("--smoke", action="store_true", help="a few seconds, to check the harness")
+    parser.add_argument("--backend", action="append", choices=["embedded", "services"])
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    backends = args.backend or ["embedded"] + (
+        ["services"] if _answers(5432) and _answers(6379) else []
+    )
+    scales = [1_000, 10_000, 100_000] + ([1_000_000] if args.large else [])
+    options = Options(
+        args.users, args.seconds, args.warmup, args.repeats, args.connections, scales, backends
+    )
+    if args.smoke:
+        options = Options(60, 1, 1, 1, 4, [], backends)
+    results = run(options)
+    report.write(results, args.output)
+    print(f"results in {args.output}/latest.json, results.md and the PNG charts beside them")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""A few seconds of `make bench`, so the harness cannot rot; and the ceilings answer alike."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bench.datasets import dataset
+from bench.harness import server
+from bench.scenarios import PROFILE_QUERY, TIMELINE_QUERY, sample_users
+from core.security import TokenCodec
+from tests.conftest import BACKEND
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _need_wrk() -> None:
+    if shutil.which("wrk") is None:
+        if os.environ.get("REQUIRE_SERVICES") == "1":
+            pytest.fail("wrk is needed for the benchmark harness (apt-get install wrk)")
+        pytest.skip("wrk not installed (apt-get install wrk)")
+
+
+def test_bench_smoke(tmp_path: Path) -> None:
+    _need_wrk()
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.run",
+            "--smoke",
+            "--backend",
+            BACKEND,
+            "--output",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    results = json.loads((tmp_path / "latest.json").read_text())
+    names = {(s["name"], s["backend"]) for s in results["scenarios"]}
+    assert names == {(n, BACKEND) for n in ("timeline_read", "user_profile", "tweet_write")}
+    for scenario in results["scenarios"]:
+        assert scenario["throughput"] > 0 and scenario["ceiling_throughput"] > 0
+        assert scenario["errors"] == 0
+        assert scenario["p50_ms"] <= scenario["p95_ms"] <= scenario["p99_ms"]
+    assert {"throughput.png", "latency.png", "scaling.png", "results.md"} <= {
+        p.name for p in tmp_path.iterdir()
+    }
+
+
+def test_ceilings_answer_with_identical_json(servers: tuple[str, str]) -> None:
+    database_url = asyncio.run(dataset(servers[0], 60, progress=False))
+    users = asyncio.run(sample_users(database_url, 5))
+    secret = "ceiling-check-secret-ceiling-check-secret"
+    env = {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": servers[1],
+        "JWT_SECRET": secret,
+        "WORKER_ID": "2",
+    }
+    tokens = TokenCodec(secret=secret, issuer="chirp", ttl_seconds=600)
+    with server("app:create_app", env) as ours, server("bench.ceiling:create_app", env) as ceiling:
+        for user_id, handle in zip(users.ids, users.handles, strict=True):
+            auth = {"authorization": f"Bearer {tokens.issue(user_id)}"}
+            graphql = httpx.post(f"{ours}/graphql", json={"query": TIMELINE_QUERY}, headers=auth)
+            bare = httpx.get(f"{ceiling}/timeline", headers=auth)
+            assert graphql.content == bare.content
+            assert len(graphql.json()["data"]["homeTimeline"]["edges"]) > 0
+            body = {"query": PROFILE_QUERY, "variables": {"handle": handle}}
+            graphql = httpx.post(f"{ours}/graphql", json=body)
+            bare = httpx.get(f"{ceiling}/profile", params={"handle": handle})
+            assert graphql.content == bare.content
