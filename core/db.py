@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -55,3 +56,29 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+class RequestReads:
+    """One pooled connection for every read of one request (or one WebSocket event).
+
+    Taken on first use and given back by close(); batches that run concurrently take turns on
+    it, which costs nothing since a connection answers one statement at a time anyway.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._connection: AsyncConnection | None = None
+        self._lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[AsyncConnection]:
+        async with self._lock:
+            if self._connection is None:
+                self._connection = await self._db.reader.connect()
+            yield self._connection
+
+    async def close(self) -> None:
+        async with self._lock:
+            if self._connection is not None:
+                await self._connection.close()
+                self._connection = None

@@ -130,3 +130,16 @@ def resolve_backends(data_dir: Path) -> EmbeddedServers | None:
     if not os.environ.get("REDIS_URL"):
         os.environ["REDIS_URL"] = servers.redis_url
     return servers
+
+
+def server_pids(data_dir: Path) -> list[int]:
+    """Processes serving data under `data_dir`: by command line or by working directory."""
+    import psutil
+
+    root = str(Path(data_dir).resolve())
+    pids = []
+    for process in psutil.process_iter(["pid", "cmdline", "cwd"]):
+        cmdline = " ".join(process.info["cmdline"] or [])
+        if root in cmdline or (process.info["cwd"] or "").startswith(root):
+            pids.append(int(process.info["pid"]))
+    return pids

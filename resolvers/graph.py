@@ -35,7 +35,7 @@ async def home_timeline(
     after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
 ) -> TweetConnection:
     viewer_id = info.context.viewer()
-    async with info.context.db.read() as connection:
+    async with info.context.reads.connection() as connection:
         page = await timelines.home_timeline(
             connection, viewer_id=viewer_id, first=first, after=after
         )

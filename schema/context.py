@@ -8,7 +8,7 @@ from typing import TypeAlias
 import strawberry
 
 from core.config import Settings
-from core.db import Database
+from core.db import Database, RequestReads
 from core.errors import Unauthenticated
 from core.security import TokenCodec
 from dataloaders import Loaders
@@ -21,10 +21,12 @@ class Context:
     settings: Settings
     viewer_id: int | None
     request_id: str
+    reads: RequestReads = field(init=False)
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
-        self.loaders = Loaders(self.db, self.viewer_id)
+        self.reads = RequestReads(self.db)
+        self.loaders = Loaders(self.reads, self.viewer_id)
 
     def viewer(self) -> int:
         """The signed-in user's id; UNAUTHENTICATED when nobody is signed in."""
@@ -34,7 +36,10 @@ class Context:
 
     def after_write(self) -> None:
         """Drops what the loaders cached, so reads after a mutation see its effect."""
-        self.loaders = Loaders(self.db, self.viewer_id)
+        self.loaders = Loaders(self.reads, self.viewer_id)
+
+    async def close(self) -> None:
+        await self.reads.close()
 
 
 Info: TypeAlias = strawberry.Info[Context, None]

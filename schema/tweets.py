@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -12,7 +13,7 @@ from core.ids import to_global_id
 from core.pagination import Page
 from schema.context import Info
 from schema.relay import AFTER, FIRST, Node, PageInfo
-from schema.users import User, load_user
+from schema.users import User
 from services import timelines
 
 
@@ -34,27 +35,15 @@ class Tweet(Node):
     like_count: int = strawberry.field(description="How many users like this tweet.")
     retweet_count: int = strawberry.field(description="How many users retweeted this tweet.")
     reply_count: int = strawberry.field(description="How many direct replies this tweet has.")
+    author: User = strawberry.field(description="Who posted it.")
+    retweet_of: Tweet | None = strawberry.field(description="Set on a retweet: the original tweet.")
+    viewer_has_liked: bool = strawberry.field(
+        description="True when the signed-in viewer likes this tweet."
+    )
+    viewer_has_retweeted: bool = strawberry.field(
+        description="True when the signed-in viewer retweeted this tweet."
+    )
     row: strawberry.Private[Row[Any]]
-
-    @classmethod
-    def from_row(cls, row: Row[Any]) -> Tweet:
-        return cls(
-            id=strawberry.ID(to_global_id("Tweet", row.id)),
-            text=row.text,
-            created_at=row.created_at,
-            edited_at=row.edited_at,
-            hashtags=list(row.hashtags),
-            like_count=row.like_count,
-            retweet_count=row.retweet_count,
-            reply_count=row.reply_count,
-            row=row,
-        )
-
-    @strawberry.field(description="Who posted it.")
-    async def author(self, info: Info) -> User:
-        user = await load_user(info, self.row.author_id)
-        assert user is not None, "a tweet's author always exists"
-        return user
 
     @strawberry.field(description="Earlier versions, oldest first; empty when never edited.")
     async def edit_history(self, info: Info) -> list[TweetVersion]:
@@ -69,10 +58,6 @@ class Tweet(Node):
     async def reply_to(self, info: Info) -> Tweet | None:
         return await load_tweet(info, self.row.reply_to_id)
 
-    @strawberry.field(description="Set on a retweet: the original tweet.")
-    async def retweet_of(self, info: Info) -> Tweet | None:
-        return await load_tweet(info, self.row.retweet_of_id)
-
     @strawberry.field(description="Direct replies, oldest first.")
     async def replies(
         self,
@@ -80,7 +65,7 @@ class Tweet(Node):
         first: Annotated[int | None, strawberry.argument(description=FIRST)] = 20,
         after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> TweetConnection:
-        async with info.context.db.read() as connection:
+        async with info.context.reads.connection() as connection:
             page = await timelines.replies(
                 connection, tweet_id=self.row.id, first=first, after=after
             )
@@ -95,20 +80,58 @@ class Tweet(Node):
         rows = await info.context.loaders.users_by_handle.load_many(list(self.row.mentions))
         return [User.from_row(row) for row in rows if row is not None]
 
-    @strawberry.field(description="True when the signed-in viewer likes this tweet.")
-    async def viewer_has_liked(self, info: Info) -> bool:
-        return await info.context.loaders.viewer_likes.load(self.row.id)
-
-    @strawberry.field(description="True when the signed-in viewer retweeted this tweet.")
-    async def viewer_has_retweeted(self, info: Info) -> bool:
-        return await info.context.loaders.viewer_retweets.load(self.row.id)
-
 
 async def load_tweet(info: Info, tweet_id: int | None) -> Tweet | None:
     if tweet_id is None:
         return None
-    row = await info.context.loaders.tweets.load(tweet_id)
-    return Tweet.from_row(row) if row else None
+    (tweet,) = await load_tweets(info, [tweet_id])
+    return tweet
+
+
+async def load_tweets(info: Info, tweet_ids: list[int]) -> list[Tweet | None]:
+    """Tweets with their authors, originals and viewer flags, each kind in one batch.
+
+    Hydrating a whole page at once keeps the per-field work of GraphQL execution to plain
+    attribute reads: no resolver awaits per tweet.
+    """
+    loaders = info.context.loaders
+    rows = await loaders.tweets.load_many(tweet_ids)
+    original_ids = [row.retweet_of_id for row in rows if row is not None and row.retweet_of_id]
+    originals = {row.id: row for row in await loaders.tweets.load_many(original_ids) if row}
+    every = [row for row in rows if row is not None] + list(originals.values())
+    keys = [row.id for row in every]
+    authors, liked, retweeted = await asyncio.gather(
+        loaders.users.load_many([row.author_id for row in every]),
+        loaders.viewer_likes.load_many(keys),
+        loaders.viewer_retweets.load_many(keys),
+    )
+    built: dict[int, Tweet] = {}
+    for row, author, like, retweet in zip(every, authors, liked, retweeted, strict=True):
+        if author is not None:
+            built[row.id] = _tweet(row, User.from_row(author), like, retweet)
+    for tweet in built.values():
+        original_id = tweet.row.retweet_of_id
+        if original_id is not None:
+            tweet.retweet_of = built.get(original_id)
+    return [built.get(row.id) if row is not None else None for row in rows]
+
+
+def _tweet(row: Row[Any], author: User, liked: bool, retweeted: bool) -> Tweet:
+    return Tweet(
+        id=strawberry.ID(to_global_id("Tweet", row.id)),
+        text=row.text,
+        created_at=row.created_at,
+        edited_at=row.edited_at,
+        hashtags=list(row.hashtags),
+        like_count=row.like_count,
+        retweet_count=row.retweet_count,
+        reply_count=row.reply_count,
+        author=author,
+        retweet_of=None,
+        viewer_has_liked=liked,
+        viewer_has_retweeted=retweeted,
+        row=row,
+    )
 
 
 @strawberry.type(description="A tweet in a list, with the cursor that resumes after it.")
@@ -124,10 +147,10 @@ class TweetConnection:
 
     @classmethod
     async def of(cls, info: Info, page: Page) -> TweetConnection:
-        rows = await info.context.loaders.tweets.load_many(page.node_ids)
+        tweets = await load_tweets(info, page.node_ids)
         edges = [
-            TweetEdge(cursor=cursor, node=Tweet.from_row(row))
-            for cursor, row in zip(page.cursors, rows, strict=True)
-            if row is not None
+            TweetEdge(cursor=cursor, node=tweet)
+            for cursor, tweet in zip(page.cursors, tweets, strict=True)
+            if tweet is not None
         ]
         return cls(edges=edges, page_info=PageInfo.of(page))

@@ -65,7 +65,7 @@ class User(Node):
     ) -> TweetConnectionRef:
         from schema.tweets import TweetConnection
 
-        async with info.context.db.read() as connection:
+        async with info.context.reads.connection() as connection:
             page = await timelines.user_tweets(
                 connection, user_id=self.raw_id, first=first, after=after
             )
@@ -78,7 +78,7 @@ class User(Node):
         first: Annotated[int | None, strawberry.argument(description=FIRST)] = 20,
         after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> UserConnection:
-        async with info.context.db.read() as connection:
+        async with info.context.reads.connection() as connection:
             page = await timelines.followers(
                 connection, user_id=self.raw_id, first=first, after=after
             )
@@ -91,7 +91,7 @@ class User(Node):
         first: Annotated[int | None, strawberry.argument(description=FIRST)] = 20,
         after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> UserConnection:
-        async with info.context.db.read() as connection:
+        async with info.context.reads.connection() as connection:
             page = await timelines.following(
                 connection, user_id=self.raw_id, first=first, after=after
             )
@@ -106,7 +106,7 @@ class User(Node):
     ) -> TweetConnectionRef:
         from schema.tweets import TweetConnection
 
-        async with info.context.db.read() as connection:
+        async with info.context.reads.connection() as connection:
             page = await timelines.user_likes(
                 connection, user_id=self.raw_id, first=first, after=after
             )

@@ -5,24 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import asyncpg
-import psutil
 import redis.asyncio as aioredis
 from sqlalchemy import make_url
 
-from core.embedded import EmbeddedServers
+from core.embedded import EmbeddedServers, server_pids
 
 
 def _dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def _server_processes(data_dir: Path) -> list[psutil.Process]:
-    found = []
-    for process in psutil.process_iter(["cmdline"]):
-        cmdline = " ".join(process.info["cmdline"] or [])
-        if str(data_dir) in cmdline and ("postgres" in cmdline or "valkey" in cmdline):
-            found.append(process)
-    return found
 
 
 async def test_data_survives_a_restart(tmp_path: Path) -> None:
@@ -34,7 +24,7 @@ async def test_data_survives_a_restart(tmp_path: Path) -> None:
         store = aioredis.from_url(servers.redis_url)
         await store.set("kept", "timeline")
         await store.aclose()
-    assert _server_processes(tmp_path) == []
+    assert server_pids(tmp_path) == []
 
     with EmbeddedServers(tmp_path) as servers:
         connection = await asyncpg.connect(_dsn(servers.database_url))
@@ -44,4 +34,4 @@ async def test_data_survives_a_restart(tmp_path: Path) -> None:
         assert await store.get("kept") == "timeline"
         assert await store.config_get("appendonly") == {"appendonly": "yes"}
         await store.aclose()
-    assert _server_processes(tmp_path) == []
+    assert server_pids(tmp_path) == []

@@ -11,8 +11,9 @@ import time
 from pathlib import Path
 
 import httpx
-import psutil
 import pytest
+
+from core.embedded import server_pids
 
 ROOT = Path(__file__).resolve().parent.parent
 REGISTER = 'mutation { register(input: {handle: "keeper", password: "correct horse"}) { token } }'
@@ -47,15 +48,6 @@ def _start(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     raise AssertionError("serve.py did not become ready")
 
 
-def _leftovers(data_dir: Path) -> list[str]:
-    found = []
-    for process in psutil.process_iter(["cmdline"]):
-        cmdline = " ".join(process.info["cmdline"] or [])
-        if str(data_dir) in cmdline:
-            found.append(cmdline)
-    return found
-
-
 def _post(port: int, query: str) -> dict[str, object]:
     response = httpx.post(f"http://127.0.0.1:{port}/graphql", json={"query": query}, timeout=10)
     body: dict[str, object] = response.json()
@@ -69,10 +61,10 @@ def test_serve_keeps_data_and_stops_cleanly(tmp_path: Path, stop_signal: signal.
     assert "errors" not in _post(port, REGISTER)
     process.send_signal(stop_signal)
     assert process.wait(timeout=30) == 0
-    assert _leftovers(tmp_path) == []
+    assert server_pids(tmp_path) == []
 
     process = _start(tmp_path, port)
     assert "errors" not in _post(port, LOGIN)
     process.send_signal(stop_signal)
     assert process.wait(timeout=30) == 0
-    assert _leftovers(tmp_path) == []
+    assert server_pids(tmp_path) == []

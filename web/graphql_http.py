@@ -56,6 +56,8 @@ async def _execute(request: Request, params: dict[str, Any], media_type: str) ->
         raise RequestRejected(
             405, "Only queries can be sent with GET.", {"Allow": "POST"}
         ) from None
+    finally:
+        await context.close()
     body: dict[str, Any] = {}
     if result.errors:
         body["errors"] = format_errors(result)
