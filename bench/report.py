@@ -11,6 +11,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+README = Path(__file__).resolve().parent.parent / "README.md"
+_START, _END = "<!-- bench:start -->", "<!-- bench:end -->"
+
 
 def write(results: dict[str, Any], directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
@@ -22,6 +25,16 @@ def write(results: dict[str, Any], directory: Path) -> None:
     _throughput_chart(results["scenarios"], directory / "throughput.png")
     _latency_chart(results["scenarios"], directory / "latency.png")
     _scaling_chart(results["scaling"], directory / "scaling.png")
+    if directory.resolve() == README.parent / "bench" / "results":
+        _update_readme(markdown(results))
+
+
+def _update_readme(table: str) -> None:
+    """Puts the latest table between the README's bench markers: figures are never typed in."""
+    text = README.read_text()
+    if _START in text and _END in text:
+        head, rest = text.split(_START, 1)
+        README.write_text(f"{head}{_START}\n{table}{_END}{rest.split(_END, 1)[1]}")
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -121,3 +134,8 @@ def _scaling_chart(scaling: list[dict[str, Any]], path: Path) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
+
+
+if __name__ == "__main__":  # regenerate the table, charts and README section from latest.json
+    results_dir = README.parent / "bench" / "results"
+    write(json.loads((results_dir / "latest.json").read_text()), results_dir)

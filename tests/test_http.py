@@ -123,3 +123,19 @@ async def test_every_schema_element_is_described() -> None:
                     if not arg.description:
                         missing.append(f"{name}.{field_name}({arg_name})")
     assert missing == []
+
+
+async def test_readyz_names_the_failing_backend(settings: object) -> None:
+    from dataclasses import replace
+
+    from app import create_app
+
+    broken = replace(settings, redis_url="redis://127.0.0.1:1/0", worker_id=9)  # type: ignore[type-var]
+    app = create_app(broken)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            ready = await http.get("/readyz")
+            assert (await http.get("/healthz")).status_code == 200
+    assert ready.status_code == 503
+    assert list(ready.json()["failing"]) == ["redis"]
