@@ -19,6 +19,9 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(BIN)/python serve.py
 
+worker: $(STAMP)
+	$(BIN)/python -m workers
+
 test: $(STAMP)
 	bash scripts/test.sh
 

@@ -2,7 +2,8 @@
 
 With DATABASE_URL and REDIS_URL unset, starts the embedded PostgreSQL and Valkey under
 DATA_DIR first; then applies the migrations and serves the API until SIGTERM or Ctrl-C, after
-which the embedded servers are stopped cleanly.
+which the embedded servers are stopped cleanly. WORKERS (default 1) worker processes run
+beside the API; set WORKERS=0 when they run elsewhere (`make worker`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 from types import FrameType
 
@@ -34,14 +37,29 @@ def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
+def _start_worker() -> subprocess.Popen[bytes]:
+    """A worker process (outbox relay + Dramatiq), given the same environment as the API."""
+    return subprocess.Popen([sys.executable, "-m", "workers"], cwd=ROOT)
+
+
+def _stop_worker(worker: subprocess.Popen[bytes]) -> None:
+    worker.terminate()
+    try:
+        worker.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+
+
 def main() -> None:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     data_dir = Path(os.environ.get("DATA_DIR", "./var"))
     servers = resolve_backends(data_dir)
+    workers: list[subprocess.Popen[bytes]] = []
     try:
         settings = Settings.from_env()
         migrate(settings.database_url or "")
+        workers += [_start_worker() for _ in range(settings.workers)]
         uvicorn.run(
             "app:create_app",
             factory=True,
@@ -55,6 +73,8 @@ def main() -> None:
     except KeyboardInterrupt:
         pass
     finally:
+        for worker in workers:
+            _stop_worker(worker)
         if servers is not None:
             servers.stop()
 

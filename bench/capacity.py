@@ -28,7 +28,7 @@ ASSUMPTIONS = {
     "cores_per_machine": 32,
     "followers_per_tweet": 200,  # the average fan-out of an account under the hybrid threshold
     "live_timeline_share": 0.5,  # followers active in the last days, who get fan-out
-    "redis_ops_per_core_s": 150_000,  # timeline inserts per Redis core (replaced by `fanout`)
+    "redis_ops_per_core_s": 150_000,  # timeline inserts per core, until `fanout` measures it
     "redis_memory_per_node_gb": 256,
     "timeline_entries": 800,
     "bytes_per_timeline_entry": 64,  # a sorted-set entry in a skiplist, with overhead
@@ -47,6 +47,12 @@ def _best(results: dict[str, Any], name: str) -> dict[str, Any]:
     return next((s for s in rows if s["backend"] == "services"), rows[0])
 
 
+def _fanout_rate(results: dict[str, Any]) -> float | None:
+    """Measured fan-out inserts per second (production-like backend first), if any."""
+    rows = sorted(results.get("fanout", []), key=lambda f: f["backend"] != "services")
+    return float(rows[0]["inserts_per_second"]) if rows else None
+
+
 def plan(results: dict[str, Any]) -> tuple[list[tuple[str, str, float]], str]:
     a, d = ASSUMPTIONS, DESIGN
     read, write = _best(results, "timeline_read"), _best(results, "tweet_write")
@@ -57,7 +63,8 @@ def plan(results: dict[str, Any]) -> tuple[list[tuple[str, str, float]], str]:
         d["peak_tweet_writes_per_s"] / per_process_writes
     )
     inserts = d["peak_tweet_writes_per_s"] * a["followers_per_tweet"] * a["live_timeline_share"]
-    worker_cores = math.ceil(inserts / (a["redis_ops_per_core_s"] * a["target_utilisation"]))
+    insert_rate = _fanout_rate(results) or a["redis_ops_per_core_s"]
+    worker_cores = math.ceil(inserts / (insert_rate * a["target_utilisation"]))
     redis_cores = worker_cores
     timeline_bytes = a["timeline_entries"] * a["bytes_per_timeline_entry"]
     redis_memory_gb = d["daily_users"] * timeline_bytes / 1e9
@@ -83,7 +90,7 @@ def plan(results: dict[str, Any]) -> tuple[list[tuple[str, str, float]], str]:
         f"{peak_reads:,.0f} reads/s / ({read['throughput']:,.0f} × {utilisation}) + "
         f"{d['peak_tweet_writes_per_s']:,} writes/s / ({write['throughput']:,.0f} × {utilisation})"
     )
-    worker_how = f"{inserts:,.0f} inserts/s / ({a['redis_ops_per_core_s']:,} × {utilisation})"
+    worker_how = f"{inserts:,.0f} inserts/s / ({insert_rate:,.0f} × {utilisation})"
     redis_how = (
         f"max({redis_memory_gb:,.0f} GB of timelines / "
         f"({a['redis_memory_per_node_gb']} GB × {utilisation}), "

@@ -28,6 +28,7 @@ async def dataset(
     try:
         exists = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
         if exists and await _complete(url):
+            await asyncio.to_thread(migrate, url)  # a dataset seeded before a new migration
             return url
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.execute(f'CREATE DATABASE "{name}"')
@@ -59,6 +60,7 @@ async def forget_writes(url: str, since_id: int) -> None:
             authors = await connection.fetch(
                 "DELETE FROM tweets WHERE id > $1 RETURNING author_id", since_id
             )
+            await connection.execute("DELETE FROM outbox")  # no worker runs in the benchmark
             await connection.execute(
                 "UPDATE users u SET tweet_count = (SELECT count(*) FROM tweets t "
                 "WHERE t.author_id = u.id AND t.retweet_of_id IS NULL) WHERE u.id = ANY($1)",
@@ -74,3 +76,47 @@ async def newest_tweet(url: str) -> int:
         return int(await connection.fetchval("SELECT coalesce(max(id), 0) FROM tweets"))
     finally:
         await connection.close()
+
+
+async def viewer_following(url: str, count: int) -> tuple[int, str]:
+    """A viewer (made once) following the most-followed account and `count - 1` others."""
+    handle = f"bench_f{count}"
+    connection = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        found = await connection.fetchval("SELECT id FROM users WHERE handle = $1", handle)
+        if found is not None:
+            return int(found), handle
+        async with connection.transaction():
+            viewer = int(await connection.fetchval("SELECT max(id) + 1 FROM users"))
+            await connection.execute(
+                "INSERT INTO users (id, handle, display_name, password_hash, created_at) "
+                "VALUES ($1, $2, $3, '-', now())",
+                viewer,
+                handle,
+                handle,
+            )
+            top = await connection.fetchval(
+                "SELECT id FROM users WHERE id <> $1 ORDER BY follower_count DESC LIMIT 1", viewer
+            )
+            others = await connection.fetch(
+                "SELECT id FROM users WHERE id NOT IN ($1, $2) ORDER BY id LIMIT $3",
+                viewer,
+                top,
+                count - 1,
+            )
+            ids = [top, *(row["id"] for row in others)]
+            first_follow = int(await connection.fetchval("SELECT max(id) + 1 FROM follows"))
+            await connection.executemany(
+                "INSERT INTO follows (id, follower_id, followee_id, created_at) "
+                "VALUES ($1, $2, $3, now())",
+                [(first_follow + n, viewer, followee) for n, followee in enumerate(ids)],
+            )
+            await connection.execute(
+                "UPDATE users SET follower_count = follower_count + 1 WHERE id = ANY($1)", ids
+            )
+            await connection.execute(
+                "UPDATE users SET following_count = $2 WHERE id = $1", viewer, len(ids)
+            )
+    finally:
+        await connection.close()
+    return viewer, handle

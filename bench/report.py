@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,23 @@ def markdown(results: dict[str, Any]) -> str:
             lines.append(
                 f"| {s['backend']} | {s['users']:,} | {s['throughput']:,.0f} | {s['p50_ms']:.1f} "
                 f"| {s['p99_ms']:.1f} | {s['ceiling_p50_ms']:.1f} | {s['ratio']:.2f} |"
+            )
+    if results.get("fanout"):
+        lines += [
+            "",
+            "`fanout`: one tweet into every follower's live timeline (the worker's job, follower "
+            "lookups included) beside a bare Lua ZADD script on the same Redis; delivery is from "
+            "`createTweet` answering to the last follower's timeline holding it, through the "
+            "outbox, relay, broker and a worker process.",
+            "",
+            "| backend | followers | inserts/s | ceiling inserts/s | ratio | delivery ms, median |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for f in results["fanout"]:
+            lines.append(
+                f"| {f['backend']} | {f['followers']:,} | {f['inserts_per_second']:,.0f} "
+                f"| {f['ceiling_inserts_per_second']:,.0f} | {f['ratio']:.2f} "
+                f"| {statistics.median(f['delivery_ms']):,.0f} |"
             )
     return "\n".join(lines) + "\n"
 

@@ -15,16 +15,24 @@ import socket
 import statistics
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
+import redis.asyncio as aioredis
 
-from bench import report
-from bench.datasets import dataset, forget_writes, newest_tweet
+from bench import fanout, report
+from bench.datasets import dataset, forget_writes, newest_tweet, viewer_following
 from bench.harness import LoadResult, busy_cpu_percent, metric, server
-from bench.scenarios import Scenario, sample_users, timeline_read, tweet_write, user_profile
+from bench.scenarios import (
+    Scenario,
+    Users,
+    sample_users,
+    timeline_read,
+    tweet_write,
+    user_profile,
+)
 from core.embedded import EmbeddedServers
 from core.security import TokenCodec
 
@@ -44,6 +52,7 @@ class Options:
     connections: int
     scales: list[int]
     backends: list[str]
+    followers: int = fanout.FOLLOWERS
 
 
 @dataclass
@@ -134,6 +143,7 @@ def _run_dataset(
     backend: str, urls: tuple[str, str], users: int, options: Options, *, writes: bool
 ) -> list[Outcome]:
     database_url = asyncio.run(dataset(urls[0], users))
+    connections = options.connections
     sample = asyncio.run(sample_users(database_url, 500))
     tokens = TokenCodec(secret=SECRET, issuer="chirp", ttl_seconds=24 * 3600)
     env = {
@@ -142,19 +152,31 @@ def _run_dataset(
         "JWT_SECRET": SECRET,
         "WORKER_ID": "1",
     }
-    scenarios: list[Scenario] = [timeline_read(sample, tokens, options.connections)]
+    # the accounts followed by 5% of all users and more are merged at read time
+    env["HYBRID_THRESHOLD"] = str(max(users // 20, 10))
+    asyncio.run(_flush(urls[1]))  # timelines of another dataset must not leak in
+    scenarios: list[tuple[str, Scenario]] = [("redis", timeline_read(sample, tokens, connections))]
     if writes:
         scenarios += [
-            user_profile(sample, options.connections),
-            tweet_write(sample, tokens, options.connections, database_url),
+            ("redis", _viewer_timeline(database_url, tokens, connections, following=10)),
+            ("redis", _viewer_timeline(database_url, tokens, connections, following=5_000)),
+            ("no-redis", replace(timeline_read(sample, tokens, connections), name="timeline_db")),
+            ("redis", user_profile(sample, connections)),
+            ("redis", tweet_write(sample, tokens, connections, database_url)),
         ]
+    degraded = env | {"REDIS_URL": "redis://127.0.0.1:1/0"}  # Redis down: the database path
     outcomes = []
-    with server("app:create_app", env) as ours, server("bench.ceiling:create_app", env) as ceiling:
-        for scenario in scenarios:
+    with (
+        server("app:create_app", env) as ours,
+        server("app:create_app", degraded) as ours_without_redis,
+        server("bench.ceiling:create_app", env) as ceiling,
+    ):
+        for path, scenario in scenarios:
+            target = ours if path == "redis" else ours_without_redis
             since = asyncio.run(newest_tweet(database_url))
-            statements_before = metric(ours, "db_statements_total")
-            ours_results = _measure(scenario.ours, ours, options)
-            statements = metric(ours, "db_statements_total") - statements_before
+            statements_before = metric(target, "db_statements_total")
+            ours_results = _measure(scenario.ours, target, options)
+            statements = metric(target, "db_statements_total") - statements_before
             ceiling_results = _measure(scenario.ceiling, ceiling, options)
             outcome = _outcome(scenario.name, backend, users, ours_results, ceiling_results)
             requests = sum(result.requests for result in ours_results)
@@ -166,16 +188,42 @@ def _run_dataset(
     return outcomes
 
 
+def _viewer_timeline(
+    database_url: str, tokens: TokenCodec, connections: int, *, following: int
+) -> Scenario:
+    viewer, handle = asyncio.run(viewer_following(database_url, following))
+    scenario = timeline_read(Users(ids=[viewer], handles=[handle]), tokens, connections)
+    return replace(scenario, name=f"timeline_following_{following}")
+
+
+async def _flush(redis_url: str) -> None:
+    client = aioredis.from_url(redis_url)
+    try:
+        await client.flushdb()
+    finally:
+        await client.aclose()
+
+
 def run(options: Options) -> dict[str, object]:
     busy = busy_cpu_percent()
     if busy > BUSY_PERCENT:
         print(f"WARNING: the machine is busy ({busy:.0f}% CPU before the run): figures will be low")
     outcomes: list[Outcome] = []
     scaling: list[Outcome] = []
+    fanouts: list[dict[str, object]] = []
     for backend in options.backends:
         print(f"backend {backend}:", flush=True)
         with _backend(backend) as urls:
             outcomes += _run_dataset(backend, urls, options.users, options, writes=True)
+            fan = fanout.run(urls[0], urls[1], followers=options.followers)
+            fanouts.append({"backend": backend, **asdict(fan), "ratio": fan.ratio})
+            print(
+                f"  fanout         {backend:9} {fan.followers:>8,} followers "
+                f"{fan.inserts_per_second:10,.0f} inserts/s  ceiling "
+                f"{fan.ceiling_inserts_per_second:10,.0f}  ratio {fan.ratio:.2f}  delivery "
+                f"{statistics.median(fan.delivery_ms):,.0f} ms",
+                flush=True,
+            )
             for users in options.scales:
                 if users != options.users:
                     scaling += _run_dataset(backend, urls, users, options, writes=False)
@@ -192,6 +240,7 @@ def run(options: Options) -> dict[str, object]:
         "settings": asdict(options),
         "scenarios": [asdict(o) for o in outcomes],
         "scaling": [asdict(o) for o in sorted(scaling, key=lambda o: (o.backend, o.users))],
+        "fanout": fanouts,
     }
 
 
@@ -219,7 +268,7 @@ def main() -> None:
         args.users, args.seconds, args.warmup, args.repeats, args.connections, scales, backends
     )
     if args.smoke:
-        options = Options(60, 1, 1, 1, 4, [], backends)
+        options = Options(60, 1, 1, 1, 4, [], backends, followers=2_000)
     results = run(options)
     report.write(results, args.output)
     print(f"results in {args.output}/latest.json, results.md and the PNG charts beside them")

@@ -128,7 +128,8 @@ def tweet_write(users: Users, tokens: TokenCodec, connections: int, database_url
 async def _insert_loop(
     database_url: str, authors: list[int], seconds: float, workers: int
 ) -> LoadResult:
-    """The ceiling of tweet_write: the same rows a createTweet writes, by a bare asyncpg loop."""
+    """The ceiling of tweet_write: the same rows a createTweet writes (tweet, count, outbox
+    event), by a bare asyncpg loop."""
     generator = SnowflakeGenerator(1022)
     pool = await asyncpg.create_pool(asyncpg_dsn(database_url), min_size=workers, max_size=workers)
     latencies: list[float] = []
@@ -155,6 +156,11 @@ async def _insert_loop(
                 await connection.execute(
                     "UPDATE users SET tweet_count = tweet_count + 1 WHERE id = $1", author
                 )
+                await connection.execute(
+                    "INSERT INTO outbox (topic, payload) VALUES ('tweet.posted', $1::jsonb)",
+                    json.dumps({"tweet_id": tweet_id}),
+                )
+                await connection.execute("NOTIFY outbox")
             latencies.append(time.perf_counter() - started)
 
     started = time.perf_counter()

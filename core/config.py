@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -41,7 +41,11 @@ class Settings:
     edit_limit: int = 5
     page_max: int = 100
     db_pool_size: int = 20
-    extra: dict[str, str] = field(default_factory=dict)
+    hybrid_threshold: int = 10_000
+    timeline_ttl_days: int = 7
+    job_max_retries: int = 8
+    job_queue: str = "timelines"
+    workers: int = 1
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -63,7 +67,16 @@ class Settings:
             edit_window_seconds=_int("EDIT_WINDOW_SECONDS", 30 * 60),
             edit_limit=_int("EDIT_LIMIT", 5),
             db_pool_size=_int("DB_POOL_SIZE", 20),
+            hybrid_threshold=_int("HYBRID_THRESHOLD", 10_000),
+            timeline_ttl_days=_int("TIMELINE_TTL_DAYS", 7),
+            job_max_retries=_int("JOB_MAX_RETRIES", 8),
+            job_queue=os.environ.get("JOB_QUEUE") or "timelines",
+            workers=_int("WORKERS", 1),
         )
+
+    @property
+    def timeline_ttl_seconds(self) -> int:
+        return self.timeline_ttl_days * 24 * 3600
 
     def resolved_jwt_secret(self) -> str:
         """JWT_SECRET, else a secret generated once and kept in DATA_DIR."""

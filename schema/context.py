@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
+import redis.asyncio as aioredis
 import strawberry
 
 from core.config import Settings
@@ -17,6 +18,7 @@ from dataloaders import Loaders
 @dataclass
 class Context:
     db: Database
+    redis: aioredis.Redis
     tokens: TokenCodec
     settings: Settings
     viewer_id: int | None

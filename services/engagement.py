@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core import ids
 from core.errors import NotFound
 from models import Like, Tweet
+from services import outbox
 from services.tweets import adjust_counts, original_id
 
 
@@ -65,6 +66,7 @@ async def retweet(session: AsyncSession, *, actor_id: int, tweet_id: int) -> int
         raise NotFound("No such tweet.") from None
     if inserted is not None:
         await adjust_counts(session, tweet_id, retweet_count=+1)
+        await outbox.record(session, "tweet.posted", tweet_id=inserted)
     return tweet_id
 
 
@@ -77,4 +79,5 @@ async def undo_retweet(session: AsyncSession, *, actor_id: int, tweet_id: int) -
     )
     if removed is not None:
         await adjust_counts(session, tweet_id, retweet_count=-1)
+        await outbox.record(session, "tweet.removed", tweets=[[removed, actor_id]])
     return tweet_id

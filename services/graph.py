@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core import ids
 from core.errors import BadUserInput, NotFound
 from models import Follow, User
+from services import outbox
 
 
 async def follow(session: AsyncSession, *, actor_id: int, user_id: int) -> int:
@@ -32,6 +33,7 @@ async def follow(session: AsyncSession, *, actor_id: int, user_id: int) -> int:
         raise NotFound("No such user.") from None
     if inserted is not None:
         await _count(session, follower_id=actor_id, followee_id=user_id, delta=1)
+        await outbox.record(session, "follow.changed", follower_id=actor_id, followee_id=user_id)
     return user_id
 
 
@@ -45,6 +47,7 @@ async def unfollow(session: AsyncSession, *, actor_id: int, user_id: int) -> int
     )
     if removed is not None:
         await _count(session, follower_id=actor_id, followee_id=user_id, delta=-1)
+        await outbox.record(session, "follow.changed", follower_id=actor_id, followee_id=user_id)
     return user_id
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.pagination import Page, keyset_page
@@ -11,19 +11,6 @@ from models import Follow, Like, Tweet
 TWEETS = "tweet"  # a cursor keyed by tweet id: shared by every list of tweets in time order
 LIKES = "like"
 FOLLOWS = "follow"
-
-
-async def home_timeline(
-    connection: AsyncConnection, *, viewer_id: int, first: int | None, after: str | None
-) -> Page:
-    """The viewer's own tweets and retweets and those of everyone the viewer follows."""
-    followed = select(Follow.followee_id).where(Follow.follower_id == viewer_id)
-    query = select(Tweet.id, Tweet.id).where(
-        or_(Tweet.author_id == viewer_id, Tweet.author_id.in_(followed))
-    )
-    return await keyset_page(
-        connection, query, key=Tweet.id, scope=TWEETS, first=first, after=after
-    )
 
 
 async def user_tweets(

@@ -11,6 +11,7 @@ from core import ids
 from core.errors import Conflict, Forbidden, NotFound
 from core.text import clean_text, hashtags, mentions
 from models import Tweet, TweetVersion, User
+from services import outbox
 
 TWEET_MAX = 280
 
@@ -44,6 +45,7 @@ async def post_tweet(
         update(User).where(User.id == author_id).values(tweet_count=User.tweet_count + 1)
     )
     await session.flush()
+    await outbox.record(session, "tweet.posted", tweet_id=tweet_id)
     return tweet_id
 
 
@@ -93,7 +95,10 @@ async def delete_tweet(session: AsyncSession, *, actor_id: int, tweet_id: int) -
         )
     if tweet.reply_to_id is not None:
         await adjust_counts(session, tweet.reply_to_id, reply_count=-1)
+    retweets = select(Tweet.id, Tweet.author_id).where(Tweet.retweet_of_id == tweet.id)
+    removed = [[tweet.id, actor_id], *map(list, (await session.execute(retweets)).all())]
     await session.execute(delete(Tweet).where(Tweet.id == tweet.id))
+    await outbox.record(session, "tweet.removed", tweets=removed)
     return tweet.id
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BACKEND = os.environ.get("TEST_BACKEND", "embedded")
 SERVICES_DATABASE = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 SERVICES_REDIS = "redis://127.0.0.1:6379/9"
+HYBRID_THRESHOLD = 3  # small, so that tests cover both fan-out and merging at read time
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,7 @@ def settings(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Sett
         data_dir=tmp_path_factory.mktemp("data"),
         jwt_secret="test-secret-of-sufficient-length-for-hs256",
         worker_id=1,
+        hybrid_threshold=HYBRID_THRESHOLD,
     )
 
 
@@ -127,6 +129,26 @@ async def session(db: Database) -> AsyncIterator[AsyncSession]:
         async with AsyncSession(bind=connection, join_transaction_mode="create_savepoint") as s:
             yield s
         await transaction.rollback()
+
+
+@pytest.fixture
+async def settle(settings: Settings) -> AsyncIterator[Callable[[], Awaitable[int]]]:
+    """Runs the pending outbox jobs here and now, as the relay and a worker would: the real
+    jobs on the real stores, without a broker in between (tests/test_workers.py has one)."""
+    from workers import jobs, relay
+
+    stores = jobs.Stores.connect(settings, pool_size=2)
+
+    async def run_pending() -> int:
+        events: list[tuple[str, dict[str, Any]]] = []
+        while await relay.relay_once(stores.db, events.extend):
+            pass
+        for topic, payload in events:
+            await jobs.run(stores, topic, payload)
+        return len(events)
+
+    yield run_pending
+    await stores.close()
 
 
 @pytest.fixture(scope="session")

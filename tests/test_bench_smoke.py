@@ -50,7 +50,12 @@ def test_bench_smoke(tmp_path: Path) -> None:
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     results = json.loads((tmp_path / "latest.json").read_text())
     names = {(s["name"], s["backend"]) for s in results["scenarios"]}
-    assert names == {(n, BACKEND) for n in ("timeline_read", "user_profile", "tweet_write")}
+    expected = ["timeline_read", "timeline_db", "user_profile", "tweet_write"]
+    expected += ["timeline_following_10", "timeline_following_5000"]
+    assert names == {(n, BACKEND) for n in expected}
+    [fanout] = results["fanout"]
+    assert fanout["followers"] == 2_000 and len(fanout["delivery_ms"]) == 3
+    assert fanout["inserts_per_second"] > 0 and fanout["ratio"] > 0
     for scenario in results["scenarios"]:
         assert scenario["throughput"] > 0 and scenario["ceiling_throughput"] > 0
         assert scenario["errors"] == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import httpx
 
@@ -122,7 +123,9 @@ async def test_retweets(client: httpx.AsyncClient) -> None:
     assert (await ok(client, tweets, {"h": bob.handle}))["user"]["tweets"]["edges"] == []
 
 
-async def test_home_timeline_follows_the_graph(client: httpx.AsyncClient) -> None:
+async def test_home_timeline_follows_the_graph(
+    client: httpx.AsyncClient, settle: Callable[[], Awaitable[int]]
+) -> None:
     me, star, stranger = await register(client), await register(client), await register(client)
     mine = await post(client, me, "my own")
     before = await post(client, star, "posted before the follow")
@@ -131,6 +134,7 @@ async def test_home_timeline_follows_the_graph(client: httpx.AsyncClient) -> Non
     await ok(client, FOLLOW, {"id": star.id}, token=me.token)
     after = await post(client, star, "posted after the follow")
     await ok(client, RETWEET, {"id": mine}, token=star.token)
+    await settle()  # others' tweets arrive by fan-out, a job away
     home = await _home_ids(client, me)
     assert home[1:] == [after, before, mine]
     retweet = (await ok(client, HOME, {"first": 1}, token=me.token))["homeTimeline"]["edges"][0][

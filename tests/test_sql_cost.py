@@ -57,6 +57,7 @@ async def test_timeline_page_costs_constant_statements(
     for n in range(0, 120, 7):
         await ok(client, retweet, {"id": originals[n]}, token=authors[(n + 1) % 10].token)
 
+    await ok(client, PAGE, {"first": 1}, token=viewer.token)  # makes the Redis timeline live
     costs = {}
     for first in (20, 100):
         with counted(db) as statements:

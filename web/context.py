@@ -27,6 +27,7 @@ async def build_context(connection: HTTPConnection) -> Context:
     state = connection.app.state
     return Context(
         db=state.db,
+        redis=state.redis,
         tokens=state.tokens,
         settings=state.settings,
         viewer_id=viewer_id(connection, connection.headers.get("authorization")),

@@ -1,0 +1,86 @@
+"""What the workers do for each outbox topic. Every job is idempotent and reads the current
+state, so running one twice, late, or after the change it reacts to was undone is safe."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from core.config import Settings
+from core.db import Database
+from services import fanout, home
+
+
+class PoisonMessage(ValueError):
+    """A job that can never succeed (unknown topic, malformed payload): not retried."""
+
+
+@dataclass(frozen=True)
+class Stores:
+    db: Database
+    redis: aioredis.Redis
+    settings: Settings
+
+    @classmethod
+    def connect(cls, settings: Settings, *, pool_size: int = 4) -> Stores:
+        return cls(
+            db=Database.connect(settings.database_url or "", pool_size=pool_size),
+            redis=aioredis.from_url(settings.redis_url or ""),
+            settings=settings,
+        )
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+        await self.db.dispose()
+
+
+async def run(stores: Stores, topic: str, payload: dict[str, Any]) -> None:
+    try:
+        job, arguments = _JOBS[topic], _ints(payload)
+    except (KeyError, TypeError, ValueError) as error:
+        raise PoisonMessage(f"cannot run {topic!r} with {payload!r}") from error
+    await job(stores, **arguments)
+
+
+def _ints(payload: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(payload, dict):
+        raise TypeError("payload is not an object")
+    return {
+        name: [(int(i), int(a)) for i, a in value] if name == "tweets" else int(value)
+        for name, value in payload.items()
+    }
+
+
+async def _tweet_posted(stores: Stores, *, tweet_id: int) -> None:
+    async with stores.db.read() as connection:
+        await fanout.fan_out_tweet(
+            connection, stores.redis, tweet_id=tweet_id, threshold=stores.settings.hybrid_threshold
+        )
+
+
+async def _tweet_removed(stores: Stores, *, tweets: list[tuple[int, int]]) -> None:
+    async with stores.db.read() as connection:
+        for tweet_id, author_id in tweets:
+            await fanout.remove_tweet(
+                connection, stores.redis, tweet_id=tweet_id, author_id=author_id
+            )
+
+
+async def _follow_changed(stores: Stores, *, follower_id: int, followee_id: int) -> None:
+    async with stores.db.read() as connection:
+        await home.follow_changed(
+            connection,
+            stores.redis,
+            follower_id=follower_id,
+            followee_id=followee_id,
+            settings=stores.settings,
+        )
+
+
+_JOBS = {
+    "tweet.posted": _tweet_posted,
+    "tweet.removed": _tweet_removed,
+    "follow.changed": _follow_changed,
+}
