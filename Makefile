@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run worker test lint typecheck contract seed bench clean
+.PHONY: run worker test lint typecheck contract seed bench profile clean
 
 $(STAMP): requirements.lock
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed"; exit 1; }
@@ -44,6 +44,9 @@ bench: $(STAMP)
 	@command -v wrk >/dev/null || { echo "make bench needs wrk: apt-get install wrk"; exit 1; }
 	$(BIN)/python -m bench.run $(ARGS)
 	$(BIN)/python -m bench.capacity
+
+profile: $(STAMP)
+	$(BIN)/python -m bench.profile $(ARGS)
 
 seed: $(STAMP)
 	$(BIN)/python -m bench.seed $(ARGS)

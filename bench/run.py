@@ -73,7 +73,7 @@ class Outcome:
     statements_per_request: float | None = None
 
 
-def _answers(port: int) -> bool:
+def answers(port: int) -> bool:
     try:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
         return True
@@ -82,7 +82,7 @@ def _answers(port: int) -> bool:
 
 
 @contextmanager
-def _backend(name: str) -> Iterator[tuple[str, str]]:
+def backend_urls(name: str) -> Iterator[tuple[str, str]]:
     if name == "services":
         yield SERVICES
         return
@@ -146,14 +146,7 @@ def _run_dataset(
     connections = options.connections
     sample = asyncio.run(sample_users(database_url, 500))
     tokens = TokenCodec(secret=SECRET, issuer="chirp", ttl_seconds=24 * 3600)
-    env = {
-        "DATABASE_URL": database_url,
-        "REDIS_URL": urls[1],
-        "JWT_SECRET": SECRET,
-        "WORKER_ID": "1",
-    }
-    # the accounts followed by 5% of all users and more are merged at read time
-    env["HYBRID_THRESHOLD"] = str(max(users // 20, 10))
+    env = api_env(database_url, urls[1], users)
     asyncio.run(_flush(urls[1]))  # timelines of another dataset must not leak in
     scenarios: list[tuple[str, Scenario]] = [("redis", timeline_read(sample, tokens, connections))]
     if writes:
@@ -169,10 +162,12 @@ def _run_dataset(
     with (
         server("app:create_app", env) as ours,
         server("app:create_app", degraded) as ours_without_redis,
-        server("bench.ceiling:create_app", env) as ceiling,
+        server("bench.ceiling:create_app", env) as ceiling_with_redis,
+        server("bench.ceiling:create_app", degraded) as ceiling_without_redis,
     ):
         for path, scenario in scenarios:
             target = ours if path == "redis" else ours_without_redis
+            ceiling = ceiling_with_redis if path == "redis" else ceiling_without_redis
             since = asyncio.run(newest_tweet(database_url))
             statements_before = metric(target, "db_statements_total")
             ours_results = _measure(scenario.ours, target, options)
@@ -186,6 +181,18 @@ def _run_dataset(
             if scenario.name == "tweet_write":
                 asyncio.run(forget_writes(database_url, since))
     return outcomes
+
+
+def api_env(database_url: str, redis_url: str, users: int) -> dict[str, str]:
+    """The environment of the API process under test."""
+    return {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "JWT_SECRET": SECRET,
+        "WORKER_ID": "1",
+        # the accounts followed by 10% of all users and more are merged at read time
+        "HYBRID_THRESHOLD": str(max(users // 10, 10)),
+    }
 
 
 def _viewer_timeline(
@@ -213,7 +220,7 @@ def run(options: Options) -> dict[str, object]:
     fanouts: list[dict[str, object]] = []
     for backend in options.backends:
         print(f"backend {backend}:", flush=True)
-        with _backend(backend) as urls:
+        with backend_urls(backend) as urls:
             outcomes += _run_dataset(backend, urls, options.users, options, writes=True)
             fan = fanout.run(urls[0], urls[1], followers=options.followers)
             fanouts.append({"backend": backend, **asdict(fan), "ratio": fan.ratio})
@@ -261,7 +268,7 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     backends = args.backend or ["embedded"] + (
-        ["services"] if _answers(5432) and _answers(6379) else []
+        ["services"] if answers(5432) and answers(6379) else []
     )
     scales = [1_000, 10_000, 100_000] + ([1_000_000] if args.large else [])
     options = Options(

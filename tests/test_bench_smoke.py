@@ -15,6 +15,7 @@ import pytest
 
 from bench.datasets import dataset
 from bench.harness import server
+from bench.run import api_env
 from bench.scenarios import PROFILE_QUERY, TIMELINE_QUERY, sample_users
 from core.security import TokenCodec
 from tests.conftest import BACKEND
@@ -68,14 +69,8 @@ def test_bench_smoke(tmp_path: Path) -> None:
 def test_ceilings_answer_with_identical_json(servers: tuple[str, str]) -> None:
     database_url = asyncio.run(dataset(servers[0], 60, progress=False))
     users = asyncio.run(sample_users(database_url, 5))
-    secret = "ceiling-check-secret-ceiling-check-secret"
-    env = {
-        "DATABASE_URL": database_url,
-        "REDIS_URL": servers[1],
-        "JWT_SECRET": secret,
-        "WORKER_ID": "2",
-    }
-    tokens = TokenCodec(secret=secret, issuer="chirp", ttl_seconds=600)
+    env = api_env(database_url, servers[1], 60)
+    tokens = TokenCodec(secret=env["JWT_SECRET"], issuer="chirp", ttl_seconds=600)
     with server("app:create_app", env) as ours, server("bench.ceiling:create_app", env) as ceiling:
         for user_id, handle in zip(users.ids, users.handles, strict=True):
             auth = {"authorization": f"Bearer {tokens.issue(user_id)}"}
@@ -87,3 +82,13 @@ def test_ceilings_answer_with_identical_json(servers: tuple[str, str]) -> None:
             graphql = httpx.post(f"{ours}/graphql", json=body)
             bare = httpx.get(f"{ceiling}/profile", params={"handle": handle})
             assert graphql.content == bare.content
+
+
+def test_profile_shares_own_and_total_time(tmp_path: Path) -> None:
+    from bench.profile import _collapsed, top_frames
+
+    raw = tmp_path / "raw.txt"
+    raw.write_text("main;serve;execute 3\nmain;serve 1\nmain;gc 4\n")
+    own, total = top_frames(_collapsed(raw), 2)
+    assert own == [("gc", 0.5), ("execute", 0.375)]
+    assert total[0] == ("main", 1.0) and total[1] == ("serve", 0.5)

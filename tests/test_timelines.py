@@ -21,20 +21,9 @@ from core.config import Settings
 from core.ids import expect_global_id
 from services import feed
 from tests.graphql import Account, ok, post, register
+from tests.test_social import FOLLOW, HOME, RETWEET, UNDO, UNFOLLOW
 
-FOLLOW = "mutation($id: ID!) { follow(userId: $id) { id } }"
-UNFOLLOW = "mutation($id: ID!) { unfollow(userId: $id) { id } }"
 DELETE = "mutation($id: ID!) { deleteTweet(id: $id) }"
-RETWEET = "mutation($id: ID!) { retweet(id: $id) { id } }"
-UNDO = "mutation($id: ID!) { undoRetweet(id: $id) { id } }"
-HOME = """
-query($first: Int, $after: String) {
-  homeTimeline(first: $first, after: $after) {
-    edges { cursor node { id } }
-    pageInfo { hasNextPage endCursor }
-  }
-}
-"""
 Settle = Callable[[], Awaitable[int]]
 TTL = 3600
 
