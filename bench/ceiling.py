@@ -28,19 +28,21 @@ from core.ids import to_global_id
 from core.security import TokenCodec, bearer_token
 from schema.scalars import _serialize as iso
 
-# $1 viewer, $2 the page's ids from the Redis timeline (NULL when Redis cannot answer: then
-# every followed account counts), $3 the hybrid threshold: the same merge as services/home.py.
+# $1 viewer, $2 the page's ids from the Redis timeline and $3 the accounts merged at read
+# time (both NULL when Redis cannot answer: then every followed account counts), $4 the id
+# that merged tweets must be newer than: the same merge as services/home.py.
 TIMELINE_SQL = """
 WITH authors AS (
   SELECT $1::bigint AS author_id
   UNION ALL
-  SELECT f.followee_id FROM follows f JOIN users u ON u.id = f.followee_id
-  WHERE f.follower_id = $1 AND ($2::bigint[] IS NULL OR u.follower_count > $3)
+  SELECT f.followee_id FROM follows f
+  WHERE f.follower_id = $1 AND ($3::bigint[] IS NULL OR f.followee_id = ANY($3::bigint[]))
 ), ids AS (
   SELECT unnest($2::bigint[]) AS id
   UNION
   SELECT t.id FROM authors a CROSS JOIN LATERAL (
-    SELECT id FROM tweets WHERE author_id = a.author_id ORDER BY id DESC LIMIT 21
+    SELECT id FROM tweets WHERE author_id = a.author_id AND id > $4
+    ORDER BY id DESC LIMIT 21
   ) t
 ), page AS (
   SELECT p.* FROM (SELECT id FROM ids ORDER BY id DESC LIMIT 21) i JOIN tweets p ON p.id = i.id
@@ -92,13 +94,20 @@ async def timeline(request: Request) -> Response:
         bearer_token(request.headers.get("authorization")) or ""
     )
     state = request.app.state
+    cached: list[int] | None = None
+    merged: list[int] | None = None
     try:  # the newest 21 entries of the viewer's live timeline (feed.CAP holds far more)
-        members = await state.redis.zrevrangebylex(f"tl:{viewer}", "+", "[0", start=0, num=21)
-        cached: list[int] | None = [int(member) for member in members]
+        async with state.redis.pipeline(transaction=False) as pipe:
+            pipe.zrevrangebylex(f"tl:{viewer}", "+", "[0", start=0, num=21)
+            pipe.smembers("hybrid:accounts")
+            members, accounts = await pipe.execute()
+        cached = [int(member) for member in members]
+        merged = [int(account) for account in accounts if account != b"-"]
     except RedisError:
-        cached = None
+        pass
+    newer_than = cached[-1] if cached and len(cached) == 21 else 0
     async with state.pool.acquire() as connection:
-        rows = await connection.fetch(TIMELINE_SQL, viewer, cached, state.threshold)
+        rows = await connection.fetch(TIMELINE_SQL, viewer, cached, merged, newer_than)
     edges = [_tweet(row) for row in rows[:20]]
     body = {
         "data": {"homeTimeline": {"edges": edges, "pageInfo": _page_info(edges, len(rows) > 20)}}
@@ -152,7 +161,6 @@ def create_app() -> Starlette:
             asyncpg_dsn(os.environ["DATABASE_URL"]), min_size=4, max_size=20
         )
         app.state.redis = aioredis.from_url(os.environ["REDIS_URL"])
-        app.state.threshold = int(os.environ.get("HYBRID_THRESHOLD", "10000"))
         yield
         await app.state.redis.aclose()
         await app.state.pool.close()

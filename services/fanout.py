@@ -1,8 +1,8 @@
 """Fan-out on write: decides who gets a tweet in their home timeline (services/feed.py stores it).
 
-Accounts with more followers than the hybrid threshold are not fanned out: their tweets are
-merged into their followers' timelines when read (services/home.py). Only live timelines get
-entries; cold ones are rebuilt from the database on their next read.
+Accounts in the hybrid set (services/hybrid.py: past the follower threshold) are not fanned
+out: their tweets are merged into their followers' timelines when read (services/home.py).
+Only live timelines get entries; cold ones are rebuilt from the database on their next read.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from models import Follow, Tweet, User
-from services import feed
+from services import feed, hybrid
 
 FOLLOWER_BATCH = 10_000
 
@@ -27,7 +27,10 @@ async def fan_out_tweet(
     if author is None:
         return 0  # deleted meanwhile
     written = await feed.insert(redis, [author.id], [tweet_id])
-    if author.follower_count <= threshold:
+    merged = await hybrid.is_merged(
+        redis, author.id, follower_count=author.follower_count, threshold=threshold
+    )
+    if not merged:
         async for followers in _followers(connection, author.id):
             written += await feed.insert(redis, followers, [tweet_id])
     if await _author(connection, tweet_id) is None:  # deleted while we wrote: take it back

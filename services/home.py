@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
-from sqlalchemy import BigInteger, Select, and_, literal, select, true, union_all
+from sqlalchemy import BigInteger, Select, and_, any_, bindparam, literal, select, true, union_all
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import cursors
 from core.config import Settings
 from core.pagination import Page, check_first
 from models import Follow, Tweet, User
-from services import feed
+from services import feed, hybrid
 from services.timelines import TWEETS
 
 
@@ -36,12 +37,17 @@ async def home_timeline(
     before = cursors.decode(after, TWEETS)[0] if after is not None else None
     try:
         cached = await _cached(connection, redis, viewer_id, before, count, settings)
+        merged = await hybrid.accounts(connection, redis, settings.hybrid_threshold)
     except RedisError:
         cached = None
     if cached is None:
         ids = await database_page(connection, viewer_id=viewer_id, before=before, count=count)
     else:
-        ids = cached + await _merged_at_read(connection, viewer_id, before, count, settings)
+        # with a full page from Redis, only newer tweets can join it
+        newer_than = cached[-1] if len(cached) == count else None
+        ids = cached + await _merged_at_read(
+            connection, viewer_id, merged, before=before, newer_than=newer_than, count=count
+        )
         if len(cached) < count:  # Redis holds nothing older: the database has the rest
             oldest = cached[-1] if cached else before
             ids += await database_page(connection, viewer_id=viewer_id, before=oldest, count=count)
@@ -66,17 +72,21 @@ async def database_page(
 async def _newest_of(
     connection: AsyncConnection,
     viewer_id: int,
-    followed: Select[int],
+    followed: Select[int] | None,
     before: int | None,
     count: int,
+    newer_than: int | None = None,
 ) -> list[int]:
-    """The newest `count` tweets older than `before` by the viewer or the `followed` authors:
-    one index probe per author (LATERAL), so the cost follows the number of authors, never the
-    size of the tweets table."""
-    authors = union_all(select(literal(viewer_id, BigInteger)), followed).subquery("authors")
+    """The newest `count` tweets between `newer_than` and `before` by the viewer or the
+    `followed` authors: one index probe per author (LATERAL), so the cost follows the number of
+    authors, never the size of the tweets table."""
+    viewer = select(literal(viewer_id, BigInteger))
+    authors = (union_all(viewer, followed) if followed is not None else viewer).subquery("authors")
     recent = select(Tweet.id).where(Tweet.author_id == authors.c[0])
     if before is not None:
         recent = recent.where(Tweet.id < before)
+    if newer_than is not None:
+        recent = recent.where(Tweet.id > newer_than)
     newest = recent.order_by(Tweet.id.desc()).limit(count).lateral("newest")
     query = (
         select(newest.c.id)
@@ -135,24 +145,32 @@ async def follow_changed(
     tweet_ids = list(
         (await connection.execute(recent.order_by(Tweet.id.desc()).limit(feed.CAP))).scalars()
     )
+    merged = await hybrid.is_merged(
+        redis, followee_id, follower_count=row.follower_count, threshold=settings.hybrid_threshold
+    )
     if row.id is None:
         await feed.remove(redis, [follower_id], tweet_ids)
-    elif row.follower_count <= settings.hybrid_threshold:  # above it, merged at read time
+    elif not merged:  # merged accounts are read, not stored
         await feed.insert(redis, [follower_id], tweet_ids)
 
 
 async def _merged_at_read(
     connection: AsyncConnection,
     viewer_id: int,
+    merged: list[int],
+    *,
     before: int | None,
+    newer_than: int | None,
     count: int,
-    settings: Settings,
 ) -> list[int]:
     """The viewer's own newest tweets (there at once, before any fan-out) and those of the
-    followed accounts that fan-out skips (over the hybrid threshold)."""
-    celebrities = (
-        select(Follow.followee_id)
-        .join(User, User.id == Follow.followee_id)
-        .where(Follow.follower_id == viewer_id, User.follower_count > settings.hybrid_threshold)
+    followed accounts that fan-out skips (services/hybrid.py)."""
+    followed = (
+        select(Follow.followee_id).where(
+            Follow.follower_id == viewer_id,
+            Follow.followee_id == any_(bindparam("merged", merged, type_=ARRAY(BigInteger))),
+        )
+        if merged
+        else None
     )
-    return await _newest_of(connection, viewer_id, celebrities, before, count)
+    return await _newest_of(connection, viewer_id, followed, before, count, newer_than)

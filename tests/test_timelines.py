@@ -97,6 +97,24 @@ async def test_big_accounts_are_merged_at_read_time(
     assert await home(client, reader, first=2) == expected  # and the same from the database
 
 
+async def test_an_account_shrinking_below_the_threshold_stays_merged(
+    client: httpx.AsyncClient, app: Starlette, settle: Settle
+) -> None:
+    """Its tweets from when it was big were never fanned out: were it fanned out again, they
+    would be in nobody's stored timeline (services/hybrid.py)."""
+    star, reader = await register(client), await register(client)
+    fans = [await register(client) for _ in range(3)]
+    for account in (reader, *fans):
+        await follow(client, account, star)
+    await home(client, reader)
+    big = await post(client, star, "while big")
+    await ok(client, UNFOLLOW, {"id": star.id}, token=fans[0].token)  # 3 followers: not above
+    small = await post(client, star, "after shrinking")
+    await settle()
+    assert await stored(app, reader) == []
+    assert await home(client, reader) == [small, big]
+
+
 async def test_pages_past_what_redis_holds_come_from_the_database(
     client: httpx.AsyncClient, app: Starlette, settle: Settle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
