@@ -159,28 +159,41 @@ def _run_dataset(
         ]
     degraded = env | {"REDIS_URL": "redis://127.0.0.1:1/0"}  # Redis down: the database path
     outcomes = []
-    with (
-        server("app:create_app", env) as ours,
-        server("app:create_app", degraded) as ours_without_redis,
-        server("bench.ceiling:create_app", env) as ceiling_with_redis,
-        server("bench.ceiling:create_app", degraded) as ceiling_without_redis,
-    ):
-        for path, scenario in scenarios:
-            target = ours if path == "redis" else ours_without_redis
-            ceiling = ceiling_with_redis if path == "redis" else ceiling_without_redis
-            since = asyncio.run(newest_tweet(database_url))
-            statements_before = metric(target, "db_statements_total")
-            ours_results = _measure(scenario.ours, target, options)
-            statements = metric(target, "db_statements_total") - statements_before
-            ceiling_results = _measure(scenario.ceiling, ceiling, options)
-            outcome = _outcome(scenario.name, backend, users, ours_results, ceiling_results)
-            requests = sum(result.requests for result in ours_results)
-            outcome.statements_per_request = statements / requests if requests else None
-            _print(outcome)
-            outcomes.append(outcome)
-            if scenario.name == "tweet_write":
-                asyncio.run(forget_writes(database_url, since))
+    for path, environment in (("redis", env), ("no-redis", degraded)):
+        chosen = [scenario for on, scenario in scenarios if on == path]
+        if not chosen:
+            continue
+        with (
+            server("app:create_app", environment) as ours,
+            server("bench.ceiling:create_app", environment) as ceiling,
+        ):
+            for scenario in chosen:
+                outcome = _scenario(scenario, backend, users, ours, ceiling, options, database_url)
+                _print(outcome)
+                outcomes.append(outcome)
     return outcomes
+
+
+def _scenario(
+    scenario: Scenario,
+    backend: str,
+    users: int,
+    ours: str,
+    ceiling: str,
+    options: Options,
+    database_url: str,
+) -> Outcome:
+    since = asyncio.run(newest_tweet(database_url))
+    statements_before = metric(ours, "db_statements_total")
+    ours_results = _measure(scenario.ours, ours, options)
+    statements = metric(ours, "db_statements_total") - statements_before
+    ceiling_results = _measure(scenario.ceiling, ceiling, options)
+    outcome = _outcome(scenario.name, backend, users, ours_results, ceiling_results)
+    requests = sum(result.requests for result in ours_results)
+    outcome.statements_per_request = statements / requests if requests else None
+    if scenario.name == "tweet_write":
+        asyncio.run(forget_writes(database_url, since))
+    return outcome
 
 
 def api_env(database_url: str, redis_url: str, users: int) -> dict[str, str]:
