@@ -185,6 +185,7 @@ def _scenario(
 ) -> Outcome:
     since = asyncio.run(newest_tweet(database_url))
     statements_before = metric(ours, "db_statements_total")
+    scenario.prime(ours)
     ours_results = _measure(scenario.ours, ours, options)
     statements = metric(ours, "db_statements_total") - statements_before
     ceiling_results = _measure(scenario.ceiling, ceiling, options)
