@@ -226,6 +226,7 @@ async def _flush(redis_url: str) -> None:
 
 
 def run(options: Options) -> dict[str, object]:
+    started = datetime.now(UTC).isoformat(timespec="seconds")
     busy = busy_cpu_percent()
     if busy > BUSY_PERCENT:
         print(f"WARNING: the machine is busy ({busy:.0f}% CPU before the run): figures will be low")
@@ -257,7 +258,7 @@ def run(options: Options) -> dict[str, object]:
             "python": platform.python_version(),
             "busy_cpu_percent_before": busy,
         },
-        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "started": started,
         "settings": asdict(options),
         "scenarios": [asdict(o) for o in outcomes],
         "scaling": [asdict(o) for o in sorted(scaling, key=lambda o: (o.backend, o.users))],
