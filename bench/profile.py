@@ -36,15 +36,31 @@ def _collapsed(path: Path) -> Counter[tuple[str, ...]]:
 
 
 def top_frames(stacks: Counter[tuple[str, ...]], top: int) -> tuple[list[tuple[str, float]], ...]:
+    """The top frames by own time, by total time (leaving out the frames under nearly every
+    sample: the event loop and server entry points), and own time summed by package."""
     total = sum(stacks.values()) or 1
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
+    packages: Counter[str] = Counter()
     for frames, count in stacks.items():
         own[frames[-1]] += count
+        packages[_package(frames[-1])] += count
         for frame in set(frames):
             inclusive[frame] += count
-    shares = ([(f, n / total) for f, n in c.most_common(top)] for c in (own, inclusive))
-    return tuple(shares)
+    for frame, count in list(inclusive.items()):
+        if count >= 0.75 * total:
+            del inclusive[frame]
+    return tuple(
+        [(f, n / total) for f, n in c.most_common(top)] for c in (own, inclusive, packages)
+    )
+
+
+def _package(frame: str) -> str:
+    """'execute (graphql/execution/execute.py:120)' -> 'graphql'."""
+    path = frame.rpartition("(")[2].split(":")[0]
+    if "site-packages/" in path:
+        path = path.split("site-packages/", 1)[1]
+    return path.split("/", 1)[0] if "/" in path else path.removesuffix(".py")
 
 
 def main() -> None:
@@ -74,9 +90,10 @@ def main() -> None:
                 capture_output=True,
             )
             load.join()
-    own, inclusive = top_frames(_collapsed(raw), args.top)
+    own, inclusive, packages = top_frames(_collapsed(raw), args.top)
     print(f"timeline_read on {name}, {args.users:,} users: py-spy samples of the API process")
-    for title, rows in (("own time", own), ("total time", inclusive)):
+    sections = (("own time", own), ("total time", inclusive), ("own time, by package", packages))
+    for title, rows in sections:
         print(f"\ntop {args.top} by {title}:")
         for frame, share in rows:
             print(f"  {share:6.1%}  {frame}")

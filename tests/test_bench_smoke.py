@@ -88,7 +88,11 @@ def test_profile_shares_own_and_total_time(tmp_path: Path) -> None:
     from bench.profile import _collapsed, top_frames
 
     raw = tmp_path / "raw.txt"
-    raw.write_text("main;serve;execute 3\nmain;serve 1\nmain;gc 4\n")
-    own, total = top_frames(_collapsed(raw), 2)
-    assert own == [("gc", 0.5), ("execute", 0.375)]
-    assert total[0] == ("main", 1.0) and total[1] == ("serve", 0.5)
+    raw.write_text(
+        "main (app.py:1);serve (a/x.py:2);run (g/e.py:3) 3\n"
+        "main (app.py:1);serve (a/x.py:2) 1\nmain (app.py:1);gc (g/c.py:9) 4\n"
+    )
+    own, total, packages = top_frames(_collapsed(raw), 2)
+    assert own == [("gc (g/c.py:9)", 0.5), ("run (g/e.py:3)", 0.375)]
+    assert sorted(total) == [("gc (g/c.py:9)", 0.5), ("serve (a/x.py:2)", 0.5)]  # main: in all
+    assert packages == [("g", 0.875), ("a", 0.125)]
