@@ -55,12 +55,18 @@ async def follow(client: httpx.AsyncClient, who: Account, whom: Account) -> None
     await ok(client, FOLLOW, {"id": whom.id}, token=who.token)
 
 
+async def reader_of_writer(client: httpx.AsyncClient) -> tuple[Account, Account]:
+    """A new reader following a new writer, with a live (read once, empty) timeline."""
+    reader, writer = await register(client), await register(client)
+    await follow(client, reader, writer)
+    assert await home(client, reader) == []
+    return reader, writer
+
+
 async def test_a_tweet_is_fanned_out_into_live_timelines(
     client: httpx.AsyncClient, app: Starlette, settle: Settle
 ) -> None:
-    reader, writer = await register(client), await register(client)
-    await follow(client, reader, writer)
-    assert await home(client, reader) == []  # the first read makes the timeline live
+    reader, writer = await reader_of_writer(client)
     tweet = await post(client, writer, "fanned out")
     await settle()
     assert raw(tweet) in (await stored(app, reader) or [])
@@ -189,9 +195,7 @@ async def test_deleted_and_unretweeted_entries_leave_every_timeline(
 async def test_a_fan_out_that_runs_after_the_delete_adds_nothing(
     client: httpx.AsyncClient, app: Starlette, settle: Settle
 ) -> None:
-    reader, writer = await register(client), await register(client)
-    await follow(client, reader, writer)
-    await home(client, reader)
+    reader, writer = await reader_of_writer(client)
     tweet = await post(client, writer, "gone before its fan-out")
     await ok(client, DELETE, {"id": tweet}, token=writer.token)
     await settle()  # runs tweet.posted after the delete committed
@@ -222,9 +226,7 @@ async def test_a_cold_timeline_is_rebuilt_once_under_a_stampede(
 async def test_flushed_redis_rebuilds_with_the_same_content(
     client: httpx.AsyncClient, app: Starlette, settle: Settle
 ) -> None:
-    reader, writer = await register(client), await register(client)
-    await follow(client, reader, writer)
-    await home(client, reader)
+    reader, writer = await reader_of_writer(client)
     posted = [await post(client, writer, f"{i}") for i in range(3)]
     await settle()
     before = await home(client, reader)

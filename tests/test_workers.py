@@ -28,7 +28,7 @@ from core.ids import expect_global_id
 from services import feed
 from tests.conftest import BACKEND, ROOT
 from tests.graphql import post, register
-from tests.test_timelines import follow, home, raw
+from tests.test_timelines import raw, reader_of_writer
 from workers.broker import NAMESPACE
 
 RABBITMQ = "amqp://guest:guest@127.0.0.1:5672/%2F"
@@ -104,9 +104,7 @@ async def test_a_worker_fans_out_through_the_broker(
     client: httpx.AsyncClient, app: Starlette, start_worker: StartWorker
 ) -> None:
     start_worker()
-    reader, writer = await register(client), await register(client)
-    await follow(client, reader, writer)
-    await home(client, reader)
+    reader, writer = await reader_of_writer(client)
     tweet = await post(client, writer, "through the broker")
     user_id = expect_global_id(reader.id, "User")
 
@@ -125,9 +123,7 @@ async def test_posting_survives_the_broker_being_down(
 ) -> None:
     """On RabbitMQ on both backends: the embedded broker is the Redis the timelines need."""
     start_worker(BROKER_URL=rabbitmq)
-    reader, writer = await register(client), await register(client)
-    await follow(client, reader, writer)
-    await home(client, reader)
+    reader, writer = await reader_of_writer(client)
     user_id = expect_global_id(reader.id, "User")
     _rabbitmqctl("stop_app")
     try:
