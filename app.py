@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from core import cursors, ids
 from core.config import Settings
-from core.db import Database
+from core.db import Database, RequestReads
 from core.security import TokenCodec
+from dataloaders import SharedRows, shared_rows
 from schema import schema
+from services import live
+from services.presence import Presence
 from web.graphiql import graphiql_routes
 from web.graphql_http import graphql_endpoint
 from web.health import healthz, metrics, readyz
 from web.middleware import RequestMiddleware
+from web.websocket import GraphQLWebSocket
 
 logger = logging.getLogger("chirp")
 
@@ -31,6 +37,16 @@ async def _worker_id(settings: Settings, redis: aioredis.Redis) -> int:
     return int(await redis.incr("snowflake:worker-seq")) % (ids.MAX_WORKER_ID + 1)
 
 
+async def _shared_rows(
+    db: Database, redis: aioredis.Redis, settings: Settings, tweet_ids: list[int], viewers: set[int]
+) -> SharedRows:
+    reads = RequestReads(db)
+    try:
+        return await shared_rows(reads, redis, tweet_ids, viewers, ttl=settings.cache_ttl_seconds)
+    finally:
+        await reads.close()
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     if not settings.database_url or not settings.redis_url:
@@ -40,7 +56,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         db = Database.connect(settings.database_url or "", pool_size=settings.db_pool_size)
-        redis = aioredis.from_url(settings.redis_url or "", decode_responses=True)
+        # a burst waits for a free connection rather than failing
+        pool = aioredis.BlockingConnectionPool.from_url(
+            settings.redis_url or "",
+            decode_responses=True,
+            max_connections=settings.redis_pool_size,
+            timeout=10,
+        )
+        redis = aioredis.Redis.from_pool(pool)  # closes the pool with it
         ids.configure(await _worker_id(settings, redis))
         cursors.configure(secret)
         app.state.settings = settings
@@ -50,14 +73,27 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.tokens = TokenCodec(
             secret=secret, issuer=settings.jwt_issuer, ttl_seconds=settings.jwt_ttl_seconds
         )
+        app.state.hub = live.Hub(redis, db, partial(_shared_rows, db, redis, settings))
+        app.state.presence = Presence(redis, settings.ws_connections_per_user)
+        tasks = [
+            asyncio.create_task(app.state.hub.run()),
+            asyncio.create_task(app.state.presence.run()),
+        ]
         try:
             yield
         finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await redis.aclose()
             await db.dispose()
 
     routes = [
         Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
+        WebSocketRoute(
+            "/graphql",
+            GraphQLWebSocket(subscriptions_per_connection=settings.ws_subscriptions_per_connection),
+        ),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics),

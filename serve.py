@@ -69,6 +69,11 @@ def main() -> None:
             ssl_keyfile=settings.tls_keyfile,
             proxy_headers=True,
             log_level="info",
+            # events are small JSON: compressing each costs CPU, and a compressor per socket
+            # costs memory, for little gain
+            ws_per_message_deflate=False,
+            ws_ping_interval=20,
+            ws_ping_timeout=20,
         )
     except KeyboardInterrupt:
         pass

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+import redis.asyncio as aioredis
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -70,7 +71,7 @@ def server(app: str, env: dict[str, str], *, port: int | None = None) -> Iterato
     """Runs `app` (an app factory) in a uvicorn process of its own; yields its base URL."""
     port = port or free_port()
     command = [sys.executable, "-m", "uvicorn", app, "--factory", "--port", str(port)]
-    command += ["--log-level", "warning", "--no-access-log"]
+    command += ["--log-level", "warning", "--no-access-log", "--ws-per-message-deflate", "false"]
     log_path = Path(tempfile.mkstemp(prefix="bench-server-", suffix=".log")[1])
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -165,3 +166,11 @@ def metric(url: str, name: str) -> float:
         if line.startswith(name + " ") or line.startswith(name + "{"):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
+
+
+async def flush_redis(redis_url: str) -> None:
+    client = aioredis.from_url(redis_url)
+    try:
+        await client.flushdb()
+    finally:
+        await client.aclose()

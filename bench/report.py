@@ -86,6 +86,26 @@ def markdown(results: dict[str, Any]) -> str:
                 f"| {f['ceiling_inserts_per_second']:,.0f} | {f['ratio']:.2f} "
                 f"| {statistics.median(f['delivery_ms']):,.0f} |"
             )
+    if results.get("subscriptions"):
+        lines += [
+            "",
+            "`subscription_delivery`: WebSocket clients on one API process, each subscribed to its "
+            "home timeline and following one account that posts: from `createTweet` answering to "
+            "each client holding the event; events delivered per second in a burst of posts; "
+            "server memory per idle subscribed connection. Ceiling: a bare Starlette WebSocket app "
+            "sending a message of the same size to the same clients.",
+            "",
+            "| backend | subscribers | p50 ms | p99 ms | events/s | KB/connection "
+            "| ceiling p50 ms | ceiling p99 ms | ceiling events/s |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for d in results["subscriptions"]:
+            lines.append(
+                f"| {d['backend']} | {d['subscribers']:,} | {d['p50_ms']:.1f} | {d['p99_ms']:.1f} "
+                f"| {d['events_per_second']:,.0f} | {d['kb_per_connection']:.1f} "
+                f"| {d['ceiling_p50_ms']:.1f} | {d['ceiling_p99_ms']:.1f} "
+                f"| {d['ceiling_events_per_second']:,.0f} |"
+            )
     return "\n".join(lines) + "\n"
 
 

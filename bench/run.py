@@ -20,11 +20,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
-import redis.asyncio as aioredis
 
-from bench import fanout, report
+from bench import fanout, report, subscriptions
 from bench.datasets import dataset, forget_writes, newest_tweet, viewer_following
-from bench.harness import LoadResult, busy_cpu_percent, metric, server
+from bench.harness import LoadResult, busy_cpu_percent, flush_redis, metric, server
 from bench.scenarios import (
     Scenario,
     Users,
@@ -53,6 +52,7 @@ class Options:
     scales: list[int]
     backends: list[str]
     followers: int = fanout.FOLLOWERS
+    subscribers: int = subscriptions.SUBSCRIBERS
 
 
 @dataclass
@@ -147,7 +147,7 @@ def _run_dataset(
     sample = asyncio.run(sample_users(database_url, 500))
     tokens = TokenCodec(secret=SECRET, issuer="chirp", ttl_seconds=24 * 3600)
     env = api_env(database_url, urls[1], users)
-    asyncio.run(_flush(urls[1]))  # timelines of another dataset must not leak in
+    asyncio.run(flush_redis(urls[1]))  # timelines of another dataset must not leak in
     scenarios: list[tuple[str, Scenario]] = [("redis", timeline_read(sample, tokens, connections))]
     if writes:
         scenarios += [
@@ -217,14 +217,6 @@ def _viewer_timeline(
     return replace(scenario, name=f"timeline_following_{following}")
 
 
-async def _flush(redis_url: str) -> None:
-    client = aioredis.from_url(redis_url)
-    try:
-        await client.flushdb()
-    finally:
-        await client.aclose()
-
-
 def run(options: Options) -> dict[str, object]:
     started = datetime.now(UTC).isoformat(timespec="seconds")
     busy = busy_cpu_percent()
@@ -233,6 +225,7 @@ def run(options: Options) -> dict[str, object]:
     outcomes: list[Outcome] = []
     scaling: list[Outcome] = []
     fanouts: list[dict[str, object]] = []
+    deliveries: list[dict[str, object]] = []
     for backend in options.backends:
         print(f"backend {backend}:", flush=True)
         with backend_urls(backend) as urls:
@@ -244,6 +237,17 @@ def run(options: Options) -> dict[str, object]:
                 f"{fan.inserts_per_second:10,.0f} inserts/s  ceiling "
                 f"{fan.ceiling_inserts_per_second:10,.0f}  ratio {fan.ratio:.2f}  delivery "
                 f"{statistics.median(fan.delivery_ms):,.0f} ms",
+                flush=True,
+            )
+            delivery = subscriptions.run(urls[0], urls[1], subscribers=options.subscribers)
+            deliveries.append({"backend": backend, **asdict(delivery)})
+            print(
+                f"  subscription_delivery {backend:9} {delivery.subscribers:,} subscribers "
+                f"p50 {delivery.p50_ms:.1f} ms p99 {delivery.p99_ms:.1f} ms "
+                f"{delivery.events_per_second:,.0f} events/s "
+                f"{delivery.kb_per_connection:.1f} KB/connection "
+                f"(ceiling p50 {delivery.ceiling_p50_ms:.1f} p99 {delivery.ceiling_p99_ms:.1f} "
+                f"{delivery.ceiling_events_per_second:,.0f} events/s)",
                 flush=True,
             )
             for users in options.scales:
@@ -263,6 +267,7 @@ def run(options: Options) -> dict[str, object]:
         "scenarios": [asdict(o) for o in outcomes],
         "scaling": [asdict(o) for o in sorted(scaling, key=lambda o: (o.backend, o.users))],
         "fanout": fanouts,
+        "subscriptions": deliveries,
     }
 
 
@@ -278,6 +283,11 @@ def main() -> None:
     parser.add_argument(
         "--large", action="store_true", help="also 1,000,000 users in the scaling run"
     )
+    parser.add_argument(
+        "--scales",
+        type=lambda text: [int(n) for n in text.split(",")],
+        help="the data sizes of the scaling run (default 1000,10000,100000)",
+    )
     parser.add_argument("--smoke", action="store_true", help="a few seconds, to check the harness")
     parser.add_argument("--backend", action="append", choices=["embedded", "services"])
     parser.add_argument("--output", type=Path, default=RESULTS)
@@ -285,12 +295,12 @@ def main() -> None:
     backends = args.backend or ["embedded"] + (
         ["services"] if answers(5432) and answers(6379) else []
     )
-    scales = [1_000, 10_000, 100_000] + ([1_000_000] if args.large else [])
+    scales = args.scales or [1_000, 10_000, 100_000] + ([1_000_000] if args.large else [])
     options = Options(
         args.users, args.seconds, args.warmup, args.repeats, args.connections, scales, backends
     )
     if args.smoke:
-        options = Options(60, 1, 1, 1, 4, [], backends, followers=2_000)
+        options = Options(60, 1, 1, 1, 4, [], backends, followers=2_000, subscribers=50)
     results = run(options)
     report.write(results, args.output)
     print(f"results in {args.output}/latest.json, results.md and the PNG charts beside them")

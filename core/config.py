@@ -41,8 +41,12 @@ class Settings:
     edit_limit: int = 5
     page_max: int = 100
     db_pool_size: int = 20
+    redis_pool_size: int = 100
     hybrid_threshold: int = 10_000
     timeline_ttl_days: int = 7
+    cache_ttl_seconds: int = 600
+    ws_connections_per_user: int = 10
+    ws_subscriptions_per_connection: int = 20
     job_max_retries: int = 8
     job_queue: str = "timelines"
     workers: int = 1
@@ -67,8 +71,12 @@ class Settings:
             edit_window_seconds=_int("EDIT_WINDOW_SECONDS", 30 * 60),
             edit_limit=_int("EDIT_LIMIT", 5),
             db_pool_size=_int("DB_POOL_SIZE", 20),
+            redis_pool_size=_int("REDIS_POOL_SIZE", 100),
             hybrid_threshold=_int("HYBRID_THRESHOLD", 10_000),
             timeline_ttl_days=_int("TIMELINE_TTL_DAYS", 7),
+            cache_ttl_seconds=_int("CACHE_TTL_SECONDS", 600),
+            ws_connections_per_user=_int("WS_CONNECTIONS_PER_USER", 10),
+            ws_subscriptions_per_connection=_int("WS_SUBSCRIPTIONS_PER_CONNECTION", 20),
             job_max_retries=_int("JOB_MAX_RETRIES", 8),
             job_queue=os.environ.get("JOB_QUEUE") or "timelines",
             workers=_int("WORKERS", 1),

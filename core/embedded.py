@@ -21,6 +21,8 @@ logger = logging.getLogger("chirp.embedded")
 
 DATABASE = "chirp"
 
+EMBEDDED_REDIS_MAXMEMORY = "2gb"
+
 
 class EmbeddedServers:
     def __init__(self, data_dir: Path) -> None:
@@ -99,6 +101,8 @@ class EmbeddedServers:
             appendonly="yes",
             appendfsync="everysec",
             save="",
+            # caches and timelines (the keys with a TTL) give way, least used first; jobs never
+            **{"maxmemory": EMBEDDED_REDIS_MAXMEMORY, "maxmemory-policy": "volatile-lfu"},
         )
         server.start()
         port_file.write_text(str(server.port))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLSyntaxError
+
+INTERNAL_MESSAGE = "Internal server error."
 
 
 class ApiError(Exception):
@@ -59,3 +61,28 @@ class QueryTooComplex(ApiError):
 def is_unexpected(error: GraphQLError) -> bool:
     """A bug rather than bad input: logged, and masked for the client."""
     return not isinstance(error.original_error, ApiError | GraphQLError | None)
+
+
+def stage_code(error: GraphQLError) -> str | None:
+    """The code of an error of the request itself (parse, validation); None for others."""
+    if isinstance(error.original_error, ApiError) or is_unexpected(error) or error.path:
+        return None
+    if isinstance(error, GraphQLSyntaxError):
+        return "GRAPHQL_PARSE_FAILED"
+    return "GRAPHQL_VALIDATION_FAILED"
+
+
+def format_error(error: GraphQLError, *, variables_stage: bool = False) -> dict[str, Any]:
+    formatted: dict[str, Any] = dict(error.formatted)
+    original = error.original_error
+    if isinstance(original, ApiError):
+        formatted["message"] = original.message
+        formatted["extensions"] = {"code": original.code, **original.extensions}
+    elif is_unexpected(error):
+        formatted = {"message": INTERNAL_MESSAGE, "extensions": {"code": "INTERNAL_SERVER_ERROR"}}
+        if error.path:
+            formatted["path"] = error.path
+    else:
+        code = "BAD_USER_INPUT" if variables_stage else stage_code(error) or "BAD_USER_INPUT"
+        formatted["extensions"] = {**(error.extensions or {}), "code": code}
+    return formatted

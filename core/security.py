@@ -31,6 +31,12 @@ async def verify_password(password_hash: str | None, password: str) -> bool:
 
 
 @dataclass(frozen=True)
+class Identity:
+    user_id: int
+    expires_at: float  # Unix time
+
+
+@dataclass(frozen=True)
 class TokenCodec:
     secret: str
     issuer: str
@@ -48,6 +54,11 @@ class TokenCodec:
 
     def user_id(self, token: str) -> int | None:
         """The signed-in user's id, or None for any token that is not valid now."""
+        found = self.identity(token)
+        return None if found is None else found.user_id
+
+    def identity(self, token: str) -> Identity | None:
+        """Who the token signs in, and until when; None for any token that is not valid now."""
         try:
             claims = jwt.decode(
                 token,
@@ -56,7 +67,7 @@ class TokenCodec:
                 issuer=self.issuer,
                 options={"require": ["sub", "iat", "exp", "iss"]},
             )
-            return int(claims["sub"])
+            return Identity(user_id=int(claims["sub"]), expires_at=float(claims["exp"]))
         except (jwt.PyJWTError, ValueError, TypeError):
             return None
 

@@ -1,3 +1,3 @@
-from dataloaders.loaders import Loaders
+from dataloaders.loaders import Loaders, SharedRows, shared_rows
 
-__all__ = ["Loaders"]
+__all__ = ["Loaders", "SharedRows", "shared_rows"]

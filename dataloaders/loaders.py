@@ -1,22 +1,32 @@
-"""Per-request DataLoaders: each batch is one SQL statement, results in key order.
+"""Per-request DataLoaders: each batch is one Redis read, and one SQL statement for misses.
 
-The statements are built once, with the keys bound as one PostgreSQL array (`= ANY(:keys)`),
-so a batch of any size reuses one compiled, prepared statement.
+Tweets, users and the viewer's flags are read through the Redis cache (services/cache.py);
+edit histories and users by handle from the database. The statements are built once, with the
+keys bound as one PostgreSQL array (`= ANY(:keys)`), so a batch of any size reuses one compiled,
+prepared statement.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections import namedtuple
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
 from typing import Any
 
-from sqlalchemy import BigInteger, Row, Text, any_, bindparam, func, select
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+from sqlalchemy import BigInteger, DateTime, Row, Text, any_, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql import Executable
 from strawberry.dataloader import DataLoader
 
 from core.db import RequestReads
 from core.text import HANDLE_RE
-from models import Follow, Like, Tweet, TweetVersion, User
+from models import Follow, Like, Notification, Tweet, TweetVersion, User
+from services import cache
 
 _IDS = bindparam("keys", type_=ARRAY(BigInteger))
 _VIEWER = bindparam("viewer", type_=BigInteger)
@@ -35,6 +45,7 @@ _USERS_BY_HANDLE = select(*USER_COLUMNS).where(
     func.lower(User.handle) == any_(bindparam("keys", type_=ARRAY(Text)))
 )
 _TWEETS = select(*Tweet.__table__.columns).where(Tweet.id == any_(_IDS))
+_NOTIFICATIONS = select(*Notification.__table__.columns).where(Notification.id == any_(_IDS))
 _EDIT_HISTORY = (
     select(TweetVersion.tweet_id, TweetVersion.text, TweetVersion.created_at)
     .where(TweetVersion.tweet_id == any_(_IDS))
@@ -52,29 +63,107 @@ _FOLLOWS_VIEWER = select(Follow.follower_id).where(
 )
 
 
-class Loaders:
-    """Built per request (per operation on a WebSocket), so nothing cached goes stale."""
+class RowCodec:
+    """Rows of some columns as JSON lists for the cache, and back as named tuples."""
 
-    def __init__(self, reads: RequestReads, viewer_id: int | None) -> None:
+    def __init__(self, name: str, columns: Sequence[Any]) -> None:
+        self.row = namedtuple(name, [column.key for column in columns])  # type: ignore[misc]
+        self._times = [i for i, c in enumerate(columns) if isinstance(c.type, DateTime)]
+
+    def encode(self, row: Row[Any] | None) -> list[Any] | None:
+        if row is None:
+            return None
+        values = list(row)
+        for i in self._times:
+            values[i] = values[i] and values[i].isoformat()
+        return values
+
+    def decode(self, values: list[Any] | None) -> Any:
+        if values is None:
+            return None
+        for i in self._times:
+            values[i] = values[i] and datetime.fromisoformat(values[i])
+        return self.row(*values)
+
+
+_USER_ROWS = RowCodec("UserRow", USER_COLUMNS)
+_TWEET_ROWS = RowCodec("TweetRow", list(Tweet.__table__.columns))
+
+
+class Loaders:
+    """Built per request (per event on a WebSocket), so nothing they hold goes stale."""
+
+    def __init__(
+        self, reads: RequestReads, redis: aioredis.Redis, viewer_id: int | None, *, ttl: int
+    ) -> None:
         self._reads = reads
+        self._redis = redis
+        self._ttl = ttl
         self.viewer_id = viewer_id
-        self.users: DataLoader[int, Row[Any] | None] = DataLoader(self._users)
-        self.users_by_handle: DataLoader[str, Row[Any] | None] = DataLoader(self._users_by_handle)
-        self.tweets: DataLoader[int, Row[Any] | None] = DataLoader(self._tweets)
-        self.edit_history: DataLoader[int, list[Row[Any]]] = DataLoader(self._edit_history)
-        self.viewer_likes: DataLoader[int, bool] = DataLoader(self._flags(_VIEWER_LIKES))
-        self.viewer_retweets: DataLoader[int, bool] = DataLoader(self._flags(_VIEWER_RETWEETS))
-        self.viewer_follows: DataLoader[int, bool] = DataLoader(self._flags(_VIEWER_FOLLOWS))
-        self.follows_viewer: DataLoader[int, bool] = DataLoader(self._flags(_FOLLOWS_VIEWER))
+
+    # each built on first use: a subscription event builds a fresh set and uses few
+    @cached_property
+    def users(self) -> DataLoader[int, Any]:
+        return DataLoader(self._rows_of(cache.USER, _USERS, _USER_ROWS))
+
+    @cached_property
+    def users_by_handle(self) -> DataLoader[str, Row[Any] | None]:
+        return DataLoader(self._users_by_handle)
+
+    @cached_property
+    def tweets(self) -> DataLoader[int, Any]:
+        return DataLoader(self._rows_of(cache.TWEET, _TWEETS, _TWEET_ROWS))
+
+    @cached_property
+    def edit_history(self) -> DataLoader[int, list[Row[Any]]]:
+        return DataLoader(self._edit_history)
+
+    @cached_property
+    def notifications(self) -> DataLoader[int, Row[Any] | None]:
+        return DataLoader(self._notifications)
+
+    @cached_property
+    def viewer_likes(self) -> DataLoader[int, bool]:
+        return self._flags(cache.LIKED, _VIEWER_LIKES)
+
+    @cached_property
+    def viewer_retweets(self) -> DataLoader[int, bool]:
+        return self._flags(cache.RETWEETED, _VIEWER_RETWEETS)
+
+    @cached_property
+    def viewer_follows(self) -> DataLoader[int, bool]:
+        return self._flags(cache.FOLLOWING, _VIEWER_FOLLOWS)
+
+    @cached_property
+    def follows_viewer(self) -> DataLoader[int, bool]:
+        return self._flags(cache.FOLLOWED_BY, _FOLLOWS_VIEWER)
 
     async def _rows(self, query: Executable, **params: Any) -> Sequence[Row[Any]]:
         async with self._reads.connection() as connection:
             rows: Sequence[Row[Any]] = (await connection.execute(query, params)).all()
             return rows
 
-    async def _users(self, keys: list[int]) -> list[Row[Any] | None]:
-        by_id = {row.id: row for row in await self._rows(_USERS, keys=keys)}
-        return [by_id.get(key) for key in keys]
+    async def _cached(
+        self, kind: str, keys: list[Any], load: Callable[[list[Any]], Awaitable[list[Any]]]
+    ) -> list[Any]:
+        try:
+            return await cache.read_through(self._redis, kind, keys, load, ttl=self._ttl)
+        except RedisError:  # Redis down: the database answers alone
+            return await load(keys)
+
+    def _rows_of(self, kind: str, query: Executable, codec: RowCodec) -> Any:
+        """A batch function: rows by id, through the cache."""
+
+        async def from_database(keys: list[int]) -> list[list[Any] | None]:
+            by_id = {row.id: row for row in await self._rows(query, keys=keys)}
+            return [codec.encode(by_id.get(key)) for key in keys]
+
+        async def load(keys: list[int]) -> list[Any]:
+            return [
+                codec.decode(values) for values in await self._cached(kind, keys, from_database)
+            ]
+
+        return load
 
     async def _users_by_handle(self, keys: list[str]) -> list[Row[Any] | None]:
         lowered = [key.lower() for key in keys]
@@ -85,8 +174,9 @@ class Loaders:
             self.users.prime(row.id, row)
         return [by_handle.get(key) for key in lowered]
 
-    async def _tweets(self, keys: list[int]) -> list[Row[Any] | None]:
-        by_id = {row.id: row for row in await self._rows(_TWEETS, keys=keys)}
+    async def _notifications(self, keys: list[int]) -> list[Row[Any] | None]:
+        """Not cached: their read flags change with every markNotificationsRead."""
+        by_id = {row.id: row for row in await self._rows(_NOTIFICATIONS, keys=keys)}
         return [by_id.get(key) for key in keys]
 
     async def _edit_history(self, keys: list[int]) -> list[list[Row[Any]]]:
@@ -95,14 +185,62 @@ class Loaders:
             history[row.tweet_id].append(row)
         return [history[key] for key in keys]
 
-    def _flags(self, query: Executable) -> Any:
-        """A batch function: for each key, whether `query` (viewer, keys) returns it."""
+    def _flags(self, kind: str, query: Executable) -> DataLoader[int, bool]:
+        """For each key, whether `query` (viewer, keys) returns it: the viewer's flags."""
+        viewer_id = self.viewer_id
 
-        async def load(keys: list[int]) -> list[bool]:
-            if self.viewer_id is None:
-                return [False] * len(keys)
-            rows = await self._rows(query, viewer=self.viewer_id, keys=keys)
-            found = {row[0] for row in rows}
+        async def from_database(keys: list[int]) -> list[bool]:
+            found = {row[0] for row in await self._rows(query, viewer=viewer_id, keys=keys)}
             return [key in found for key in keys]
 
-        return load
+        async def load(keys: list[int]) -> list[bool]:
+            if viewer_id is None:
+                return [False] * len(keys)
+            return await self._cached(cache.scoped(kind, viewer_id), keys, from_database)
+
+        return DataLoader(load)
+
+
+_BATCHES = itertools.count()
+
+
+@dataclass(frozen=True)
+class SharedRows:
+    """What every subscriber of a batch of new tweets needs, read once for all of them."""
+
+    tweets: dict[int, Any]
+    users: dict[int, Any]
+    liked: set[tuple[int, int]]  # (viewer, tweet)
+    retweeted: set[tuple[int, int]]
+    batch: int = field(default_factory=lambda: next(_BATCHES))  # tells reads apart
+
+
+_LIKED_BY = select(Like.user_id, Like.tweet_id).where(
+    Like.tweet_id == any_(_IDS), Like.user_id == any_(bindparam("viewers", type_=ARRAY(BigInteger)))
+)
+_RETWEETED_BY = select(Tweet.author_id, Tweet.retweet_of_id).where(
+    Tweet.retweet_of_id == any_(_IDS),
+    Tweet.author_id == any_(bindparam("viewers", type_=ARRAY(BigInteger))),
+)
+
+
+async def shared_rows(
+    reads: RequestReads, redis: aioredis.Redis, tweet_ids: list[int], viewers: set[int], *, ttl: int
+) -> SharedRows:
+    """The tweets (and what they retweet), their authors, and which viewers like or retweeted
+    them: through the cache, plus two statements for the flags, whatever the viewers."""
+    loaders = Loaders(reads, redis, None, ttl=ttl)
+    tweets = {row.id: row for row in await loaders.tweets.load_many(tweet_ids) if row}
+    originals = [row.retweet_of_id for row in tweets.values() if row.retweet_of_id]
+    tweets |= {row.id: row for row in await loaders.tweets.load_many(originals) if row}
+    authors = list({row.author_id for row in tweets.values()})
+    users = {row.id: row for row in await loaders.users.load_many(authors) if row}
+    keys, audience = list(tweets), list(viewers)
+    liked = await loaders._rows(_LIKED_BY, keys=keys, viewers=audience)
+    retweeted = await loaders._rows(_RETWEETED_BY, keys=keys, viewers=audience)
+    return SharedRows(
+        tweets=tweets,
+        users=users,
+        liked={(row.user_id, row.tweet_id) for row in liked},
+        retweeted={(row.author_id, row.retweet_of_id) for row in retweeted},
+    )

@@ -27,7 +27,7 @@ async def register(
     info: Info,
     input: Annotated[RegisterInput, strawberry.argument(description="The new account.")],
 ) -> AuthPayload:
-    async with info.context.db.transaction() as session:
+    async with info.context.transaction() as session:
         user = await accounts.register(
             session,
             handle=input.handle,
@@ -41,7 +41,7 @@ async def login(
     info: Info,
     input: Annotated[LoginInput, strawberry.argument(description="The credentials.")],
 ) -> AuthPayload:
-    async with info.context.db.transaction() as session:
+    async with info.context.transaction() as session:
         user = await accounts.authenticate(session, handle=input.handle, password=input.password)
     return await _signed_in(info, user.id)
 
@@ -50,7 +50,7 @@ async def update_profile(
     info: Info,
     input: Annotated[UpdateProfileInput, strawberry.argument(description="The fields to change.")],
 ) -> User:
-    async with info.context.db.transaction() as session:
+    async with info.context.transaction() as session:
         await accounts.update_profile(
             session,
             user_id=info.context.viewer(),

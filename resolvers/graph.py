@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 from typing import Annotated
 
 import strawberry
-from redis.exceptions import RedisError
 
 from core.ids import expect_global_id
 from resolvers.accounts import reloaded_user
@@ -19,33 +17,16 @@ from services import graph, home
 
 async def follow(info: Info, user_id: UserIdArg) -> User:
     target = expect_global_id(user_id, "User")
-    async with info.context.db.transaction() as session:
+    async with info.context.transaction() as session:
         await graph.follow(session, actor_id=info.context.viewer(), user_id=target)
-    await _refresh_timeline(info, target)
     return await reloaded_user(info, target)
 
 
 async def unfollow(info: Info, user_id: UserIdArg) -> User:
     target = expect_global_id(user_id, "User")
-    async with info.context.db.transaction() as session:
+    async with info.context.transaction() as session:
         await graph.unfollow(session, actor_id=info.context.viewer(), user_id=target)
-    await _refresh_timeline(info, target)
     return await reloaded_user(info, target)
-
-
-async def _refresh_timeline(info: Info, followee_id: int) -> None:
-    """Updates the viewer's timeline now, so the next read shows the change; the outbox job
-    does it again for certain (when Redis fails here, or another process races this one)."""
-    context = info.context
-    with contextlib.suppress(RedisError):
-        async with context.reads.connection() as connection:
-            await home.follow_changed(
-                connection,
-                context.redis,
-                follower_id=context.viewer(),
-                followee_id=followee_id,
-                settings=context.settings,
-            )
 
 
 async def home_timeline(

@@ -8,6 +8,7 @@ import strawberry
 
 from core.ids import parse_global_id
 from schema.context import Info
+from schema.notifications import load_notifications
 from schema.relay import Node
 from schema.tweets import load_tweet
 from schema.users import load_user
@@ -22,4 +23,7 @@ async def node(
         return await load_user(info, raw_id)
     if type_name == "Tweet":
         return await load_tweet(info, raw_id)
+    if type_name == "Notification" and info.context.viewer_id is not None:
+        (notification,) = await load_notifications(info, [raw_id])
+        return notification
     return None

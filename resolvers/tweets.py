@@ -29,7 +29,7 @@ async def create_tweet(
     input: Annotated[CreateTweetInput, strawberry.argument(description="The tweet.")],
 ) -> Tweet:
     reply_to = expect_global_id(input.reply_to_id, "Tweet") if input.reply_to_id else None
-    async with info.context.db.transaction() as session:
+    async with info.context.transaction() as session:
         tweet_id = await tweets.post_tweet(
             session,
             author_id=info.context.viewer(),
@@ -45,7 +45,7 @@ async def edit_tweet(
 ) -> Tweet:
     settings = info.context.settings
     tweet_id = expect_global_id(input.id, "Tweet")
-    async with info.context.db.transaction() as session:
+    async with info.context.transaction() as session:
         await tweets.edit_tweet(
             session,
             actor_id=info.context.viewer(),
@@ -59,7 +59,7 @@ async def edit_tweet(
 
 async def delete_tweet(info: Info, id: TweetIdArg) -> strawberry.ID:
     tweet_id = expect_global_id(id, "Tweet")
-    async with info.context.db.transaction() as session:
+    async with info.context.transaction() as session:
         await tweets.delete_tweet(session, actor_id=info.context.viewer(), tweet_id=tweet_id)
     info.context.after_write()
     return strawberry.ID(to_global_id("Tweet", tweet_id))
@@ -92,6 +92,6 @@ async def reloaded_tweet(info: Info, tweet_id: int) -> Tweet:
 async def _engage(info: Info, id: strawberry.ID, action: _TweetAction) -> Tweet:
     tweet_id = expect_global_id(id, "Tweet")
     session: AsyncSession
-    async with info.context.db.transaction() as session:
+    async with info.context.transaction() as session:
         original = await action(session, actor_id=info.context.viewer(), tweet_id=tweet_id)
     return await reloaded_tweet(info, original)

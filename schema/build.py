@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncGenerator
 from datetime import datetime
 from typing import Any
 
@@ -12,11 +13,14 @@ from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from core.errors import is_unexpected
-from resolvers import accounts, graph, nodes, tweets
+from core.errors import format_error, is_unexpected
+from resolvers import accounts, graph, live, nodes, tweets
+from resolvers import notifications as inbox
+from schema.notifications import Notification, NotificationConnection, NotificationEdge
 from schema.relay import Node
 from schema.scalars import DATETIME
-from schema.tweets import Tweet, TweetConnection
+from schema.shared_events import SharedEventExecutor
+from schema.tweets import Tweet, TweetConnection, TweetEdge
 from schema.users import User
 
 logger = logging.getLogger("chirp.graphql")
@@ -43,6 +47,13 @@ class Query:
             "Tweets and retweets by the viewer and everyone the viewer follows, newest first. "
             "Needs sign-in."
         ),
+    )
+    notifications: NotificationConnection = strawberry.field(
+        resolver=inbox.notifications_page,
+        description="The viewer's notifications, newest first. Needs sign-in.",
+    )
+    unread_notification_count: int = strawberry.field(
+        resolver=inbox.unread_count, description="Needs sign-in."
     )
 
 
@@ -92,6 +103,34 @@ class Mutation:
     unfollow: User = strawberry.mutation(
         resolver=graph.unfollow, description="Idempotent. Returns the unfollowed user."
     )
+    mark_notifications_read: int = strawberry.mutation(
+        resolver=inbox.mark_read,
+        description=(
+            "Marks the viewer's notifications read, up to and including upTo (all when null). "
+            "Returns how many changed."
+        ),
+    )
+
+
+@strawberry.type(description="What happens, as it happens, over a WebSocket on /graphql.")
+class Subscription:
+    home_timeline: AsyncGenerator[TweetEdge, None] = strawberry.subscription(
+        resolver=live.home_timeline,
+        description=(
+            "Each tweet or retweet as it enters the viewer's home timeline, the viewer's own "
+            "included. With `since` (a cursor from this subscription or from homeTimeline), "
+            "the entries newer than it are delivered first, oldest first, then live ones, "
+            "with none missed and none repeated."
+        ),
+    )
+    notifications: AsyncGenerator[NotificationEdge, None] = strawberry.subscription(
+        resolver=live.notifications_feed,
+        description="Each new notification of the viewer; `since` works as for homeTimeline.",
+    )
+    tweet_updated: AsyncGenerator[Tweet, None] = strawberry.subscription(
+        resolver=live.tweet_updated,
+        description="The tweet again whenever its text or counts change.",
+    )
 
 
 class Schema(strawberry.Schema):
@@ -100,24 +139,44 @@ class Schema(strawberry.Schema):
         errors: list[GraphQLError],
         execution_context: ExecutionContext | None = None,
     ) -> None:
+        """Logs unexpected errors. On a WebSocket, where no HTTP layer formats the result,
+        also turns every error into what clients see: a contract code, nothing internal."""
+        context = getattr(execution_context, "context", None)
         for error in errors:
             original = error.original_error
             if original is not None and is_unexpected(error):
-                request_id = getattr(getattr(execution_context, "context", None), "request_id", "-")
                 logger.error(
                     "unexpected error in %s (request %s)",
                     error.path,
-                    request_id,
+                    getattr(context, "request_id", "-"),
                     exc_info=(type(original), original, original.__traceback__),
                 )
+        if getattr(context, "close_socket", None) is not None:
+            errors[:] = [_as_client_sees(error) for error in errors]
+
+
+def _as_client_sees(error: GraphQLError) -> GraphQLError:
+    if error.original_error is None and "code" in (error.extensions or {}):
+        return error  # already so (a result shared by several subscriptions)
+    formatted = format_error(error)
+    return GraphQLError(
+        formatted["message"],
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions=formatted["extensions"],
+    )
 
 
 def build_schema(**options: Any) -> Schema:
     return Schema(
         query=Query,
         mutation=Mutation,
-        types=[User, Tweet],
+        subscription=Subscription,
+        types=[User, Tweet, Notification],
         config=StrawberryConfig(scalar_map={datetime: DATETIME}),
+        execution_context_class=SharedEventExecutor,
         extensions=[
             lambda: ParserCache(maxsize=1024),
             lambda: ValidationCache(maxsize=1024),

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import redis.asyncio as aioredis
 import strawberry
+from redis.exceptions import RedisError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.config import Settings
 from core.db import Database, RequestReads
-from core.errors import Unauthenticated
+from core.errors import BadUserInput, Unauthenticated
 from core.security import TokenCodec
 from dataloaders import Loaders
+from services import cache, home, live, outbox
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -23,12 +31,45 @@ class Context:
     settings: Settings
     viewer_id: int | None
     request_id: str
+    hub: live.Hub | None = None  # live events, for subscriptions
+    close_socket: Callable[[int, str], None] | None = None  # on a WebSocket
+    connection_params: dict[str, Any] | None = None  # the WebSocket's connection_init payload
     reads: RequestReads = field(init=False)
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
         self.reads = RequestReads(self.db)
-        self.loaders = Loaders(self.reads, self.viewer_id)
+        self.loaders = self._new_loaders()
+
+    def _new_loaders(self) -> Loaders:
+        return Loaders(self.reads, self.redis, self.viewer_id, ttl=self.settings.cache_ttl_seconds)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """One unit of work. Once it has committed, the cached values it changed are dropped
+        and the viewer's own timeline shows the change."""
+        async with self.db.transaction() as session:
+            yield session
+        events, stale = outbox.recorded(session), cache.stale_keys(session)
+        try:
+            await cache.forget(self.redis, stale)
+            if events:
+                async with self.reads.connection() as connection:
+                    await home.show_own_changes(
+                        connection,
+                        self.redis,
+                        events,
+                        actor_id=self.viewer(),
+                        settings=self.settings,
+                    )
+            await live.publish(self.redis, _live_events(events, stale, self.viewer_id))
+        except RedisError:
+            log.warning("after commit: Redis failed; caches expire, the outbox jobs redo timelines")
+
+    def live(self) -> live.Hub:
+        if self.hub is None or self.close_socket is None:
+            raise BadUserInput("Subscriptions are served over a WebSocket on /graphql.")
+        return self.hub
 
     def viewer(self) -> int:
         """The signed-in user's id; UNAUTHENTICATED when nobody is signed in."""
@@ -38,10 +79,23 @@ class Context:
 
     def after_write(self) -> None:
         """Drops what the loaders cached, so reads after a mutation see its effect."""
-        self.loaders = Loaders(self.reads, self.viewer_id)
+        self.loaders = self._new_loaders()
 
     async def close(self) -> None:
         await self.reads.close()
 
 
 Info: TypeAlias = strawberry.Info[Context, None]
+
+
+def _live_events(
+    recorded: list[tuple[str, dict[str, Any]]], stale: set[str], actor_id: int | None
+) -> list[live.Event]:
+    """What subscribers hear of a commit: new tweets (the actor's), and changed ones."""
+    events: list[live.Event] = [
+        {"topic": live.TWEET, "tweet": payload["tweet_id"], "author": actor_id}
+        for topic, payload in recorded
+        if topic == "tweet.posted" and actor_id is not None
+    ]
+    changed = cache.ids_of(cache.TWEET, stale)
+    return events + [{"topic": live.TWEET_UPDATED, "tweet": tweet_id} for tweet_id in changed]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Hashable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -98,22 +99,37 @@ async def load_tweets(info: Info, tweet_ids: list[int]) -> list[Tweet | None]:
     rows = await loaders.tweets.load_many(tweet_ids)
     original_ids = [row.retweet_of_id for row in rows if row is not None and row.retweet_of_id]
     originals = {row.id: row for row in await loaders.tweets.load_many(original_ids) if row}
-    every = [row for row in rows if row is not None] + list(originals.values())
-    keys = [row.id for row in every]
+    every = {row.id: row for row in rows if row is not None} | originals
+    keys = list(every)
     authors, liked, retweeted = await asyncio.gather(
-        loaders.users.load_many([row.author_id for row in every]),
+        loaders.users.load_many([row.author_id for row in every.values()]),
         loaders.viewer_likes.load_many(keys),
         loaders.viewer_retweets.load_many(keys),
     )
+    users = {row.id: row for row in authors if row is not None}
+    likes = {key for key, flag in zip(keys, liked, strict=True) if flag}
+    retweets = {key for key, flag in zip(keys, retweeted, strict=True) if flag}
+    return assemble(tweet_ids, every, users, likes.__contains__, retweets.__contains__)
+
+
+def assemble(
+    tweet_ids: list[int],
+    rows: dict[int, Any],
+    users: dict[int, Any],
+    liked: Callable[[int], bool],
+    retweeted: Callable[[int], bool],
+) -> list[Tweet | None]:
+    """Tweets from rows already read: the tweets and what they retweet, and their authors."""
     built: dict[int, Tweet] = {}
-    for row, author, like, retweet in zip(every, authors, liked, retweeted, strict=True):
+    for row in rows.values():
+        author = users.get(row.author_id)
         if author is not None:
-            built[row.id] = _tweet(row, User.from_row(author), like, retweet)
+            built[row.id] = _tweet(row, User.from_row(author), liked(row.id), retweeted(row.id))
     for tweet in built.values():
         original_id = tweet.row.retweet_of_id
         if original_id is not None:
             tweet.retweet_of = built.get(original_id)
-    return [built.get(row.id) if row is not None else None for row in rows]
+    return [built.get(tweet_id) for tweet_id in tweet_ids]
 
 
 def _tweet(row: Row[Any], author: User, liked: bool, retweeted: bool) -> Tweet:
@@ -138,6 +154,8 @@ def _tweet(row: Row[Any], author: User, liked: bool, retweeted: bool) -> Tweet:
 class TweetEdge:
     cursor: str = strawberry.field(description="Pass as `after` to get the entries after this one.")
     node: Tweet = strawberry.field(description="The tweet.")
+    # what a subscription event's answer depends on, when it is the same for many subscribers
+    share: strawberry.Private[Hashable | None] = None
 
 
 @strawberry.type(description="A page of tweets.")

@@ -11,6 +11,7 @@ from core.errors import BadUserInput, Conflict, NotFound, Unauthenticated
 from core.security import hash_password, verify_password
 from core.text import HANDLE_RE, check_handle, clean_text
 from models import User
+from services import cache
 
 PASSWORD_MIN = 8
 PASSWORD_MAX = 1024
@@ -71,6 +72,7 @@ async def update_profile(
         values["bio"] = clean_text(bio, field="bio", max_length=BIO_MAX, allow_empty=True)
     if values:
         await session.execute(update(User).where(User.id == user_id).values(**values))
+        cache.stale(session, cache.key(cache.USER, user_id))
     return await _get(session, user_id)
 
 

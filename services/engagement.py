@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core import ids
 from core.errors import NotFound
 from models import Like, Tweet
-from services import outbox
+from services import cache, outbox
 from services.tweets import adjust_counts, original_id
 
 
@@ -29,6 +29,8 @@ async def like_tweet(session: AsyncSession, *, actor_id: int, tweet_id: int) -> 
         raise NotFound("No such tweet.") from None
     if inserted is not None:
         await adjust_counts(session, tweet_id, like_count=+1)
+        await outbox.record(session, "tweet.liked", tweet_id=tweet_id, actor_id=actor_id)
+        cache.stale(session, cache.key(cache.scoped(cache.LIKED, actor_id), tweet_id))
     return tweet_id
 
 
@@ -39,6 +41,7 @@ async def unlike_tweet(session: AsyncSession, *, actor_id: int, tweet_id: int) -
     )
     if removed is not None:
         await adjust_counts(session, tweet_id, like_count=-1)
+        cache.stale(session, cache.key(cache.scoped(cache.LIKED, actor_id), tweet_id))
     return tweet_id
 
 
@@ -67,6 +70,7 @@ async def retweet(session: AsyncSession, *, actor_id: int, tweet_id: int) -> int
     if inserted is not None:
         await adjust_counts(session, tweet_id, retweet_count=+1)
         await outbox.record(session, "tweet.posted", tweet_id=inserted)
+        cache.stale(session, cache.key(cache.scoped(cache.RETWEETED, actor_id), tweet_id))
     return tweet_id
 
 
@@ -80,4 +84,6 @@ async def undo_retweet(session: AsyncSession, *, actor_id: int, tweet_id: int) -
     if removed is not None:
         await adjust_counts(session, tweet_id, retweet_count=-1)
         await outbox.record(session, "tweet.removed", tweets=[[removed, actor_id]])
+        cache.stale(session, cache.key(cache.TWEET, removed))
+        cache.stale(session, cache.key(cache.scoped(cache.RETWEETED, actor_id), tweet_id))
     return tweet_id

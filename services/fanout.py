@@ -7,35 +7,54 @@ Only live timelines get entries; cold ones are rebuilt from the database on thei
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from typing import NamedTuple
 
 import redis.asyncio as aioredis
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from models import Follow, Tweet, User
+from models import Tweet, User
 from services import feed, hybrid
 
-FOLLOWER_BATCH = 10_000
+FOLLOWER_BATCH = 50_000
+
+
+class FanOut(NamedTuple):
+    author_id: int
+    written: int  # timeline entries
+
+
+# one row a batch: the follower ids as an array, and the lowest follows.id to continue below
+_FOLLOWERS = """
+SELECT array_agg(follower_id), min(id) FROM (
+  SELECT id, follower_id FROM follows
+  WHERE followee_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3
+) AS batch
+"""
 
 
 async def fan_out_tweet(
     connection: AsyncConnection, redis: aioredis.Redis, *, tweet_id: int, threshold: int
-) -> int:
-    """Puts the tweet in its author's and followers' live timelines; returns timelines written."""
+) -> FanOut | None:
+    """Puts the tweet in its author's and followers' live timelines; None when the tweet was
+    deleted."""
     author = await _author(connection, tweet_id)
     if author is None:
-        return 0  # deleted meanwhile
+        return None
     written = await feed.insert(redis, [author.id], [tweet_id])
     merged = await hybrid.is_merged(
         redis, author.id, follower_count=author.follower_count, threshold=threshold
     )
-    if not merged:
-        async for followers in _followers(connection, author.id):
-            written += await feed.insert(redis, followers, [tweet_id])
+    if merged:  # read at read time from the author's list of newest tweets
+        written += await feed.insert(redis, [author.id], [tweet_id], kind=feed.AUTHORED)
+    else:
+        written += await _insert_all(redis, _followers(connection, author.id), [tweet_id])
     if await _author(connection, tweet_id) is None:  # deleted while we wrote: take it back
         await remove_tweet(connection, redis, tweet_id=tweet_id, author_id=author.id)
-    return written
+        return None
+    return FanOut(author.id, written)
 
 
 async def remove_tweet(
@@ -43,8 +62,26 @@ async def remove_tweet(
 ) -> None:
     """Takes a deleted tweet (or undone retweet) out of every timeline it may be in."""
     await feed.remove(redis, [author_id], [tweet_id])
+    await feed.remove(redis, [author_id], [tweet_id], kind=feed.AUTHORED)
     async for followers in _followers(connection, author_id):
         await feed.remove(redis, followers, [tweet_id])
+
+
+async def _insert_all(
+    redis: aioredis.Redis, batches: AsyncIterator[list[int]], tweet_ids: list[int]
+) -> int:
+    """Inserts each batch of timelines while the next batch of followers is read."""
+    written = 0
+    pending: asyncio.Task[int] | None = None
+    try:
+        async for followers in batches:
+            if pending is not None:
+                written += await pending
+            pending = asyncio.create_task(feed.insert(redis, followers, tweet_ids))
+    finally:
+        if pending is not None:
+            written += await pending
+    return written
 
 
 async def _author(connection: AsyncConnection, tweet_id: int) -> Row[int, int] | None:
@@ -53,15 +90,14 @@ async def _author(connection: AsyncConnection, tweet_id: int) -> Row[int, int] |
 
 
 async def _followers(connection: AsyncConnection, user_id: int) -> AsyncIterator[list[int]]:
-    """The user's followers in batches, walking the (followee_id, id) index."""
-    query = select(Follow.id, Follow.follower_id).where(Follow.followee_id == user_id)
-    last: int | None = None
+    """The user's followers in batches, walking the (followee_id, id) index. Plain asyncpg,
+    each batch as one array: at 10^5 followers a tweet, SQLAlchemy's row handling would cost
+    more than the query."""
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None
+    below = 2**63 - 1
     while True:
-        batch = query if last is None else query.where(Follow.id < last)
-        rows = (
-            await connection.execute(batch.order_by(Follow.id.desc()).limit(FOLLOWER_BATCH))
-        ).all()
-        if not rows:
+        followers, below = await driver.fetchrow(_FOLLOWERS, user_id, below, FOLLOWER_BATCH)
+        if not followers:
             return
-        yield [row.follower_id for row in rows]
-        last = rows[-1].id
+        yield followers

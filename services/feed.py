@@ -5,108 +5,241 @@ as 19-digit strings, so lexicographic order is id order, exact for 64-bit Snowfl
 score is not). It holds a contiguous newest part of the viewer's timeline: every tweet of it
 with an id at or above a floor. The floor is kept in the set as one marker member, "!" and
 19 digits, which sorts before every id; it also keeps an empty timeline present, since a
-missing key means "cold, rebuild from the database". Entries below the floor are refused, so
-a late fan-out or a follow can never leave a gap, and trimming to CAP entries raises it.
-Timelines expire when nobody reads them for `ttl` seconds; older pages come from the database.
+missing key means "cold, rebuild from the database". Reads never go below the floor, so an
+entry that lands there (a late fan-out, a follow) can never show a gap: it is invisible until
+a trim drops it. Trimming to CAP entries raises the floor; to keep a fan-out at one cheap
+check and one ZADD per timeline, an insert of one tweet trims on one tweet in TRIM_EVERY (by
+its id), so a timeline may hold a few entries over CAP. Timelines expire when nobody reads
+them for `ttl` seconds; older pages come from the database.
+
+The same structure, of kind AUTHORED, holds the newest tweets of an account whose tweets are
+merged into timelines at read time (services/hybrid.py) instead of fanned out.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
+from core.scripts import Script
+
 CAP = 800
 BATCH = 1000
-_IDS = "[0"  # the lowest lexicographic bound that excludes the floor marker
+TIMELINE, AUTHORED = "tl", "au"
+TRIM_EVERY = 8
 _COMPLETE = "0" * 19
-# KEYS: timelines; ARGV: cap, then ids. Only live timelines (the key exists) take entries.
-_INSERT = """
+# KEYS: timelines; ARGV: cap (0: no trim), then ids. Only live timelines (the key exists) take
+# entries. A trim keeps the marker and the newest `cap` ids; the floor never goes down.
+_INSERT = Script("""
 local cap = tonumber(ARGV[1])
 local written = 0
 for i, key in ipairs(KEYS) do
-  local marker = redis.call('ZRANGE', key, 0, 0)[1]
-  if marker then
-    local floor = string.sub(marker, 2)
-    for j = 2, #ARGV do
-      if ARGV[j] >= floor then written = written + redis.call('ZADD', key, 0, ARGV[j]) end
-    end
-    if redis.call('ZREMRANGEBYRANK', key, 1, -(cap + 1)) > 0 then
+  if redis.call('EXISTS', key) == 1 then
+    for j = 2, #ARGV do written = written + redis.call('ZADD', key, 0, ARGV[j]) end
+    if cap > 0 and redis.call('ZCARD', key) > cap + 1 then
+      local marker = redis.call('ZRANGE', key, 0, 0)[1]
+      redis.call('ZREMRANGEBYRANK', key, 1, -(cap + 1))
       local oldest = redis.call('ZRANGE', key, 1, 1)[1]
-      redis.call('ZREM', key, marker)
-      redis.call('ZADD', key, 0, '!' .. oldest)
+      if oldest > string.sub(marker, 2) then
+        redis.call('ZREM', key, marker)
+        redis.call('ZADD', key, 0, '!' .. oldest)
+      end
     end
   end
 end
 return written
-"""
-_MAKE_LIVE = """
+""")
+# KEYS: one timeline; ARGV: upper bound, newer-than id or '', count, ttl.
+# Returns nil when cold, else the floor and then the ids, newest first.
+# KEYS: lists; ARGV: as _PAGE. Returns one status letter a list (c: cold, y: the page is
+# complete, n: it reaches below the floor), then the newest `count` ids of the complete pages.
+_MERGE = Script("""
+local count = tonumber(ARGV[3])
+local status, all = {}, {}
+for i, key in ipairs(KEYS) do
+  local marker = redis.call('ZRANGE', key, 0, 0)[1]
+  if not marker then
+    status[i] = 'c'
+  else
+    redis.call('EXPIRE', key, ARGV[4])
+    local floor = string.sub(marker, 2)
+    local lower = '[' .. floor
+    if ARGV[2] ~= '' and ARGV[2] >= floor then lower = '(' .. ARGV[2] end
+    local ids = redis.call('ZREVRANGEBYLEX', key, ARGV[1], lower, 'LIMIT', 0, count)
+    if #ids == count or string.sub(lower, 1, 1) == '(' or tonumber(floor) == 0 then
+      status[i] = 'y'
+      for _, id in ipairs(ids) do all[#all + 1] = id end
+    else
+      status[i] = 'n'
+    end
+  end
+end
+table.sort(all, function(a, b) return a > b end)
+local out = {table.concat(status)}
+for i = 1, math.min(count, #all) do out[#out + 1] = all[i] end
+return out
+""")
+_PAGE = Script("""
+local marker = redis.call('ZRANGE', KEYS[1], 0, 0)[1]
+if not marker then return false end
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+local floor = string.sub(marker, 2)
+local lower = '[' .. floor
+if ARGV[2] ~= '' and ARGV[2] >= floor then lower = '(' .. ARGV[2] end
+local ids = redis.call('ZREVRANGEBYLEX', KEYS[1], ARGV[1], lower, 'LIMIT', 0, tonumber(ARGV[3]))
+table.insert(ids, 1, floor)
+return ids
+""")
+_MAKE_LIVE = Script("""
 for i, key in ipairs(KEYS) do
   if redis.call('EXISTS', key) == 0 then redis.call('ZADD', key, 0, ARGV[1]) end
   redis.call('EXPIRE', key, ARGV[2])
 end
 return 0
-"""
-_REMOVE = """
+""")
+# KEYS: timelines; ARGV: the new floor. Drops what lies below it.
+_RAISE_FLOOR = Script("""
+for i, key in ipairs(KEYS) do
+  local marker = redis.call('ZRANGE', key, 0, 0)[1]
+  if marker and string.sub(marker, 2) < ARGV[1] then
+    redis.call('ZREMRANGEBYLEX', key, '[0', '(' .. ARGV[1])
+    redis.call('ZREM', key, marker)
+    redis.call('ZADD', key, 0, '!' .. ARGV[1])
+  end
+end
+return 0
+""")
+_REMOVE = Script("""
 for i, key in ipairs(KEYS) do
   for j = 1, #ARGV do redis.call('ZREM', key, ARGV[j]) end
 end
 return #KEYS
-"""
+""")
 
 
-def key(user_id: int) -> str:
-    """The Redis key of a user's timeline."""
-    return f"tl:{user_id}"
+def key(user_id: int, kind: str = TIMELINE) -> str:
+    """The Redis key of a user's timeline (or, of kind AUTHORED, of the user's own tweets)."""
+    return f"{kind}:{user_id}"
 
 
 def _member(tweet_id: int) -> str:
     return f"{tweet_id:019d}"
 
 
-async def insert(redis: aioredis.Redis, user_ids: Iterable[int], tweet_ids: Sequence[int]) -> int:
+async def insert(
+    redis: aioredis.Redis,
+    user_ids: Iterable[int],
+    tweet_ids: Sequence[int],
+    *,
+    kind: str = TIMELINE,
+) -> int:
     """Adds tweets to the live timelines among `user_ids`; returns the entries written."""
-    return await _run(redis, _INSERT, user_ids, [str(CAP), *map(_member, tweet_ids)])
+    if not tweet_ids:
+        return 0
+    trim = len(tweet_ids) > 1 or (tweet_ids[0] >> 22) % TRIM_EVERY == 0  # by its millisecond
+    cap = CAP if trim else 0
+    return await _run(redis, _INSERT, user_ids, [str(cap), *map(_member, tweet_ids)], kind)
 
 
-async def remove(redis: aioredis.Redis, user_ids: Iterable[int], tweet_ids: Sequence[int]) -> None:
-    await _run(redis, _REMOVE, user_ids, [_member(t) for t in tweet_ids])
+async def remove(
+    redis: aioredis.Redis,
+    user_ids: Iterable[int],
+    tweet_ids: Sequence[int],
+    *,
+    kind: str = TIMELINE,
+) -> None:
+    await _run(redis, _REMOVE, user_ids, [_member(t) for t in tweet_ids], kind)
 
 
-async def _run(redis: aioredis.Redis, script: str, user_ids: Iterable[int], args: list[str]) -> int:
-    runner = redis.register_script(script)
-    keys = [key(user_id) for user_id in user_ids]
-    async with redis.pipeline(transaction=False) as pipe:
-        for start in range(0, len(keys), BATCH):
-            await runner(keys=keys[start : start + BATCH], args=args, client=pipe)
-        results = await pipe.execute()
-    return sum(int(count) for count in results)
+async def raise_floor(redis: aioredis.Redis, user_ids: Iterable[int], tweet_id: int) -> None:
+    """Makes the timelines hold nothing below `tweet_id`: older pages come from the database."""
+    await _run(redis, _RAISE_FLOOR, user_ids, [_member(tweet_id)])
+
+
+async def _run(
+    redis: aioredis.Redis,
+    script: Script,
+    user_ids: Iterable[int],
+    args: list[str],
+    kind: str = TIMELINE,
+) -> int:
+    """Runs an (idempotent) script over the timelines, BATCH keys per call, in one round trip."""
+    keys = [key(user_id, kind) for user_id in user_ids]
+    calls = [(keys[start : start + BATCH], args) for start in range(0, len(keys), BATCH)]
+    return sum(int(count) for count in await script.many(redis, calls))
 
 
 async def page(
-    redis: aioredis.Redis, user_id: int, *, before: int | None, count: int, ttl: int
+    redis: aioredis.Redis,
+    user_id: int,
+    *,
+    before: int | None,
+    count: int,
+    ttl: int,
+    newer_than: int | None = None,
+    kind: str = TIMELINE,
 ) -> list[int] | None:
-    """Up to `count` ids older than `before`, newest first; None when the timeline is cold."""
-    name = key(user_id)
+    """Up to `count` ids older than `before` (and newer than `newer_than`), newest first;
+    None when the timeline is cold."""
+    found = await holdings(
+        redis, [user_id], before=before, count=count, ttl=ttl, newer_than=newer_than, kind=kind
+    )
+    held = found[user_id]
+    return None if held is None else held.ids
+
+
+@dataclass(frozen=True)
+class Held:
+    """A page read from a timeline, and the timeline's floor: below it, Redis knows nothing."""
+
+    ids: list[int]
+    floor: int
+
+    def complete(self, count: int, newer_than: int | None) -> bool:
+        """Whether the page holds every id of the range (or `count` of them, all it needs)."""
+        return len(self.ids) == count or self.floor <= (newer_than or 0)
+
+
+async def holdings(
+    redis: aioredis.Redis,
+    user_ids: Sequence[int],
+    *,
+    before: int | None,
+    count: int,
+    ttl: int,
+    newer_than: int | None = None,
+    kind: str = TIMELINE,
+) -> dict[int, Held | None]:
+    """Pages of several timelines with their floors, in one round trip; None for cold ones."""
     upper = f"({_member(before)}" if before is not None else "+"
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.zrevrangebylex(name, upper, _IDS, start=0, num=count)
-        pipe.expire(name, ttl, xx=True)
-        members, alive = await pipe.execute()
-    if not alive:
-        return None
-    return [int(member) for member in members]
+    newer = _member(newer_than) if newer_than is not None else ""
+    calls = [([key(user_id, kind)], [upper, newer, count, ttl]) for user_id in user_ids]
+    replies = await _PAGE.many(redis, calls)
+    return {
+        user_id: Held([int(m) for m in reply[1:]], int(reply[0])) if reply else None
+        for user_id, reply in zip(user_ids, replies, strict=True)
+    }
 
 
-async def rebuild(redis: aioredis.Redis, user_id: int, newest: Sequence[int], *, ttl: int) -> None:
+async def rebuild(
+    redis: aioredis.Redis,
+    user_id: int,
+    newest: Sequence[int],
+    *,
+    ttl: int,
+    kind: str = TIMELINE,
+) -> None:
     """Replaces the timeline with `newest`: the newest ids from the database, at most CAP."""
     kept = newest[:CAP]
     floor = _member(kept[-1]) if len(newest) >= CAP else _COMPLETE
     mapping = {_member(t): 0 for t in kept} | {f"!{floor}": 0}
+    name = key(user_id, kind)
     async with redis.pipeline(transaction=True) as pipe:
-        pipe.delete(key(user_id))
-        pipe.zadd(key(user_id), mapping)
-        pipe.expire(key(user_id), ttl)
+        pipe.delete(name)
+        pipe.zadd(name, mapping)
+        pipe.expire(name, ttl)
         await pipe.execute()
 
 
@@ -124,10 +257,42 @@ async def holding(redis: aioredis.Redis, user_ids: Sequence[int], tweet_id: int)
     return sum(score is not None for score in scores)
 
 
-async def rebuild_lock(redis: aioredis.Redis, user_id: int, *, seconds: int = 10) -> bool:
+async def rebuild_lock(
+    redis: aioredis.Redis, user_id: int, *, seconds: int = 10, kind: str = TIMELINE
+) -> bool:
     """True for the one caller that should rebuild a cold timeline now."""
-    return bool(await redis.set(f"{key(user_id)}:rebuilding", 1, nx=True, ex=seconds))
+    return bool(await redis.set(f"{key(user_id, kind)}:rebuilding", 1, nx=True, ex=seconds))
 
 
-async def release_rebuild_lock(redis: aioredis.Redis, user_id: int) -> None:
-    await redis.delete(f"{key(user_id)}:rebuilding")
+async def release_rebuild_lock(redis: aioredis.Redis, user_id: int, kind: str = TIMELINE) -> None:
+    await redis.delete(f"{key(user_id, kind)}:rebuilding")
+
+
+@dataclass(frozen=True)
+class Merged:
+    ids: list[int]  # the newest of the complete pages, newest first
+    cold: list[int]  # lists to rebuild
+    incomplete: list[int]  # lists whose page reaches below what they hold
+
+
+async def merged(
+    redis: aioredis.Redis,
+    user_ids: Sequence[int],
+    *,
+    before: int | None,
+    count: int,
+    ttl: int,
+    newer_than: int | None = None,
+    kind: str = TIMELINE,
+) -> Merged:
+    """The newest `count` ids in the range across several lists, merged by one script."""
+    upper = f"({_member(before)}" if before is not None else "+"
+    newer = _member(newer_than) if newer_than is not None else ""
+    keys = [key(user_id, kind) for user_id in user_ids]
+    status, *ids = await _MERGE(redis, keys, [upper, newer, count, ttl])
+    status = status.decode() if isinstance(status, bytes) else status
+    return Merged(
+        ids=[int(member) for member in ids],
+        cold=[user_id for user_id, s in zip(user_ids, status, strict=True) if s == "c"],
+        incomplete=[user_id for user_id, s in zip(user_ids, status, strict=True) if s == "n"],
+    )

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core import ids
 from core.errors import BadUserInput, NotFound
 from models import Follow, User
-from services import outbox
+from services import cache, outbox
 
 
 async def follow(session: AsyncSession, *, actor_id: int, user_id: int) -> int:
@@ -59,3 +59,10 @@ async def _count(session: AsyncSession, *, follower_id: int, followee_id: int, d
     }
     for user_id in sorted(changes):
         await session.execute(update(User).where(User.id == user_id).values(**changes[user_id]))
+    cache.stale(
+        session,
+        cache.key(cache.USER, follower_id),
+        cache.key(cache.USER, followee_id),
+        cache.key(cache.scoped(cache.FOLLOWING, follower_id), followee_id),
+        cache.key(cache.scoped(cache.FOLLOWED_BY, followee_id), follower_id),
+    )

@@ -10,9 +10,24 @@ The reader cannot tell which path served a page: ordering, cursors and paginatio
 
 from __future__ import annotations
 
+from functools import partial
+from typing import Any
+
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
-from sqlalchemy import BigInteger, Select, and_, any_, bindparam, literal, select, true, union_all
+from sqlalchemy import (
+    BigInteger,
+    CompoundSelect,
+    Select,
+    and_,
+    any_,
+    bindparam,
+    func,
+    literal,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -20,7 +35,7 @@ from core import cursors
 from core.config import Settings
 from core.pagination import Page, check_first
 from models import Follow, Tweet, User
-from services import feed, hybrid
+from services import cache, feed, hybrid
 from services.timelines import TWEETS
 
 
@@ -36,22 +51,11 @@ async def home_timeline(
     count = check_first(first) + 1
     before = cursors.decode(after, TWEETS)[0] if after is not None else None
     try:
-        cached = await _cached(connection, redis, viewer_id, before, count, settings)
-        merged = await hybrid.accounts(connection, redis, settings.hybrid_threshold)
+        ids = await _from_redis(connection, redis, viewer_id, before, count, settings)
     except RedisError:
-        cached = None
-    if cached is None:
+        ids = None
+    if ids is None:
         ids = await database_page(connection, viewer_id=viewer_id, before=before, count=count)
-    else:
-        # with a full page from Redis, only newer tweets can join it
-        newer_than = cached[-1] if len(cached) == count else None
-        ids = cached + await _merged_at_read(
-            connection, viewer_id, merged, before=before, newer_than=newer_than, count=count
-        )
-        if len(cached) < count:  # Redis holds nothing older: the database has the rest
-            oldest = cached[-1] if cached else before
-            ids += await database_page(connection, viewer_id=viewer_id, before=oldest, count=count)
-        ids = sorted(set(ids), reverse=True)[:count]
     page = ids[: count - 1]
     return Page(
         node_ids=page,
@@ -61,43 +65,7 @@ async def home_timeline(
     )
 
 
-async def database_page(
-    connection: AsyncConnection, *, viewer_id: int, before: int | None, count: int
-) -> list[int]:
-    """The viewer's own tweets and retweets and those of everyone the viewer follows."""
-    followed = select(Follow.followee_id).where(Follow.follower_id == viewer_id)
-    return await _newest_of(connection, viewer_id, followed, before, count)
-
-
-async def _newest_of(
-    connection: AsyncConnection,
-    viewer_id: int,
-    followed: Select[int] | None,
-    before: int | None,
-    count: int,
-    newer_than: int | None = None,
-) -> list[int]:
-    """The newest `count` tweets between `newer_than` and `before` by the viewer or the
-    `followed` authors: one index probe per author (LATERAL), so the cost follows the number of
-    authors, never the size of the tweets table."""
-    viewer = select(literal(viewer_id, BigInteger))
-    authors = (union_all(viewer, followed) if followed is not None else viewer).subquery("authors")
-    recent = select(Tweet.id).where(Tweet.author_id == authors.c[0])
-    if before is not None:
-        recent = recent.where(Tweet.id < before)
-    if newer_than is not None:
-        recent = recent.where(Tweet.id > newer_than)
-    newest = recent.order_by(Tweet.id.desc()).limit(count).lateral("newest")
-    query = (
-        select(newest.c.id)
-        .select_from(authors.join(newest, true()))
-        .order_by(newest.c.id.desc())
-        .limit(count)
-    )
-    return list((await connection.execute(query)).scalars())
-
-
-async def _cached(
+async def _from_redis(
     connection: AsyncConnection,
     redis: aioredis.Redis,
     viewer_id: int,
@@ -105,21 +73,192 @@ async def _cached(
     count: int,
     settings: Settings,
 ) -> list[int] | None:
+    """The page from the viewer's timeline in Redis, the merged accounts' tweets, and the
+    database past what Redis holds; None when the timeline is cold and another reader is
+    rebuilding it."""
+    held = await _timeline(connection, redis, viewer_id, before, count, settings)
+    if held is None:
+        return None
+    # with a full page from Redis, only newer tweets can join it
+    newer_than = held.ids[-1] if len(held.ids) == count else None
+    merged = await _followed_merged(connection, redis, viewer_id, settings)
+    ids = held.ids + await _authored(
+        connection,
+        redis,
+        merged,
+        before=before,
+        newer_than=newer_than,
+        count=count,
+        settings=settings,
+    )
+    if not held.complete(count, None):  # Redis holds nothing older: the database has the rest
+        oldest = held.ids[-1] if held.ids else before
+        ids += await database_page(connection, viewer_id=viewer_id, before=oldest, count=count)
+    return sorted(set(ids), reverse=True)[:count]
+
+
+async def database_page(
+    connection: AsyncConnection, *, viewer_id: int, before: int | None, count: int
+) -> list[int]:
+    """The viewer's own tweets and retweets and those of everyone the viewer follows."""
+    return await _newest_of(connection, _authors_of(viewer_id), before, count)
+
+
+async def newer_than(
+    connection: AsyncConnection, *, viewer_id: int, after: int, limit: int
+) -> list[int]:
+    """The newest `limit` entries of the viewer's timeline after `after`, newest first."""
+    return await _newest_of(connection, _authors_of(viewer_id), None, limit, newer_than=after)
+
+
+async def _newest_of(
+    connection: AsyncConnection,
+    authors: Select[tuple[int]] | CompoundSelect[tuple[int]],
+    before: int | None,
+    count: int,
+    newer_than: int | None = None,
+) -> list[int]:
+    """The newest `count` tweets between `newer_than` and `before` by these authors: one index
+    probe per author (LATERAL), so the cost follows the number of authors, never the size of
+    the tweets table."""
+    author = authors.subquery("authors")
+    recent = select(Tweet.id).where(Tweet.author_id == author.c[0])
+    if before is not None:
+        recent = recent.where(Tweet.id < before)
+    if newer_than is not None:
+        recent = recent.where(Tweet.id > newer_than)
+    newest = recent.order_by(Tweet.id.desc()).limit(count).lateral("newest")
+    query = (
+        select(newest.c.id)
+        .select_from(author.join(newest, true()))
+        .order_by(newest.c.id.desc())
+        .limit(count)
+    )
+    return list((await connection.execute(query)).scalars())
+
+
+async def _timeline(
+    connection: AsyncConnection,
+    redis: aioredis.Redis,
+    viewer_id: int,
+    before: int | None,
+    count: int,
+    settings: Settings,
+) -> feed.Held | None:
+    """A page of the viewer's timeline; a cold one is rebuilt first, by one reader."""
     ttl = settings.timeline_ttl_seconds
-    ids = await feed.page(redis, viewer_id, before=before, count=count, ttl=ttl)
-    if ids is not None or not await feed.rebuild_lock(redis, viewer_id):
-        return ids
+    page = partial(feed.holdings, redis, [viewer_id], before=before, count=count, ttl=ttl)
+    held = (await page())[viewer_id]
+    if held is None and await _rebuilt(
+        connection, redis, viewer_id, _authors_of(viewer_id), kind=feed.TIMELINE, ttl=ttl
+    ):
+        held = (await page())[viewer_id]
+    return held
+
+
+async def _rebuilt(
+    connection: AsyncConnection,
+    redis: aioredis.Redis,
+    owner: int,
+    authors: Select[tuple[int]] | CompoundSelect[tuple[int]],
+    *,
+    kind: str,
+    ttl: int,
+) -> bool:
+    """Rebuilds a cold list from the newest tweets of `authors`, unless another reader is at
+    it (False)."""
+    if not await feed.rebuild_lock(redis, owner, kind=kind):
+        return False
     try:
-        newest = await database_page(connection, viewer_id=viewer_id, before=None, count=feed.CAP)
-        await feed.rebuild(redis, viewer_id, newest, ttl=ttl)
-        # a tweet fanned out while we rebuilt found no timeline to join: add it now
-        again = await database_page(connection, viewer_id=viewer_id, before=None, count=feed.CAP)
+        newest = await _newest_of(connection, authors, None, feed.CAP)
+        await feed.rebuild(redis, owner, newest, ttl=ttl, kind=kind)
+        # a tweet fanned out while we rebuilt found no list to join: add it now
+        again = await _newest_of(connection, authors, None, feed.CAP)
         missed = [tweet_id for tweet_id in again if not newest or tweet_id > newest[0]]
         if missed:
-            await feed.insert(redis, [viewer_id], missed)
+            await feed.insert(redis, [owner], missed, kind=kind)
     finally:
-        await feed.release_rebuild_lock(redis, viewer_id)
-    return await feed.page(redis, viewer_id, before=before, count=count, ttl=ttl)
+        await feed.release_rebuild_lock(redis, owner, kind=kind)
+    return True
+
+
+async def _followed_merged(
+    connection: AsyncConnection, redis: aioredis.Redis, viewer_id: int, settings: Settings
+) -> list[int]:
+    """The accounts in the hybrid set that the viewer follows, cached per viewer under the
+    set's size: the set only grows, so a new member makes every cached answer unreachable."""
+
+    async def load(viewer_ids: list[int]) -> list[list[int]]:
+        merged = await hybrid.accounts(connection, redis, settings.hybrid_threshold)
+        if not merged:
+            return [[]]
+        followed = select(Follow.followee_id).where(
+            Follow.follower_id == viewer_ids[0],
+            Follow.followee_id == any_(bindparam("merged", merged, type_=ARRAY(BigInteger))),
+        )
+        return [list((await connection.execute(followed)).scalars())]
+
+    [followed] = await cache.read_through(
+        redis, await _merged_kind(redis), [viewer_id], load, ttl=settings.cache_ttl_seconds
+    )
+    return list(followed)
+
+
+async def _merged_kind(redis: aioredis.Redis) -> str:
+    return cache.scoped(cache.FOLLOWED_MERGED, await redis.scard(hybrid.KEY))
+
+
+async def _authored(
+    connection: AsyncConnection,
+    redis: aioredis.Redis,
+    authors: list[int],
+    *,
+    before: int | None,
+    newer_than: int | None,
+    count: int,
+    settings: Settings,
+) -> list[int]:
+    """The newest tweets in the range by accounts merged at read time: from each one's list of
+    newest tweets in Redis (rebuilt by one reader when cold), else from the database."""
+    if not authors:
+        return []
+    ttl = settings.timeline_ttl_seconds
+    window = partial(
+        feed.merged,
+        redis,
+        before=before,
+        count=count,
+        ttl=ttl,
+        newer_than=newer_than,
+        kind=feed.AUTHORED,
+    )
+    found = await window(authors)
+    ids, missing = found.ids, found.incomplete
+    rebuilt = []
+    for author in found.cold:
+        if await _rebuilt(
+            connection, redis, author, _listed([author]), kind=feed.AUTHORED, ttl=ttl
+        ):
+            rebuilt.append(author)
+        else:
+            missing.append(author)  # another reader is rebuilding it
+    if rebuilt:
+        again = await window(rebuilt)
+        ids += again.ids
+        missing += again.cold + again.incomplete
+    if missing:
+        ids += await _newest_of(connection, _listed(missing), before, count, newer_than)
+    return ids
+
+
+def _listed(authors: list[int]) -> Select[tuple[int]]:
+    return select(func.unnest(bindparam("authors", authors, type_=ARRAY(BigInteger))))
+
+
+def _authors_of(viewer_id: int) -> CompoundSelect[tuple[int]]:
+    """The viewer and everyone the viewer follows."""
+    followed = select(Follow.followee_id).where(Follow.follower_id == viewer_id)
+    return union_all(select(literal(viewer_id, BigInteger)), followed)
 
 
 async def follow_changed(
@@ -148,29 +287,33 @@ async def follow_changed(
     merged = await hybrid.is_merged(
         redis, followee_id, follower_count=row.follower_count, threshold=settings.hybrid_threshold
     )
+    if merged:  # read, not stored: the follower's list of merged accounts changed
+        await cache.forget(redis, [cache.key(await _merged_kind(redis), follower_id)])
+        return
+    if len(tweet_ids) >= feed.CAP:  # the followee has older tweets too: leave them below
+        await feed.raise_floor(redis, [follower_id], tweet_ids[-1])
     if row.id is None:
         await feed.remove(redis, [follower_id], tweet_ids)
-    elif not merged:  # merged accounts are read, not stored
+    else:
         await feed.insert(redis, [follower_id], tweet_ids)
 
 
-async def _merged_at_read(
+async def show_own_changes(
     connection: AsyncConnection,
-    viewer_id: int,
-    merged: list[int],
+    redis: aioredis.Redis,
+    events: list[tuple[str, dict[str, Any]]],
     *,
-    before: int | None,
-    newer_than: int | None,
-    count: int,
-) -> list[int]:
-    """The viewer's own newest tweets (there at once, before any fan-out) and those of the
-    followed accounts that fan-out skips (services/hybrid.py)."""
-    followed = (
-        select(Follow.followee_id).where(
-            Follow.follower_id == viewer_id,
-            Follow.followee_id == any_(bindparam("merged", merged, type_=ARRAY(BigInteger))),
-        )
-        if merged
-        else None
-    )
-    return await _newest_of(connection, viewer_id, followed, before, count, newer_than)
+    actor_id: int,
+    settings: Settings,
+) -> None:
+    """Right after a commit, the actor's timeline shows what the actor just did; the outbox
+    jobs do it for everyone else, and again, for certain, for the actor."""
+    for topic, payload in events:
+        if topic == "tweet.posted":
+            await feed.insert(redis, [actor_id], [payload["tweet_id"]])
+        elif topic == "tweet.removed":
+            for tweet_id, author_id in payload["tweets"]:
+                await feed.remove(redis, [author_id], [tweet_id])
+                await feed.remove(redis, [author_id], [tweet_id], kind=feed.AUTHORED)
+        elif topic == "follow.changed":
+            await follow_changed(connection, redis, **payload, settings=settings)

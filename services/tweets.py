@@ -11,7 +11,7 @@ from core import ids
 from core.errors import Conflict, Forbidden, NotFound
 from core.text import clean_text, hashtags, mentions
 from models import Tweet, TweetVersion, User
-from services import outbox
+from services import cache, outbox
 
 TWEET_MAX = 280
 
@@ -26,9 +26,7 @@ async def post_tweet(
     text = _clean(text)
     if reply_to_id is not None:
         reply_to_id = await original_id(session, reply_to_id)
-        await session.execute(
-            update(Tweet).where(Tweet.id == reply_to_id).values(reply_count=Tweet.reply_count + 1)
-        )
+        await adjust_counts(session, reply_to_id, reply_count=+1)
     tweet_id = ids.new_id()
     session.add(
         Tweet(
@@ -46,6 +44,7 @@ async def post_tweet(
     )
     await session.flush()
     await outbox.record(session, "tweet.posted", tweet_id=tweet_id)
+    cache.stale(session, cache.key(cache.USER, author_id))
     return tweet_id
 
 
@@ -79,6 +78,7 @@ async def edit_tweet(
     tweet.text, tweet.edited_at, tweet.edit_count = text, now, tweet.edit_count + 1
     tweet.hashtags, tweet.mentions = hashtags(text), mentions(text)
     await session.flush()
+    cache.stale(session, cache.key(cache.TWEET, tweet.id))
     return tweet.id
 
 
@@ -89,6 +89,9 @@ async def delete_tweet(session: AsyncSession, *, actor_id: int, tweet_id: int) -
         raise Forbidden("Only the author can delete a tweet.")
     if tweet.retweet_of_id is not None:
         await adjust_counts(session, tweet.retweet_of_id, retweet_count=-1)
+        cache.stale(
+            session, cache.key(cache.scoped(cache.RETWEETED, actor_id), tweet.retweet_of_id)
+        )
     else:
         await session.execute(
             update(User).where(User.id == actor_id).values(tweet_count=User.tweet_count - 1)
@@ -99,6 +102,8 @@ async def delete_tweet(session: AsyncSession, *, actor_id: int, tweet_id: int) -
     removed = [[tweet.id, actor_id], *map(list, (await session.execute(retweets)).all())]
     await session.execute(delete(Tweet).where(Tweet.id == tweet.id))
     await outbox.record(session, "tweet.removed", tweets=removed)
+    cache.stale(session, cache.key(cache.USER, actor_id))
+    cache.stale(session, *(cache.key(cache.TWEET, tweet_id) for tweet_id, _ in removed))
     return tweet.id
 
 
@@ -129,3 +134,4 @@ async def adjust_counts(session: AsyncSession, tweet_id: int, **deltas: int) -> 
     """Adds to the tweet's counters in one UPDATE, so racing writers never lose a change."""
     values = {name: getattr(Tweet, name) + delta for name, delta in deltas.items()}
     await session.execute(update(Tweet).where(Tweet.id == tweet_id).values(**values))
+    cache.stale(session, cache.key(cache.TWEET, tweet_id))

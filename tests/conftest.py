@@ -152,7 +152,13 @@ async def settle(settings: Settings) -> AsyncIterator[Callable[[], Awaitable[int
 
 
 @pytest.fixture(scope="session")
-def live_server(settings: Settings) -> Iterator[str]:
+def live_app(settings: Settings) -> Starlette:
+    """The app that `live_server` serves (its state lives on the server's thread and loop)."""
+    return create_app(settings)
+
+
+@pytest.fixture(scope="session")
+def live_server(live_app: Starlette) -> Iterator[str]:
     """The real app served by uvicorn on a free loopback port, in a thread of its own."""
     import socket
     import threading
@@ -164,7 +170,7 @@ def live_server(settings: Settings) -> Iterator[str]:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+        live_app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -57,6 +57,10 @@ def test_bench_smoke(tmp_path: Path) -> None:
     [fanout] = results["fanout"]
     assert fanout["followers"] == 2_000 and len(fanout["delivery_ms"]) == 3
     assert fanout["inserts_per_second"] > 0 and fanout["ratio"] > 0
+    [delivery] = results["subscriptions"]
+    assert delivery["subscribers"] == 50
+    assert 0 <= delivery["p50_ms"] <= delivery["p99_ms"] and delivery["events_per_second"] > 0
+    assert delivery["ceiling_events_per_second"] > 0 and delivery["kb_per_connection"] > 0
     for scenario in results["scenarios"]:
         assert scenario["throughput"] > 0 and scenario["ceiling_throughput"] > 0
         assert scenario["errors"] == 0

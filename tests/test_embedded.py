@@ -33,5 +33,7 @@ async def test_data_survives_a_restart(tmp_path: Path) -> None:
         store = aioredis.from_url(servers.redis_url, decode_responses=True)
         assert await store.get("kept") == "timeline"
         assert await store.config_get("appendonly") == {"appendonly": "yes"}
+        # caches and timelines (keys with a TTL) give way, least frequently used first; jobs never
+        assert await store.config_get("maxmemory-policy") == {"maxmemory-policy": "volatile-lfu"}
         await store.aclose()
     assert server_pids(tmp_path) == []

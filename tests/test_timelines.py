@@ -79,8 +79,11 @@ async def test_own_tweet_is_there_on_the_next_read(
     ann = await register(client)
     assert await home(client, ann) == []
     tweet = await post(client, ann, "mine, at once")
-    assert await stored(app, ann) == []  # no fan-out has run: merged at read time
+    assert await stored(app, ann) == [raw(tweet)]  # put there after the commit, no fan-out yet
     assert await home(client, ann) == [tweet]
+    await ok(client, "mutation($id: ID!) { deleteTweet(id: $id) }", {"id": tweet}, token=ann.token)
+    assert await stored(app, ann) == []
+    assert await home(client, ann) == []
 
 
 async def test_big_accounts_are_merged_at_read_time(
@@ -101,6 +104,34 @@ async def test_big_accounts_are_merged_at_read_time(
     assert await home(client, reader, first=1) == expected  # same cursors, page by page
     await app.state.redis.flushdb()
     assert await home(client, reader, first=2) == expected  # and the same from the database
+
+
+async def test_several_big_accounts_merge_into_one_page_past_what_redis_holds(
+    client: httpx.AsyncClient, app: Starlette, settle: Settle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(feed, "CAP", 3)  # each big account's list holds its newest 3
+    stars = [await register(client) for _ in range(3)]
+    reader, fans = await register(client), [await register(client) for _ in range(3)]
+    for star in stars:
+        for account in (reader, *fans):
+            await follow(client, account, star)
+    posted = [await post(client, stars[i % 3], f"{i}") for i in range(14)]
+    await settle()
+    expected = posted[::-1]
+    for first in (2, 5, 100):  # pages that end inside and below the lists Redis holds
+        assert await home(client, reader, first=first) == expected
+    held = [
+        await feed.page(
+            app.state.redis,
+            expect_global_id(s.id, "User"),
+            before=None,
+            count=100,
+            ttl=TTL,
+            kind=feed.AUTHORED,
+        )
+        for s in stars
+    ]
+    assert [len(ids or []) for ids in held] == [3, 3, 3]
 
 
 async def test_an_account_shrinking_below_the_threshold_stays_merged(
@@ -137,20 +168,41 @@ async def test_pages_past_what_redis_holds_come_from_the_database(
         assert await home(client, reader, first=first) == posted[::-1]
 
 
-async def test_late_entries_below_a_full_timeline_are_refused(
+async def test_late_entries_below_a_full_timeline_stay_hidden(
     app: Starlette, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A fan-out that arrives after the timeline was trimmed past its tweet must not leave an
+    """A fan-out that arrives after the timeline was trimmed past its tweet must not show an
     entry below entries that Redis no longer holds (a reader would skip what lies between)."""
     monkeypatch.setattr(feed, "CAP", 3)
     redis, user = app.state.redis, 10**15
-    await feed.rebuild(redis, user, [50, 40, 30], ttl=TTL)
-    assert await feed.insert(redis, [user], [35, 20, 60]) == 2
-    assert await feed.page(redis, user, before=None, count=10, ttl=TTL) == [60, 50, 40]
-    assert await feed.insert(redis, [user], [35]) == 0  # now below the floor (40)
+    ms = 1 << 22  # ids n * ms: posted in millisecond n
+    await feed.rebuild(redis, user, [50 * ms, 40 * ms, 30 * ms], ttl=TTL)  # floor 30
+    await feed.insert(redis, [user], [35 * ms, 20 * ms, 60 * ms])  # 20 below; trimmed to 3
+    newest = [60 * ms, 50 * ms, 40 * ms]
+    assert await feed.page(redis, user, before=None, count=10, ttl=TTL) == newest
+    for late in (35, 39, 32):  # below the raised floor (40), one by one: trimmed (32) or not
+        await feed.insert(redis, [user], [late * ms])
+    assert await feed.page(redis, user, before=None, count=10, ttl=TTL) == newest
+    assert await feed.page(redis, user, before=50 * ms, count=10, ttl=TTL) == [40 * ms]
     await feed.rebuild(redis, user + 1, [50, 40], ttl=TTL)  # the whole timeline: no floor
     assert await feed.insert(redis, [user + 1], [1]) == 1
+    assert await feed.page(redis, user + 1, before=None, count=10, ttl=TTL) == [50, 40, 1]
     assert await feed.insert(redis, [user + 2], [1]) == 0  # cold: left to the rebuild
+    assert await feed.page(redis, user + 2, before=None, count=10, ttl=TTL) is None
+
+
+async def test_a_timeline_stays_near_its_cap(
+    app: Starlette, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Single inserts trim on one tweet in TRIM_EVERY: a timeline never grows far past CAP."""
+    monkeypatch.setattr(feed, "CAP", 5)
+    redis, user = app.state.redis, 10**15 + 7
+    await feed.rebuild(redis, user, [], ttl=TTL)
+    for n in range(1, 200):
+        await feed.insert(redis, [user], [n << 22])
+        assert await redis.zcard(feed.key(user)) <= 1 + 5 + feed.TRIM_EVERY
+    newest = await feed.page(redis, user, before=None, count=100, ttl=TTL)
+    assert newest is not None and newest[:5] == [n << 22 for n in range(199, 194, -1)]
 
 
 async def test_follow_merges_and_unfollow_removes(
@@ -167,6 +219,24 @@ async def test_follow_merges_and_unfollow_removes(
     assert await home(client, reader) == []
     await settle()  # the outbox jobs of both changes, late: they read the state, not replay it
     assert await stored(app, reader) == []
+
+
+async def test_following_a_prolific_account_keeps_the_timeline_whole(
+    client: httpx.AsyncClient, app: Starlette, settle: Settle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(feed, "CAP", 4)
+    reader, writer = await reader_of_writer(client)
+    prolific = await register(client)
+    older = [await post(client, prolific, f"old {i}") for i in range(3)]
+    mine = [await post(client, writer, f"mine {i}") for i in range(2)]
+    newer = [await post(client, prolific, f"new {i}") for i in range(3)]
+    await settle()
+    await follow(client, reader, prolific)  # 6 tweets, more than the 4 a timeline holds
+    every = sorted([*older, *mine, *newer], key=raw, reverse=True)
+    assert await stored(app, reader) == [raw(t) for t in every[:4]]  # raised floor: none below
+    assert await home(client, reader, first=3) == every  # the rest from the database
+    await settle()
+    assert await home(client, reader, first=3) == every
 
 
 async def test_deleted_and_unretweeted_entries_leave_every_timeline(

@@ -3,6 +3,7 @@ state, so running one twice, late, or after the change it reacts to was undone i
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,7 +11,7 @@ import redis.asyncio as aioredis
 
 from core.config import Settings
 from core.db import Database
-from services import fanout, home
+from services import fanout, home, live, notifications
 
 
 class PoisonMessage(ValueError):
@@ -55,9 +56,34 @@ def _ints(payload: dict[str, Any]) -> dict[str, Any]:
 
 async def _tweet_posted(stores: Stores, *, tweet_id: int) -> None:
     async with stores.db.read() as connection:
-        await fanout.fan_out_tweet(
+        done = await fanout.fan_out_tweet(
             connection, stores.redis, tweet_id=tweet_id, threshold=stores.settings.hybrid_threshold
         )
+    if done is None:
+        return  # deleted meanwhile
+    # the API announced it after its commit; this says it again for certain (subscribers
+    # drop repeats), should that process have died in between
+    await live.publish(
+        stores.redis, [{"topic": live.TWEET, "tweet": tweet_id, "author": done.author_id}]
+    )
+    await _notify(stores, notifications.for_tweet, tweet_id=tweet_id)
+
+
+async def _tweet_liked(stores: Stores, *, tweet_id: int, actor_id: int) -> None:
+    await _notify(stores, notifications.for_like, tweet_id=tweet_id, actor_id=actor_id)
+
+
+async def _notify(
+    stores: Stores, create: Callable[..., Awaitable[notifications.Created]], **what: int
+) -> None:
+    """Creates the notifications and announces them to their recipients' subscriptions."""
+    async with stores.db.transaction() as session:
+        created = await create(session, **what)
+    events: list[live.Event] = [
+        {"topic": live.NOTIFICATION, "id": notification_id, "recipient": recipient}
+        for notification_id, recipient in created
+    ]
+    await live.publish(stores.redis, events)
 
 
 async def _tweet_removed(stores: Stores, *, tweets: list[tuple[int, int]]) -> None:
@@ -77,10 +103,14 @@ async def _follow_changed(stores: Stores, *, follower_id: int, followee_id: int)
             followee_id=followee_id,
             settings=stores.settings,
         )
+    await _notify(
+        stores, notifications.for_follow, follower_id=follower_id, followee_id=followee_id
+    )
 
 
 _JOBS = {
     "tweet.posted": _tweet_posted,
     "tweet.removed": _tweet_removed,
+    "tweet.liked": _tweet_liked,
     "follow.changed": _follow_changed,
 }

@@ -1,0 +1,179 @@
+"""Subscriptions: the home timeline, notifications and one tweet's updates, as they happen.
+
+Each subscription registers with the process's Hub before it replays what came after `since`
+from the database, so an entry committed meanwhile is in the replay, in the live feed, or in
+both (then sent once): none missed, none repeated. Each event is built with fresh loaders and
+gives back its database connection, so an hour-long subscription shows current counts and
+holds no connection while idle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
+from typing import Annotated, Any, TypeVar
+
+import strawberry
+
+from core import cursors
+from core.errors import BadUserInput, NotFound
+from core.ids import expect_global_id
+from dataloaders import SharedRows
+from schema.context import Context, Info
+from schema.notifications import NotificationEdge, load_notifications
+from schema.relay import TweetIdArg
+from schema.tweets import Tweet, TweetEdge, assemble, load_tweet
+from services import home, live, notifications
+from services.timelines import TWEETS
+
+REPLAY_MAX = 1_000  # entries `since` may be behind; older: read the query, then resubscribe
+UPDATES_PER_SECOND = 4  # tweetUpdated: a burst of changes is sent as one
+_SINCE = "A cursor from this subscription or the matching query: what came after it first."
+_TOO_SLOW = "Subscription fell too far behind; subscribe again with since."
+
+T = TypeVar("T")
+Since = Annotated[str | None, strawberry.argument(description=_SINCE)]
+
+
+async def home_timeline(info: Info, since: Since = None) -> AsyncGenerator[TweetEdge, None]:
+    context = info.context
+    viewer_id, hub = context.viewer(), context.live()
+    with hub.subscribe(live.HOME, viewer_id, _too_slow(context)) as subscriber:
+        replay: list[int] = []
+        if since is not None:
+            after = cursors.decode(since, TWEETS)[0]
+            async with context.reads.connection() as connection:
+                newest = await home.newer_than(
+                    connection, viewer_id=viewer_id, after=after, limit=REPLAY_MAX + 1
+                )
+            _check_gap(len(newest))
+            replay = newest[::-1]
+
+        async def edge(tweet_id: int, shared: Any) -> TweetEdge | None:
+            share = None
+            if isinstance(shared, SharedRows):  # read once for every subscriber of it
+                [tweet] = assemble(
+                    [tweet_id],
+                    shared.tweets,
+                    shared.users,
+                    lambda t: (viewer_id, t) in shared.liked,
+                    lambda t: (viewer_id, t) in shared.retweeted,
+                )
+                share = tweet and (shared.batch, tweet_id, *_flags(tweet))
+            else:
+                tweet = await load_tweet(info, tweet_id)
+            if tweet is None:
+                return None
+            return TweetEdge(cursor=cursors.encode(TWEETS, tweet_id), node=tweet, share=share)
+
+        async for built in _each(context, _replay_then(replay, subscriber.queue), edge):
+            yield built
+
+
+async def notifications_feed(
+    info: Info, since: Since = None
+) -> AsyncGenerator[NotificationEdge, None]:
+    context = info.context
+    viewer_id, hub = context.viewer(), context.live()
+    with hub.subscribe(live.NOTIFICATION, viewer_id, _too_slow(context)) as subscriber:
+        replay: list[int] = []
+        if since is not None:
+            after = cursors.decode(since, notifications.NOTIFICATIONS)[0]
+            async with context.reads.connection() as connection:
+                replay = await notifications.newer_than(
+                    connection, viewer_id=viewer_id, after=after, limit=REPLAY_MAX + 1
+                )
+            _check_gap(len(replay))
+
+        async def edge(notification_id: int, _: Any) -> NotificationEdge | None:
+            (found,) = await load_notifications(info, [notification_id])
+            if found is None:
+                return None
+            cursor = cursors.encode(notifications.NOTIFICATIONS, notification_id)
+            return NotificationEdge(cursor=cursor, node=found)
+
+        async for built in _each(context, _replay_then(replay, subscriber.queue), edge):
+            yield built
+
+
+async def tweet_updated(info: Info, id: TweetIdArg) -> AsyncGenerator[Tweet, None]:
+    context = info.context
+    tweet_id, hub = expect_global_id(id, "Tweet"), context.live()
+    if await load_tweet(info, tweet_id) is None:
+        raise NotFound("No such tweet.")
+    await context.reads.close()
+    with hub.subscribe(live.TWEET_UPDATED, tweet_id, _too_slow(context)) as subscriber:
+        sent_at, sent = 0.0, None
+        while True:
+            await subscriber.queue.get()
+            await asyncio.sleep(max(sent_at + 1 / UPDATES_PER_SECOND - time.monotonic(), 0))
+            while not subscriber.queue.empty():  # what came meanwhile is in this update
+                subscriber.queue.get_nowait()
+            context.after_write()
+            tweet = await load_tweet(info, tweet_id)
+            if tweet is None:
+                return  # deleted: the subscription completes
+            if _state(tweet) != sent:  # an event may arrive after its change was already sent
+                sent_at, sent = time.monotonic(), _state(tweet)
+                yield tweet
+            await context.reads.close()
+
+
+async def _each(
+    context: Context,
+    items: AsyncIterator[live.Item],
+    build: Callable[[int, Any], Awaitable[T | None]],
+) -> AsyncIterator[T]:
+    """Builds and yields each id once, with fresh loaders; gone ones (deleted) are skipped."""
+    seen: OrderedDict[int, None] = OrderedDict()
+    async for item, shared in items:
+        if item in seen:
+            continue
+        seen[item] = None
+        if len(seen) > 2 * live.BUFFER + REPLAY_MAX:
+            seen.popitem(last=False)
+        context.after_write()
+        built = await build(item, shared)
+        if built is not None:
+            yield built
+        await context.reads.close()  # the event is sent: hold no connection while idle
+
+
+async def _replay_then(
+    replay: Iterable[int], queue: asyncio.Queue[live.Item]
+) -> AsyncIterator[live.Item]:
+    for item in replay:
+        yield item, None
+    while True:
+        yield await queue.get()
+
+
+def _flags(tweet: Tweet) -> tuple[bool, ...]:
+    """The viewer's flags on a tweet and on what it retweets: all of an event that differs."""
+    original = tweet.retweet_of
+    flags = (tweet.viewer_has_liked, tweet.viewer_has_retweeted)
+    return flags + ((original.viewer_has_liked, original.viewer_has_retweeted) if original else ())
+
+
+def _state(tweet: Tweet) -> tuple[Any, ...]:
+    """What a tweetUpdated client sees change."""
+    counts = (tweet.like_count, tweet.retweet_count, tweet.reply_count)
+    return (tweet.text, tweet.edited_at, *counts, *_flags(tweet))
+
+
+def _check_gap(entries: int) -> None:
+    if entries > REPLAY_MAX:
+        raise BadUserInput(
+            f"since is more than {REPLAY_MAX} entries behind: read the query from the top, "
+            "then subscribe with its newest cursor."
+        )
+
+
+def _too_slow(context: Context) -> Callable[[], None]:
+    def close() -> None:
+        if context.close_socket is not None:
+            context.close_socket(4413, _TOO_SLOW)
+
+    return close

@@ -1,0 +1,81 @@
+"""One execution of a subscription event for every subscriber that would get the same answer.
+
+A new tweet reaches thousands of home timeline subscriptions at once; most send the same
+document. When an event's payload names what its answer depends on (`share`: the tweet and
+the viewer's flags on it) and the document asks only for fields that are read off the payload
+itself (no resolver that looks at the viewer or the database), the first subscriber executes
+it and the others, in any process task, take that result. Anything else executes as usual.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Hashable
+from typing import Any
+
+from graphql import (
+    FieldNode,
+    FragmentSpreadNode,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+)
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+# fields answered from the payload's own attributes, the same for every subscriber
+_PLAIN = frozenset(
+    """__typename homeTimeline cursor node id text createdAt editedAt hashtags likeCount
+    retweetCount replyCount author retweetOf viewerHasLiked viewerHasRetweeted handle
+    displayName bio followerCount followingCount tweetCount""".split()
+)
+_RESULTS = 512
+_shared: OrderedDict[Hashable, tuple[Any, Any, asyncio.Future[Any]]] = OrderedDict()
+_plain: dict[int, tuple[OperationDefinitionNode, bool]] = {}
+
+
+class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
+    def execute_operation(self, serially: bool | None = None) -> Any:
+        share = getattr(self.root_value, "share", None)
+        if share is None or not self._plain_document():
+            return super().execute_operation(serially)
+        key = (id(self.operation), share)
+        found = _shared.get(key)
+        if found is not None and found[0] is self.operation and found[1] == self.variable_values:
+            return found[2]
+        result = super().execute_operation(serially)
+        future: asyncio.Future[Any]
+        if self.is_awaitable(result):
+            future = asyncio.ensure_future(result)
+        else:
+            future = asyncio.get_running_loop().create_future()
+            future.set_result(result)
+        _shared[key] = (self.operation, self.variable_values, future)
+        if len(_shared) > _RESULTS:
+            _shared.popitem(last=False)
+        return future
+
+    def _plain_document(self) -> bool:
+        found = _plain.get(id(self.operation))
+        if found is None or found[0] is not self.operation:
+            found = (self.operation, self._plain(self.operation.selection_set, root=True))
+            _plain[id(self.operation)] = found
+            if len(_plain) > _RESULTS:
+                _plain.pop(next(iter(_plain)))
+        return found[1]
+
+    def _plain(self, selection_set: SelectionSetNode | None, *, root: bool = False) -> bool:
+        """Whether every field below is read off the payload (the subscription field's own
+        arguments, such as `since`, only chose the events)."""
+        for selection in selection_set.selections if selection_set else ():
+            if isinstance(selection, FieldNode):
+                if selection.name.value not in _PLAIN or (selection.arguments and not root):
+                    return False
+                nested = selection.selection_set
+            elif isinstance(selection, InlineFragmentNode):
+                nested = selection.selection_set
+            elif isinstance(selection, FragmentSpreadNode):
+                nested = self.fragments[selection.name.value].definition.selection_set
+            if selection.directives or not self._plain(nested):
+                return False
+        return True

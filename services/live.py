@@ -1,0 +1,164 @@
+"""Live events for subscriptions: one Redis stream that every API process reads.
+
+Writers append after their commit (`publish`); each API process runs one Hub, which reads the
+stream from where it left off (also across a Redis outage, within the stream's length) and
+hands each event to the subscriptions it concerns, each through a bounded buffer, so a slow
+subscriber never delays the others. The stream is a notice board, not the record: what a
+subscription replays (`since`) comes from the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+from sqlalchemy import BigInteger, any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY
+
+from core.db import Database
+from models import Follow
+
+log = logging.getLogger("chirp.live")
+STREAM = "live:events"
+STREAM_LENGTH = 100_000
+BUFFER = 256  # events a subscription may fall behind before it is closed
+# topics, and the subscriptions they reach
+TWEET = "tweet"  # {tweet, author}: home timelines of the author and its followers
+NOTIFICATION = "notification"  # {id, recipient}
+TWEET_UPDATED = "tweet.updated"  # {tweet}
+HOME = "home"
+
+Event = Mapping[str, str | int]
+Item = tuple[int, Any]  # an id, and what was read once for every subscriber it goes to
+# reads, once per batch, what the subscribers of these tweets need: (tweet ids, viewers)
+Prepare = Callable[[list[int], set[int]], Awaitable[Any]]
+
+
+async def publish(redis: aioredis.Redis, events: Sequence[Event]) -> None:
+    if not events:
+        return
+    async with redis.pipeline(transaction=False) as pipe:
+        for event in events:
+            fields: dict[Any, Any] = dict(event)
+            pipe.xadd(STREAM, fields, maxlen=STREAM_LENGTH, approximate=True)
+        await pipe.execute()
+
+
+class Subscriber:
+    """One subscription's buffer. Past BUFFER unread events it is `behind`: `on_overflow` runs
+    once (the connection is closed) and nothing more is queued."""
+
+    def __init__(self, on_overflow: Callable[[], None]) -> None:
+        self.queue: asyncio.Queue[Item] = asyncio.Queue(BUFFER)
+        self.behind = False
+        self._on_overflow = on_overflow
+
+    def offer(self, item: Item) -> None:
+        if self.behind:
+            return
+        try:
+            self.queue.put_nowait(item)
+        except asyncio.QueueFull:
+            self.behind = True
+            self._on_overflow()
+
+
+class Hub:
+    def __init__(self, redis: aioredis.Redis, db: Database, prepare: Prepare) -> None:
+        self._redis = redis
+        self._db = db
+        self._prepare = prepare
+        self._subscribers: dict[tuple[str, int], set[Subscriber]] = defaultdict(set)
+        self._home: set[int] = set()  # viewers with a home timeline subscription here
+
+    @property
+    def subscriptions(self) -> int:
+        return sum(len(group) for group in self._subscribers.values())
+
+    @contextmanager
+    def subscribe(
+        self, topic: str, key: int, on_overflow: Callable[[], None]
+    ) -> Iterator[Subscriber]:
+        """A buffer of the ids of `topic` events for `key` (a viewer, a recipient, a tweet)."""
+        subscriber = Subscriber(on_overflow)
+        group = self._subscribers[(topic, key)]
+        group.add(subscriber)
+        if topic == HOME:
+            self._home.add(key)
+        try:
+            yield subscriber
+        finally:
+            group.discard(subscriber)
+            if not group:
+                del self._subscribers[(topic, key)]
+                if topic == HOME:
+                    self._home.discard(key)
+
+    async def run(self) -> None:
+        """Reads the stream until cancelled, from the events written after it started."""
+        last = "$"
+        while True:
+            try:
+                reply: Any = await self._redis.xread({STREAM: last}, count=1000, block=5000)
+            except RedisError:
+                log.warning("live events: Redis failed; reading again in a second")
+                await asyncio.sleep(1)
+                continue
+            events = []
+            for _, entries in reply or []:
+                for entry_id, fields in entries:
+                    last = entry_id
+                    events.append({_text(k): _text(v) for k, v in fields.items()})
+            try:
+                await self._route(events)
+            except Exception:  # noqa: BLE001 - one bad batch must not end live delivery
+                log.exception("live events: could not route %d events", len(events))
+
+    async def _route(self, events: list[dict[str, str]]) -> None:
+        tweets: list[tuple[int, int]] = []
+        for event in events:
+            topic = event.get("topic")
+            if topic == TWEET:
+                tweets.append((int(event["tweet"]), int(event["author"])))
+            elif topic == NOTIFICATION:
+                self._offer(NOTIFICATION, int(event["recipient"]), (int(event["id"]), None))
+            elif topic == TWEET_UPDATED:
+                self._offer(TWEET_UPDATED, int(event["tweet"]), (int(event["tweet"]), None))
+        if tweets and self._home:
+            readers = await self._followers_here({author for _, author in tweets})
+            recipients = {
+                tweet_id: {v for v in readers.get(author, set()) | {author} if v in self._home}
+                for tweet_id, author in tweets
+            }
+            viewers = set().union(*recipients.values())
+            if viewers:
+                shared = await self._prepare([t for t, _ in tweets], viewers)
+                for tweet_id, audience in recipients.items():
+                    for viewer in audience:
+                        self._offer(HOME, viewer, (tweet_id, shared))
+
+    def _offer(self, topic: str, key: int, item: Item) -> None:
+        for subscriber in tuple(self._subscribers.get((topic, key), ())):
+            subscriber.offer(item)
+
+    async def _followers_here(self, authors: set[int]) -> dict[int, set[int]]:
+        """Which viewers subscribed here follow each author: one statement a batch."""
+        query = select(Follow.followee_id, Follow.follower_id).where(
+            Follow.followee_id == any_(bindparam("authors", list(authors), ARRAY(BigInteger))),
+            Follow.follower_id == any_(bindparam("viewers", list(self._home), ARRAY(BigInteger))),
+        )
+        readers: dict[int, set[int]] = defaultdict(set)
+        async with self._db.read() as connection:
+            for author, viewer in await connection.execute(query):
+                readers[author].add(viewer)
+        return readers
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,146 @@
+"""Notifications: written by a worker once the action has committed, read by their recipient.
+
+Each job reads the current state, so a like undone before its job runs notifies nobody, and
+a job run twice notifies once (one row per recipient, kind, actor and tweet).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from core import ids
+from core.pagination import Page, keyset_page
+from models import Follow, Like, Notification, Tweet, User
+
+NOTIFICATIONS = "notification"  # the cursor scope
+MENTION, REPLY, LIKE, RETWEET, FOLLOW = "MENTION", "REPLY", "LIKE", "RETWEET", "FOLLOW"
+Created = list[tuple[int, int]]  # (notification id, recipient id)
+
+
+async def for_tweet(session: AsyncSession, *, tweet_id: int) -> Created:
+    """MENTION for each existing @handle, REPLY to the author replied to, RETWEET to the
+    author of the retweeted tweet."""
+    tweet = (
+        await session.execute(
+            select(Tweet.author_id, Tweet.mentions, Tweet.reply_to_id, Tweet.retweet_of_id).where(
+                Tweet.id == tweet_id
+            )
+        )
+    ).first()
+    if tweet is None:
+        return []
+    wanted: list[tuple[int, str, int | None]] = []
+    if tweet.retweet_of_id is not None:
+        original = await _author_of(session, tweet.retweet_of_id)
+        if original is not None:
+            wanted.append((original, RETWEET, tweet.retweet_of_id))
+        return await _insert(session, tweet.author_id, wanted)
+    if tweet.reply_to_id is not None:
+        parent = await _author_of(session, tweet.reply_to_id)
+        if parent is not None:
+            wanted.append((parent, REPLY, tweet_id))
+    if tweet.mentions:
+        mentioned = await session.scalars(
+            select(User.id).where(func.lower(User.handle).in_(tweet.mentions))
+        )
+        replied = {recipient for recipient, _, _ in wanted}  # one notice for the same reply
+        wanted += [(user, MENTION, tweet_id) for user in mentioned if user not in replied]
+    return await _insert(session, tweet.author_id, wanted)
+
+
+async def for_like(session: AsyncSession, *, tweet_id: int, actor_id: int) -> Created:
+    liked = await session.scalar(
+        select(Tweet.author_id)
+        .join(Like, Like.tweet_id == Tweet.id)
+        .where(Like.tweet_id == tweet_id, Like.user_id == actor_id)
+    )
+    return [] if liked is None else await _insert(session, actor_id, [(liked, LIKE, tweet_id)])
+
+
+async def for_follow(session: AsyncSession, *, follower_id: int, followee_id: int) -> Created:
+    follows = await session.scalar(
+        select(Follow.id).where(
+            Follow.follower_id == follower_id, Follow.followee_id == followee_id
+        )
+    )
+    if follows is None:
+        return []
+    return await _insert(session, follower_id, [(followee_id, FOLLOW, None)])
+
+
+async def page(
+    connection: AsyncConnection, *, viewer_id: int, first: int | None, after: str | None
+) -> Page:
+    query = select(Notification.id, Notification.id).where(Notification.recipient_id == viewer_id)
+    return await keyset_page(
+        connection, query, key=Notification.id, scope=NOTIFICATIONS, first=first, after=after
+    )
+
+
+async def newer_than(
+    connection: AsyncConnection, *, viewer_id: int, after: int, limit: int
+) -> list[int]:
+    """Up to `limit` of the viewer's notifications after `after`, oldest first."""
+    query = (
+        select(Notification.id)
+        .where(Notification.recipient_id == viewer_id, Notification.id > after)
+        .order_by(Notification.id)
+        .limit(limit)
+    )
+    return list((await connection.execute(query)).scalars())
+
+
+async def unread_count(connection: AsyncConnection, *, viewer_id: int) -> int:
+    query = select(func.count()).where(
+        Notification.recipient_id == viewer_id, Notification.read.is_(False)
+    )
+    return int((await connection.execute(query)).scalar_one())
+
+
+async def mark_read(session: AsyncSession, *, viewer_id: int, up_to: int | None) -> int:
+    """Marks the viewer's unread notifications read, up to and including `up_to`."""
+    query = update(Notification).where(
+        Notification.recipient_id == viewer_id, Notification.read.is_(False)
+    )
+    if up_to is not None:
+        query = query.where(Notification.id <= up_to)
+    changed = await session.execute(query.values(read=True))
+    return int(changed.rowcount)  # type: ignore[attr-defined]
+
+
+async def _author_of(session: AsyncSession, tweet_id: int) -> int | None:
+    author: int | None = await session.scalar(select(Tweet.author_id).where(Tweet.id == tweet_id))
+    return author
+
+
+async def _insert(
+    session: AsyncSession, actor_id: int, wanted: Sequence[tuple[int, str, int | None]]
+) -> Created:
+    """Inserts the notifications that are new; a user's own actions never notify that user."""
+    rows = []
+    for recipient, kind, tweet_id in wanted:
+        if recipient != actor_id:
+            notification_id = ids.new_id()
+            rows.append(
+                {
+                    "id": notification_id,
+                    "recipient_id": recipient,
+                    "actor_id": actor_id,
+                    "kind": kind,
+                    "tweet_id": tweet_id,
+                    "created_at": ids.snowflake_time(notification_id),
+                }
+            )
+    if not rows:
+        return []
+    created = await session.execute(
+        insert(Notification)
+        .values(rows)
+        .on_conflict_do_nothing()
+        .returning(Notification.id, Notification.recipient_id)
+    )
+    return [(row.id, row.recipient_id) for row in created]

@@ -1,0 +1,128 @@
+"""The Redis cache of tweets, users and viewer flags: one loader under a stampede, no stale
+fill after a write, counts and flags exact through the API."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from starlette.applications import Starlette
+
+from services import cache
+from tests.graphql import ok, post, register
+
+TWEET = "query($id: ID!) { tweet(id: $id) { likeCount viewerHasLiked text } }"
+LIKE = "mutation($id: ID!) { likeTweet(id: $id) { likeCount } }"
+UNLIKE = "mutation($id: ID!) { unlikeTweet(id: $id) { likeCount } }"
+EDIT = "mutation($id: ID!, $text: String!) { editTweet(input: {id: $id, text: $text}) { id } }"
+
+
+@pytest.fixture
+def redis(app: Starlette) -> aioredis.Redis:
+    client: aioredis.Redis = app.state.redis
+    return client
+
+
+def kind() -> str:
+    return f"test-{uuid.uuid4().hex[:8]}"
+
+
+async def test_a_stampede_on_a_missing_key_loads_it_once(redis: aioredis.Redis) -> None:
+    loads: list[list[int]] = []
+
+    async def load(items: list[int]) -> list[object]:
+        loads.append(items)
+        await asyncio.sleep(0.02)  # a slow query: every reader arrives while it runs
+        return [{"n": item} for item in items]
+
+    name = kind()
+    readers = [cache.read_through(redis, name, [7], load, ttl=60) for _ in range(50)]
+    results = await asyncio.gather(*readers)
+    assert results == [[{"n": 7}]] * 50
+    assert loads == [[7]]
+
+
+async def test_a_fill_loaded_before_a_write_is_refused(redis: aioredis.Redis) -> None:
+    """Reader: miss, lease, load the old value. Writer: commit, forget. Reader: fill. The
+    next reader must see the new value, not the old one the first reader tried to store."""
+    name, value = kind(), {"count": 1}
+    loaded = asyncio.Event()
+    written = asyncio.Event()
+
+    async def slow_load(items: list[int]) -> list[object]:
+        old = dict(value)
+        loaded.set()
+        await written.wait()
+        return [old]
+
+    reader = asyncio.create_task(cache.read_through(redis, name, [1], slow_load, ttl=60))
+    await loaded.wait()
+    value["count"] = 2  # the write commits...
+    await cache.forget(redis, [cache.key(name, 1)])  # ...then drops the cached value
+    written.set()
+    assert await reader == [{"count": 1}]  # that reader saw the state it read
+
+    async def load(items: list[int]) -> list[object]:
+        return [dict(value)]
+
+    assert await cache.read_through(redis, name, [1], load, ttl=60) == [{"count": 2}]
+
+
+async def test_missing_rows_are_cached_as_absent(redis: aioredis.Redis) -> None:
+    loads = 0
+
+    async def load(items: list[int]) -> list[object]:
+        nonlocal loads
+        loads += 1
+        return [None for _ in items]
+
+    name = kind()
+    for _ in range(3):
+        assert await cache.read_through(redis, name, [1, 2], load, ttl=60) == [None, None]
+    assert loads == 1
+
+
+async def test_counts_flags_and_text_stay_exact_through_the_cache(
+    client: httpx.AsyncClient,
+) -> None:
+    author, fans = await register(client), [await register(client) for _ in range(3)]
+    tweet = await post(client, author, "count me")
+    seen = await ok(client, TWEET, {"id": tweet}, token=fans[0].token)  # now cached
+    assert seen["tweet"] == {"likeCount": 0, "viewerHasLiked": False, "text": "count me"}
+    await asyncio.gather(*(ok(client, LIKE, {"id": tweet}, token=fan.token) for fan in fans))
+    for fan in fans:
+        seen = await ok(client, TWEET, {"id": tweet}, token=fan.token)
+        assert seen["tweet"]["likeCount"] == 3
+        assert seen["tweet"]["viewerHasLiked"] is True
+    await ok(client, UNLIKE, {"id": tweet}, token=fans[0].token)
+    seen = await ok(client, TWEET, {"id": tweet}, token=fans[0].token)
+    assert seen["tweet"] == {"likeCount": 2, "viewerHasLiked": False, "text": "count me"}
+    await ok(client, EDIT, {"id": tweet, "text": "edited"}, token=author.token)
+    seen = await ok(client, TWEET, {"id": tweet}, token=fans[1].token)
+    assert seen["tweet"] == {"likeCount": 2, "viewerHasLiked": True, "text": "edited"}
+
+
+async def test_racing_likes_and_reads_end_with_the_exact_count(
+    client: httpx.AsyncClient,
+) -> None:
+    """Reads fill the cache while likes commit: after the last like, the count is exact."""
+    author = await register(client)
+    fans = [await register(client) for _ in range(12)]
+    tweet = await post(client, author, "hot")
+
+    async def read_forever() -> None:
+        while True:
+            await ok(client, TWEET, {"id": tweet}, token=author.token)
+
+    readers = [asyncio.create_task(read_forever()) for _ in range(4)]
+    try:
+        await asyncio.gather(*(ok(client, LIKE, {"id": tweet}, token=fan.token) for fan in fans))
+    finally:
+        for task in readers:
+            task.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
+    seen = await ok(client, TWEET, {"id": tweet}, token=author.token)
+    assert seen["tweet"]["likeCount"] == len(fans)

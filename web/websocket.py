@@ -1,0 +1,131 @@
+"""GraphQL over WebSocket on /graphql: graphql-transport-ws, and the legacy graphql-ws.
+
+Sign-in is the connection_init payload `{"authorization": "Bearer <token>"}`: a bad token
+closes the socket with 4403, and so does the token's expiry, when the client reconnects with
+a fresh one (and `since`). A connection without a token may subscribe to what needs no
+sign-in. Limits: WS_CONNECTIONS_PER_USER across all API processes (4403 past it), and
+WS_SUBSCRIPTIONS_PER_CONNECTION operations at once on one connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from contextlib import suppress
+from datetime import timedelta
+from typing import Any
+
+from redis.exceptions import RedisError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.types.unset import UNSET, UnsetType
+
+from core.security import bearer_token
+from schema import schema
+from schema.context import Context
+
+log = logging.getLogger("chirp.websocket")
+FORBIDDEN = 4403
+TOO_SLOW = 4413  # a subscription fell BUFFER events behind: resubscribe with `since`
+KEEP_ALIVE_SECONDS = 15
+_STATE = "chirp.websocket"
+
+
+class _Connection:
+    """What one WebSocket holds besides Strawberry's own state, and gives back at the end."""
+
+    def __init__(self, websocket: WebSocket, context: Context) -> None:
+        self.websocket = websocket
+        self.context = context
+        self.id = uuid.uuid4().hex
+        self.expiry: asyncio.TimerHandle | None = None
+        self._closing: asyncio.Task[None] | None = None
+
+    def close(self, code: int, reason: str) -> None:
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._close(code, reason))
+
+    async def _close(self, code: int, reason: str) -> None:
+        with suppress(Exception):  # already gone
+            await self.websocket.close(code=code, reason=reason)
+
+    async def release(self) -> None:
+        if self.expiry is not None:
+            self.expiry.cancel()
+        with suppress(RedisError):  # the entry lapses by itself
+            await self.websocket.app.state.presence.leave(self.id)
+        await self.context.close()
+
+
+class GraphQLWebSocket(GraphQL[Context, None]):
+    def __init__(self, *, subscriptions_per_connection: int) -> None:
+        super().__init__(
+            schema,
+            graphql_ide=None,
+            keep_alive=True,
+            keep_alive_interval=KEEP_ALIVE_SECONDS,
+            connection_init_wait_timeout=timedelta(seconds=10),
+            max_subscriptions_per_connection=subscriptions_per_connection,
+        )
+        self._connections: dict[int, _Connection] = {}  # by id() of their context
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            connection: _Connection | None = scope.get(_STATE)
+            if connection is not None:
+                self._connections.pop(id(connection.context), None)
+                await connection.release()
+
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket | None
+    ) -> Context:
+        assert isinstance(request, WebSocket)
+        state = request.app.state
+        context = Context(
+            db=state.db,
+            redis=state.redis,
+            tokens=state.tokens,
+            settings=state.settings,
+            viewer_id=None,
+            request_id=uuid.uuid4().hex,
+            hub=state.hub,
+        )
+        connection = _Connection(request, context)
+        context.close_socket = connection.close
+        request.scope[_STATE] = connection
+        self._connections[id(context)] = connection
+        return context
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, Any]:
+        params = context.connection_params or {}
+        authorization = params.get("authorization", params.get("Authorization"))
+        if authorization is None:
+            return UNSET  # type: ignore[no-any-return]  # anonymous: sign-in fields answer UNAUTHENTICATED
+        token = bearer_token(authorization) if isinstance(authorization, str) else None
+        identity = context.tokens.identity(token) if token else None
+        if identity is None:
+            raise ConnectionRejectionError({"message": "Invalid or expired token."})
+        connection = self._connections[id(context)]
+        presence = connection.websocket.app.state.presence
+        try:
+            admitted = await presence.admit(identity.user_id, connection.id)
+        except RedisError:  # the limit cannot be checked: let the user in
+            log.warning("websocket: Redis failed; connection admitted without the per-user limit")
+            admitted = True
+        if not admitted:
+            raise ConnectionRejectionError({"message": "Too many connections for this user."})
+        context.viewer_id = identity.user_id
+        context.after_write()  # loaders for this viewer
+        delay = max(identity.expires_at - time.time(), 0)
+        connection.expiry = asyncio.get_running_loop().call_later(
+            delay, connection.close, FORBIDDEN, "Token expired: reconnect with a new one."
+        )
+        return UNSET  # type: ignore[no-any-return]
