@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
-from core import cursors, ids
+from core import cursors, ids, runtime
 from core.config import Settings
 from core.db import Database, RequestReads
 from core.security import TokenCodec
@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        runtime.tune_collector()
         db = Database.connect(settings.database_url or "", pool_size=settings.db_pool_size)
         # a burst waits for a free connection rather than failing
         pool = aioredis.BlockingConnectionPool.from_url(

@@ -25,7 +25,6 @@ from typing import Any
 
 import httpx
 import psutil
-import websockets
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -34,6 +33,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from bench.fanout import _database
 from bench.harness import flush_redis, server
+from bench.wsclient import Connection
+from core import runtime
 from core.security import TokenCodec
 
 SUBSCRIBERS = 5_000
@@ -60,46 +61,34 @@ class _Clients:
     """SUBSCRIBERS WebSockets; the time each message arrives, by message number."""
 
     def __init__(self) -> None:
-        self.arrivals: list[list[float]] = []
-        self.tasks: list[asyncio.Task[None]] = []
-        self.sockets: list[websockets.ClientConnection] = []
+        self.sockets: list[Connection] = []
+
+    @property
+    def arrivals(self) -> list[list[float]]:
+        return [socket.arrivals for socket in self.sockets]
 
     async def connect(self, url: str, hello: Callable[[int], list[dict[str, Any]]], n: int) -> None:
         async def one(i: int) -> None:
-            connection = await websockets.connect(
-                url,
-                subprotocols=["graphql-transport-ws"],
-                max_queue=None,  # type: ignore[list-item]
-            )
+            connection = await Connection.open(url, "graphql-transport-ws")
             for message in hello(i):
-                await connection.send(json.dumps(message))
+                connection.send_text(json.dumps(message))
             if hello(i):
-                while json.loads(await connection.recv())["type"] != "connection_ack":
-                    pass
+                await connection.acknowledged
             self.sockets.append(connection)
-            arrivals: list[float] = []
-            self.arrivals.append(arrivals)
-            self.tasks.append(asyncio.create_task(self._listen(connection, arrivals)))
 
         for start in range(0, n, 250):
             await asyncio.gather(*(one(i) for i in range(start, min(start + 250, n))))
 
-    @staticmethod
-    async def _listen(connection: websockets.ClientConnection, arrivals: list[float]) -> None:
-        async for _ in connection:
-            arrivals.append(time.perf_counter())
-
     async def wait_for(self, count: int, seconds: float = 180) -> None:
         deadline = time.monotonic() + seconds
-        while any(len(a) < count for a in self.arrivals):
+        while any(len(s.arrivals) < count for s in self.sockets):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"not every client got {count} messages")
             await asyncio.sleep(0.01)
 
-    async def close(self) -> None:
-        for task in self.tasks:
-            task.cancel()
-        await asyncio.gather(*(s.close() for s in self.sockets), return_exceptions=True)
+    def close(self) -> None:
+        for socket in self.sockets:
+            socket.close()
 
 
 async def _measure(
@@ -139,7 +128,7 @@ async def _ours(
     clients = _Clients()
     await clients.connect(ws_url, hello, len(users))
     for connection in clients.sockets:
-        await connection.send(
+        connection.send_text(
             json.dumps({"id": "1", "type": "subscribe", "payload": {"query": _SUBSCRIBE}})
         )
     await asyncio.sleep(3)  # subscribed and idle
@@ -154,7 +143,7 @@ async def _ours(
         try:
             latencies, rate = await _measure(url, clients, post)
         finally:
-            await clients.close()
+            clients.close()
     return latencies, rate, per_connection
 
 
@@ -170,7 +159,7 @@ async def _ceiling(url: str, subscribers: int) -> tuple[list[float], float]:
         try:
             return await _measure(url, clients, post)
         finally:
-            await clients.close()
+            clients.close()
 
 
 def run(server_url: str, redis_url: str, *, subscribers: int = SUBSCRIBERS) -> DeliveryResult:
@@ -211,7 +200,9 @@ def _pid_of(url: str) -> int:
 
 
 def ceiling_app() -> Starlette:
-    """Sends every connected socket one message of the size of ours per POST /post."""
+    """Sends every connected socket one message of the size of ours per POST /post, in a process
+    tuned like ours."""
+    runtime.tune_collector()
     sockets: set[WebSocket] = set()
     message = json.dumps(
         {

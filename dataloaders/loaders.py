@@ -213,6 +213,7 @@ class SharedRows:
     liked: set[tuple[int, int]]  # (viewer, tweet)
     retweeted: set[tuple[int, int]]
     batch: int = field(default_factory=lambda: next(_BATCHES))  # tells reads apart
+    edges: dict[tuple[Any, ...], Any] = field(default_factory=dict)  # built from them, by flags
 
 
 _LIKED_BY = select(Like.user_id, Like.tweet_id).where(

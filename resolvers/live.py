@@ -52,21 +52,12 @@ async def home_timeline(info: Info, since: Since = None) -> AsyncGenerator[Tweet
             replay = newest[::-1]
 
         async def edge(tweet_id: int, shared: Any) -> TweetEdge | None:
-            share = None
-            if isinstance(shared, SharedRows):  # read once for every subscriber of it
-                [tweet] = assemble(
-                    [tweet_id],
-                    shared.tweets,
-                    shared.users,
-                    lambda t: (viewer_id, t) in shared.liked,
-                    lambda t: (viewer_id, t) in shared.retweeted,
-                )
-                share = tweet and (shared.batch, tweet_id, *_flags(tweet))
-            else:
-                tweet = await load_tweet(info, tweet_id)
+            if isinstance(shared, SharedRows):
+                return _shared_edge(shared, viewer_id, tweet_id)
+            tweet = await load_tweet(info, tweet_id)
             if tweet is None:
                 return None
-            return TweetEdge(cursor=cursors.encode(TWEETS, tweet_id), node=tweet, share=share)
+            return TweetEdge(cursor=cursors.encode(TWEETS, tweet_id), node=tweet)
 
         async for built in _each(context, _replay_then(replay, subscriber.queue), edge):
             yield built
@@ -148,6 +139,34 @@ async def _replay_then(
         yield item, None
     while True:
         yield await queue.get()
+
+
+def _shared_edge(shared: SharedRows, viewer_id: int, tweet_id: int) -> TweetEdge | None:
+    """The edge from rows read once for every subscriber, built once for every viewer with the
+    same flags on it; `share` tells the executor which viewers get the same answer."""
+    row = shared.tweets.get(tweet_id)
+    if row is None:
+        return None
+    flags = tuple(
+        (viewer_id, t) in found
+        for t in (tweet_id, row.retweet_of_id)
+        if t is not None
+        for found in (shared.liked, shared.retweeted)
+    )
+    key = (tweet_id, *flags)
+    if key not in shared.edges:
+        [tweet] = assemble(
+            [tweet_id],
+            shared.tweets,
+            shared.users,
+            lambda t: (viewer_id, t) in shared.liked,
+            lambda t: (viewer_id, t) in shared.retweeted,
+        )
+        cursor = cursors.encode(TWEETS, tweet_id)
+        share = (shared.batch, *key)
+        shared.edges[key] = tweet and TweetEdge(cursor=cursor, node=tweet, share=share)
+    built: TweetEdge | None = shared.edges[key]
+    return built
 
 
 def _flags(tweet: Tweet) -> tuple[bool, ...]:

@@ -10,9 +10,11 @@ WS_SUBSCRIPTIONS_PER_CONNECTION operations at once on one connection.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 import uuid
+from collections import OrderedDict
 from contextlib import suppress
 from datetime import timedelta
 from typing import Any
@@ -35,6 +37,7 @@ FORBIDDEN = 4403
 TOO_SLOW = 4413  # a subscription fell BUFFER events behind: resubscribe with `since`
 KEEP_ALIVE_SECONDS = 15
 _STATE = "chirp.websocket"
+_ENCODED = 64
 
 
 class _Connection:
@@ -74,6 +77,21 @@ class GraphQLWebSocket(GraphQL[Context, None]):
             max_subscriptions_per_connection=subscriptions_per_connection,
         )
         self._connections: dict[int, _Connection] = {}  # by id() of their context
+        # a shared event's data, encoded once for all its subscribers: id() -> (data, JSON)
+        self._encoded: OrderedDict[int, tuple[object, str]] = OrderedDict()
+
+    def encode_json(self, data: object) -> str:
+        """A `next` message whose data many subscribers share is encoded once."""
+        if not isinstance(data, dict) or data.get("type") != "next" or len(data["payload"]) != 1:
+            return super().encode_json(data)  # type: ignore[return-value]
+        result = data["payload"]["data"]
+        found = self._encoded.get(id(result))
+        if found is None or found[0] is not result:
+            found = (result, str(super().encode_json(result)))
+            self._encoded[id(result)] = found
+            if len(self._encoded) > _ENCODED:
+                self._encoded.popitem(last=False)
+        return f'{{"id":{json.dumps(data["id"])},"type":"next","payload":{{"data":{found[1]}}}}}'
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
