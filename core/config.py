@@ -50,6 +50,7 @@ class Settings:
     job_max_retries: int = 8
     job_queue: str = "timelines"
     workers: int = 1
+    trend_window_hours: int = 24
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -80,6 +81,7 @@ class Settings:
             job_max_retries=_int("JOB_MAX_RETRIES", 8),
             job_queue=os.environ.get("JOB_QUEUE") or "timelines",
             workers=_int("WORKERS", 1),
+            trend_window_hours=_int("TREND_WINDOW_HOURS", 24),
         )
 
     @property

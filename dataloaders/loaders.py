@@ -44,7 +44,8 @@ _USERS = select(*USER_COLUMNS).where(User.id == any_(_IDS))
 _USERS_BY_HANDLE = select(*USER_COLUMNS).where(
     func.lower(User.handle) == any_(bindparam("keys", type_=ARRAY(Text)))
 )
-_TWEETS = select(*Tweet.__table__.columns).where(Tweet.id == any_(_IDS))
+_TWEET_COLUMNS = [column for column in Tweet.__table__.columns if column.key != "search"]
+_TWEETS = select(*_TWEET_COLUMNS).where(Tweet.id == any_(_IDS))
 _NOTIFICATIONS = select(*Notification.__table__.columns).where(Notification.id == any_(_IDS))
 _EDIT_HISTORY = (
     select(TweetVersion.tweet_id, TweetVersion.text, TweetVersion.created_at)
@@ -87,7 +88,7 @@ class RowCodec:
 
 
 _USER_ROWS = RowCodec("UserRow", USER_COLUMNS)
-_TWEET_ROWS = RowCodec("TweetRow", list(Tweet.__table__.columns))
+_TWEET_ROWS = RowCodec("TweetRow", _TWEET_COLUMNS)
 
 
 class Loaders:

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ARRAY, BigInteger, ForeignKey, Index, Integer, Text, text
+from sqlalchemy import ARRAY, BigInteger, Computed, ForeignKey, Index, Integer, Text, text
+from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, snowflake_pk
@@ -28,6 +29,8 @@ class Tweet(Base):
             postgresql_where=text("retweet_of_id IS NOT NULL"),
         ),
         Index("ix_tweets_hashtags", "hashtags", postgresql_using="gin"),
+        Index("ix_tweets_mentions", "mentions", postgresql_using="gin"),
+        Index("ix_tweets_search", "search", postgresql_using="gin"),
     )
 
     id: Mapped[int] = snowflake_pk()
@@ -43,6 +46,10 @@ class Tweet(Base):
     like_count: Mapped[int] = mapped_column(Integer, server_default="0")
     retweet_count: Mapped[int] = mapped_column(Integer, server_default="0")
     reply_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    # words of the text for full-text search, kept by PostgreSQL (migration 0004)
+    search: Mapped[str] = mapped_column(
+        TSVECTOR, Computed("to_tsvector('simple', text)", persisted=True), deferred=True
+    )
 
 
 class TweetVersion(Base):

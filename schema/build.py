@@ -14,14 +14,14 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from core.errors import format_error, is_unexpected
-from resolvers import accounts, graph, live, nodes, tweets
+from resolvers import accounts, graph, live, nodes, search, tweets
 from resolvers import notifications as inbox
 from schema.notifications import Notification, NotificationConnection, NotificationEdge
 from schema.relay import Node
 from schema.scalars import DATETIME
 from schema.shared_events import SharedEventExecutor
 from schema.tweets import Tweet, TweetConnection, TweetEdge
-from schema.users import User
+from schema.users import User, UserConnection
 
 logger = logging.getLogger("chirp.graphql")
 
@@ -47,6 +47,20 @@ class Query:
             "Tweets and retweets by the viewer and everyone the viewer follows, newest first. "
             "Needs sign-in."
         ),
+    )
+    search_tweets: TweetConnection = strawberry.field(
+        resolver=search.search_tweets,
+        description=(
+            "Full-text search over tweets: words, #hashtags and @handles; most recent first."
+        ),
+    )
+    search_users: UserConnection = strawberry.field(
+        resolver=search.search_users,
+        description="Users whose handle or display name matches the query, best match first.",
+    )
+    trending_hashtags: list[search.HashtagTrend] = strawberry.field(
+        resolver=search.trending_hashtags,
+        description="Hashtags used most in the trend window, most used first.",
     )
     notifications: NotificationConnection = strawberry.field(
         resolver=inbox.notifications_page,

@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 
 from core.config import Settings
 from core.db import Database
-from services import fanout, home, live, notifications
+from services import fanout, home, live, notifications, trends
 
 
 class PoisonMessage(ValueError):
@@ -55,12 +55,15 @@ def _ints(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _tweet_posted(stores: Stores, *, tweet_id: int) -> None:
+    window = stores.settings.trend_window_hours
     async with stores.db.read() as connection:
+        await trends.count_tweet(connection, stores.redis, tweet_id, window_hours=window)
         done = await fanout.fan_out_tweet(
             connection, stores.redis, tweet_id=tweet_id, threshold=stores.settings.hybrid_threshold
         )
-    if done is None:
-        return  # deleted meanwhile
+    if done is None:  # deleted meanwhile: counted after its removal job, if that ran first
+        await trends.uncount(stores.redis, [tweet_id])
+        return
     # the API announced it after its commit; this says it again for certain (subscribers
     # drop repeats), should that process have died in between
     await live.publish(
@@ -87,6 +90,7 @@ async def _notify(
 
 
 async def _tweet_removed(stores: Stores, *, tweets: list[tuple[int, int]]) -> None:
+    await trends.uncount(stores.redis, [tweet_id for tweet_id, _ in tweets])
     async with stores.db.read() as connection:
         for tweet_id, author_id in tweets:
             await fanout.remove_tweet(

@@ -1,0 +1,188 @@
+"""Search over tweets and users, and trending hashtags, on PostgreSQL and Redis.
+
+Each test makes up its own words, handles and tags, so tweets other tests post in the same
+database never match."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from tests.graphql import error_code, ok, post, register
+from tests.test_cache import EDIT
+from tests.test_notifications import DELETE
+
+Settle = Callable[[], Awaitable[int]]
+SEARCH = """
+query($q: String!, $first: Int, $after: String) {
+  searchTweets(query: $q, first: $first, after: $after) {
+    edges { cursor node { id text } } pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+USERS = """
+query($q: String!, $first: Int, $after: String) {
+  searchUsers(query: $q, first: $first, after: $after) {
+    edges { cursor node { handle } } pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+TRENDS = "query($limit: Int) { trendingHashtags(limit: $limit) { tag tweetCount } }"
+REGISTER_NAMED = """
+mutation($handle: String!, $name: String) {
+  register(input: {handle: $handle, password: "correct horse", displayName: $name}) { token }
+}
+"""
+
+
+def made_up() -> str:
+    return "w" + uuid.uuid4().hex[:10]
+
+
+async def found(client: httpx.AsyncClient, query: str, first: int = 100) -> list[str]:
+    data = await ok(client, SEARCH, {"q": query, "first": first})
+    return [edge["node"]["id"] for edge in data["searchTweets"]["edges"]]
+
+
+async def test_words_phrases_tags_and_mentions_are_all_required(
+    client: httpx.AsyncClient,
+) -> None:
+    author, mentioned = await register(client), await register(client)
+    word = made_up()
+    first = await post(client, author, f"alpha {word} #Tag{word} hello @{mentioned.handle}")
+    second = await post(client, author, f"{word} beta")
+    third = await post(client, author, f"beta {word} alpha")
+    assert await found(client, word) == [third, second, first]  # newest first
+    assert await found(client, f"{word.upper()} alpha") == [third, first]
+    assert await found(client, f'"beta {word}"') == [third]  # a phrase: in that order
+    assert await found(client, f"#tag{word}") == [first]
+    assert await found(client, f"@{mentioned.handle.upper()} {word}") == [first]
+    assert await found(client, f"#tag{word} beta") == []
+    assert await found(client, f"{word} nosuchword{word}") == []
+
+
+async def test_pages_of_results_neither_repeat_nor_skip(client: httpx.AsyncClient) -> None:
+    author, word = await register(client), made_up()
+    posted = [await post(client, author, f"{word} number {n}") for n in range(5)]
+    seen, after = [], None
+    while True:
+        data = await ok(client, SEARCH, {"q": word, "first": 2, "after": after})
+        page = data["searchTweets"]
+        seen += [edge["node"]["id"] for edge in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+        await post(client, author, f"{word} posted meanwhile")  # newer: not on later pages
+    assert seen == posted[::-1]
+
+
+async def test_deleted_tweets_vanish_and_edited_ones_are_found_by_their_new_text(
+    client: httpx.AsyncClient,
+) -> None:
+    author, old, new = await register(client), made_up(), made_up()
+    kept = await post(client, author, f"{old} kept")
+    edited = await post(client, author, f"{old} edited")
+    deleted = await post(client, author, f"{old} deleted")
+    await ok(client, DELETE, {"id": deleted}, token=author.token)
+    await ok(client, EDIT, {"id": edited, "text": f"{new} now"}, token=author.token)
+    assert await found(client, old) == [kept]
+    assert await found(client, new) == [edited]
+
+
+HOSTILE = [
+    "",
+    "   ",
+    '"',
+    '"""',
+    '"unclosed phrase',
+    "#",
+    "@",
+    "# @ * ? !",
+    "a OR b",
+    "-not",
+    "foo & bar | !baz <-> qux",
+    "'; DROP TABLE tweets; --",
+    "\\",
+    "*",
+    "title:foo AND (bar OR baz)",
+    "🙂 #🙂 @🙂",
+    "x" * 500,
+    " ".join(["#a", "@b", '"c d"'] * 60)[:500],
+]
+
+
+@pytest.mark.parametrize("query", HOSTILE)
+async def test_any_query_gives_results_or_none(client: httpx.AsyncClient, query: str) -> None:
+    for operation in (SEARCH, USERS):
+        data = await ok(client, operation, {"q": query, "first": 5})
+        assert isinstance(next(iter(data.values()))["edges"], list)
+
+
+async def test_overlong_queries_and_bad_pages_are_refused(client: httpx.AsyncClient) -> None:
+    for operation in (SEARCH, USERS):
+        assert await error_code(client, operation, {"q": "x" * 501}) == "BAD_USER_INPUT"
+        assert await error_code(client, operation, {"q": "x", "first": 0}) == "BAD_USER_INPUT"
+        assert await error_code(client, operation, {"q": "x", "after": "nope"}) == "BAD_USER_INPUT"
+    assert await error_code(client, TRENDS, {"limit": 0}) == "BAD_USER_INPUT"
+
+
+async def test_users_by_handle_and_name_best_match_first(client: httpx.AsyncClient) -> None:
+    stem = "s" + uuid.uuid4().hex[:8]
+    for handle, name in [
+        (f"{stem}x", "Someone"),
+        (stem, "Exact Handle"),
+        (f"zz{stem}", f"{stem} by name"),
+        (f"{stem}longer", "Someone else"),
+        (f"q{uuid.uuid4().hex[:8]}", "Unrelated"),
+    ]:
+        await ok(client, REGISTER_NAMED, {"handle": handle, "name": name})
+    data = await ok(client, USERS, {"q": f"@{stem.upper()}"})
+    handles = [edge["node"]["handle"] for edge in data["searchUsers"]["edges"]]
+    assert handles[0] == stem  # exact handle
+    assert set(handles[1:3]) == {f"{stem}x", f"{stem}longer"}  # handle prefix
+    assert handles[3] == f"zz{stem}"  # name prefix
+    assert len(handles) == 4
+    typo = stem[:4] + stem[5] + stem[4] + stem[6:] + "x"  # two letters swapped
+    data = await ok(client, USERS, {"q": typo})
+    assert f"{stem}x" in [edge["node"]["handle"] for edge in data["searchUsers"]["edges"]]
+    paged, after = [], None
+    while True:
+        page = (await ok(client, USERS, {"q": stem, "first": 1, "after": after}))["searchUsers"]
+        paged += [edge["node"]["handle"] for edge in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert paged == handles
+
+
+async def trend_counts(client: httpx.AsyncClient, tags: list[str]) -> dict[str, int]:
+    data = await ok(client, TRENDS, {"limit": 50})
+    counts = {trend["tag"]: trend["tweetCount"] for trend in data["trendingHashtags"]}
+    return {tag: counts.get(tag, 0) for tag in tags}
+
+
+async def test_trending_hashtags_count_once_forget_deleted_and_rebuild(
+    client: httpx.AsyncClient, settle: Settle, app: Starlette
+) -> None:
+    author, hot, warm = await register(client), made_up(), made_up()
+    hot_tweets = [await post(client, author, f"#{hot} number {n} #{hot}") for n in range(6)]
+    await post(client, author, f"#{warm} #{hot.upper()} and #{warm} once")
+    await settle()
+    await settle()  # a job run twice counts once
+    assert await trend_counts(client, [hot, warm]) == {hot: 7, warm: 1}
+    await ok(client, DELETE, {"id": hot_tweets[0]}, token=author.token)
+    await settle()
+    redis = app.state.redis
+    top = [key async for key in redis.scan_iter("trend:top:*")]
+    await redis.delete(*top)  # the summed window is reused for a few seconds
+    assert await trend_counts(client, [hot, warm]) == {hot: 6, warm: 1}
+    trend_keys = [key async for key in redis.scan_iter("trend:*")]
+    await redis.delete(*trend_keys)  # Redis lost them: counted again from the database
+    assert await trend_counts(client, [hot, warm]) == {hot: 6, warm: 1}
+    data = await ok(client, TRENDS, {})
+    counts = [trend["tweetCount"] for trend in data["trendingHashtags"]]
+    assert len(counts) <= 10 and counts == sorted(counts, reverse=True)
