@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from prometheus_client import Counter
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -17,7 +16,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-STATEMENTS = Counter("db_statements_total", "SQL statements sent to PostgreSQL")
+from core.metrics import STATEMENTS
 
 
 def _count_statement(*_: object) -> None:

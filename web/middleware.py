@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import time
 
-from prometheus_client import Counter, Histogram
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from web.context import request_id
 
-REQUESTS = Counter("http_requests_total", "HTTP requests", ["method", "path", "status"])
-LATENCY = Histogram("http_request_duration_seconds", "HTTP request latency", ["method", "path"])
 _KNOWN_PATHS = {"/graphql", "/healthz", "/readyz", "/metrics"}
 
 
@@ -39,5 +37,5 @@ class RequestMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            REQUESTS.labels(scope["method"], path, str(status)).inc()
-            LATENCY.labels(scope["method"], path).observe(time.perf_counter() - started)
+            HTTP_REQUESTS.labels(scope["method"], path, str(status)).inc()
+            HTTP_LATENCY.labels(scope["method"], path).observe(time.perf_counter() - started)

@@ -1,0 +1,37 @@
+"""Every Prometheus metric of the service, in one place (served at /metrics).
+
+Per-process figures are counted where they happen. Figures of the whole deployment (outbox
+backlog, broker queue depth, fan-out lag measured by the workers) are read from PostgreSQL and
+Redis when /metrics is scraped (web/health.py), so any API process shows them.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+LAG_SECONDS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+HTTP_REQUESTS = Counter("http_requests_total", "HTTP requests", ["method", "path", "status"])
+HTTP_LATENCY = Histogram(
+    "http_request_duration_seconds", "HTTP request latency", ["method", "path"], buckets=_SECONDS
+)
+OPERATIONS = Counter(
+    "graphql_operations_total", "GraphQL operations executed", ["operation", "type"]
+)
+OPERATION_LATENCY = Histogram(
+    "graphql_operation_duration_seconds",
+    "GraphQL operation latency, parse to result",
+    ["operation", "type"],
+    buckets=_SECONDS,
+)
+ERRORS = Counter("graphql_errors_total", "GraphQL errors answered, by code", ["code"])
+STATEMENTS = Counter("db_statements_total", "SQL statements sent to PostgreSQL")
+DB_POOL = Gauge("db_pool_connections", "Database connections of this process", ["state"])
+CACHE = Counter("cache_requests_total", "Redis cache lookups", ["kind", "result"])
+WEBSOCKETS = Gauge("websocket_connections", "Open GraphQL WebSocket connections")
+SUBSCRIPTIONS = Gauge("subscriptions_active", "Running GraphQL subscriptions")
+EVENTS = Counter("subscription_events_total", "Events sent to subscribers", ["topic"])
+OUTBOX_BACKLOG = Gauge("outbox_backlog", "Outbox records not yet handed to the broker")
+QUEUE_DEPTH = Gauge("broker_queue_depth", "Jobs waiting in the broker's queue")
+FANOUT_LAG = "fanout_lag_seconds"  # a histogram kept in Redis by the workers: web/health.py
