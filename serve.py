@@ -8,7 +8,6 @@ beside the API; set WORKERS=0 when they run elsewhere (`make worker`).
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import subprocess
@@ -20,6 +19,7 @@ import uvicorn
 
 from alembic import command
 from alembic.config import Config
+from core import logs
 from core.config import Settings
 from core.embedded import resolve_backends
 
@@ -52,7 +52,7 @@ def _stop_worker(worker: subprocess.Popen[bytes]) -> None:
 
 def main() -> None:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure()
     data_dir = Path(os.environ.get("DATA_DIR", "./var"))
     servers = resolve_backends(data_dir)
     workers: list[subprocess.Popen[bytes]] = []
@@ -69,6 +69,8 @@ def main() -> None:
             ssl_keyfile=settings.tls_keyfile,
             proxy_headers=True,
             log_level="info",
+            log_config=None,  # uvicorn's lines go through our JSON handler
+            access_log=False,  # web/middleware.py writes one, with the request id
             # events are small JSON: compressing each costs CPU, and a compressor per socket
             # costs memory, for little gain
             ws_per_message_deflate=False,

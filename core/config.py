@@ -8,6 +8,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+BROKER_NAMESPACE = "chirp-jobs"  # the Redis broker's key prefix (workers/broker.py)
+
 
 def _int(name: str, default: int) -> int:
     raw = os.environ.get(name)

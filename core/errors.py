@@ -6,6 +6,8 @@ from typing import Any
 
 from graphql import GraphQLError, GraphQLSyntaxError
 
+from core.metrics import ERRORS
+
 INTERNAL_MESSAGE = "Internal server error."
 
 
@@ -85,4 +87,5 @@ def format_error(error: GraphQLError, *, variables_stage: bool = False) -> dict[
     else:
         code = "BAD_USER_INPUT" if variables_stage else stage_code(error) or "BAD_USER_INPUT"
         formatted["extensions"] = {**(error.extensions or {}), "code": code}
+    ERRORS.labels(formatted["extensions"]["code"]).inc()
     return formatted

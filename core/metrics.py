@@ -33,5 +33,7 @@ WEBSOCKETS = Gauge("websocket_connections", "Open GraphQL WebSocket connections"
 SUBSCRIPTIONS = Gauge("subscriptions_active", "Running GraphQL subscriptions")
 EVENTS = Counter("subscription_events_total", "Events sent to subscribers", ["topic"])
 OUTBOX_BACKLOG = Gauge("outbox_backlog", "Outbox records not yet handed to the broker")
-QUEUE_DEPTH = Gauge("broker_queue_depth", "Jobs waiting in the broker's queue")
+QUEUE_DEPTH = Gauge(
+    "broker_queue_depth", "Jobs not yet done in the broker's queue (RabbitMQ: not yet taken)"
+)
 FANOUT_LAG = "fanout_lag_seconds"  # a histogram kept in Redis by the workers: web/health.py

@@ -20,6 +20,7 @@ import strawberry
 from core import cursors
 from core.errors import BadUserInput, NotFound
 from core.ids import expect_global_id
+from core.metrics import EVENTS
 from dataloaders import SharedRows
 from schema.context import Context, Info
 from schema.notifications import NotificationEdge, load_notifications
@@ -59,7 +60,7 @@ async def home_timeline(info: Info, since: Since = None) -> AsyncGenerator[Tweet
                 return None
             return TweetEdge(cursor=cursors.encode(TWEETS, tweet_id), node=tweet)
 
-        async for built in _each(context, _replay_then(replay, subscriber.queue), edge):
+        async for built in _each(context, live.HOME, _replay_then(replay, subscriber.queue), edge):
             yield built
 
 
@@ -85,7 +86,9 @@ async def notifications_feed(
             cursor = cursors.encode(notifications.NOTIFICATIONS, notification_id)
             return NotificationEdge(cursor=cursor, node=found)
 
-        async for built in _each(context, _replay_then(replay, subscriber.queue), edge):
+        async for built in _each(
+            context, live.NOTIFICATION, _replay_then(replay, subscriber.queue), edge
+        ):
             yield built
 
 
@@ -108,12 +111,14 @@ async def tweet_updated(info: Info, id: TweetIdArg) -> AsyncGenerator[Tweet, Non
                 return  # deleted: the subscription completes
             if _state(tweet) != sent:  # an event may arrive after its change was already sent
                 sent_at, sent = time.monotonic(), _state(tweet)
+                EVENTS.labels(live.TWEET_UPDATED).inc()
                 yield tweet
             await context.reads.close()
 
 
 async def _each(
     context: Context,
+    topic: str,
     items: AsyncIterator[live.Item],
     build: Callable[[int, Any], Awaitable[T | None]],
 ) -> AsyncIterator[T]:
@@ -128,6 +133,7 @@ async def _each(
         context.after_write()
         built = await build(item, shared)
         if built is not None:
+            EVENTS.labels(topic).inc()
             yield built
         await context.reads.close()  # the event is sent: hold no connection while idle
 

@@ -17,6 +17,7 @@ from core.errors import format_error, is_unexpected
 from resolvers import accounts, graph, live, nodes, search, tweets
 from resolvers import notifications as inbox
 from schema.notifications import Notification, NotificationConnection, NotificationEdge
+from schema.operation_metrics import OperationMetrics
 from schema.relay import Node
 from schema.scalars import DATETIME
 from schema.shared_events import SharedEventExecutor
@@ -194,6 +195,7 @@ def build_schema(**options: Any) -> Schema:
         extensions=[
             lambda: ParserCache(maxsize=1024),
             lambda: ValidationCache(maxsize=1024),
+            OperationMetrics,
         ],
         **options,
     )

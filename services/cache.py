@@ -20,6 +20,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.metrics import CACHE
 from core.scripts import Script
 
 _STALE = "stale cache keys"
@@ -45,6 +46,15 @@ Load = Callable[[list[Any]], Awaitable[list[Any]]]
 TWEET, USER = "t", "u"
 LIKED, RETWEETED, FOLLOWING, FOLLOWED_BY = "l", "r", "f", "b"
 FOLLOWED_MERGED = "m"  # by viewer, scoped by the size of the hybrid set (services/home.py)
+_NAMES = {
+    TWEET: "tweet",
+    USER: "user",
+    LIKED: "liked",
+    RETWEETED: "retweeted",
+    FOLLOWING: "following",
+    FOLLOWED_BY: "followed_by",
+    FOLLOWED_MERGED: "followed_merged",
+}
 
 
 def key(kind: str, item: object) -> str:
@@ -80,6 +90,10 @@ async def read_through(
     keys = [key(kind, item) for item in items]
     found: dict[str, Any] = {}
     missing = _decode_into(found, keys, await redis.mget(keys))
+    base = kind.split(":", 1)[0]  # not the scope: one series per kind
+    label = _NAMES.get(base, base)
+    CACHE.labels(label, "hit").inc(len(keys) - len(missing))
+    CACHE.labels(label, "miss").inc(len(missing))
     if missing:
         token = secrets.token_hex(8)
         async with redis.pipeline(transaction=False) as pipe:

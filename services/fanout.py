@@ -8,6 +8,7 @@ Only live timelines get entries; cold ones are rebuilt from the database on thei
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import NamedTuple
 
@@ -15,8 +16,9 @@ import redis.asyncio as aioredis
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.ids import snowflake_time
 from models import Tweet, User
-from services import feed, hybrid
+from services import cluster_metrics, feed, hybrid
 
 FOLLOWER_BATCH = 50_000
 
@@ -54,6 +56,8 @@ async def fan_out_tweet(
     if await _author(connection, tweet_id) is None:  # deleted while we wrote: take it back
         await remove_tweet(connection, redis, tweet_id=tweet_id, author_id=author.id)
         return None
+    lag = time.time() - snowflake_time(tweet_id).timestamp()
+    await cluster_metrics.observe_lag(redis, max(lag, 0))
     return FanOut(author.id, written)
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import BigInteger, any_, bindparam, select
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from core.db import Database
+from core.metrics import SUBSCRIPTIONS
 from models import Follow
 
 log = logging.getLogger("chirp.live")
@@ -76,6 +77,7 @@ class Hub:
         self._prepare = prepare
         self._subscribers: dict[tuple[str, int], set[Subscriber]] = defaultdict(set)
         self._home: set[int] = set()  # viewers with a home timeline subscription here
+        SUBSCRIPTIONS.set_function(lambda: self.subscriptions)
 
     @property
     def subscriptions(self) -> int:

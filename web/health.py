@@ -9,6 +9,8 @@ from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
+from services import cluster_metrics
+
 CHECK_TIMEOUT_SECONDS = 2.0
 
 
@@ -31,6 +33,8 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
+    state = request.app.state
+    await cluster_metrics.refresh(state.db, state.redis, state.settings)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -1,16 +1,19 @@
-"""Request ids and Prometheus request metrics, for every HTTP request."""
+"""Request ids, Prometheus request metrics and an access log line, for every HTTP request."""
 
 from __future__ import annotations
 
+import logging
 import time
 
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core.logs import REQUEST_ID
 from core.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from web.context import request_id
 
-_KNOWN_PATHS = {"/graphql", "/healthz", "/readyz", "/metrics"}
+_KNOWN_PATHS = {"/graphql", "/healthz", "/readyz", "/metrics", "/stats"}
+access = logging.getLogger("chirp.access")
 
 
 class RequestMiddleware:
@@ -23,6 +26,7 @@ class RequestMiddleware:
             return
         rid = request_id(HTTPConnection(scope))
         scope.setdefault("state", {})["request_id"] = rid
+        REQUEST_ID.set(rid)  # on every log line of this request
         path = scope["path"] if scope["path"] in _KNOWN_PATHS else "other"
         status = 500
         started = time.perf_counter()
@@ -37,5 +41,8 @@ class RequestMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            seconds = time.perf_counter() - started
             HTTP_REQUESTS.labels(scope["method"], path, str(status)).inc()
-            HTTP_LATENCY.labels(scope["method"], path).observe(time.perf_counter() - started)
+            HTTP_LATENCY.labels(scope["method"], path).observe(seconds)
+            fields = {"status": status, "duration_ms": round(seconds * 1000, 1)}
+            access.info("%s %s", scope["method"], scope["path"], extra={"fields": fields})

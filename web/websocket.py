@@ -28,6 +28,8 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UNSET, UnsetType
 
+from core.logs import REQUEST_ID
+from core.metrics import WEBSOCKETS
 from core.security import bearer_token
 from schema import schema
 from schema.context import Context
@@ -59,6 +61,7 @@ class _Connection:
             await self.websocket.close(code=code, reason=reason)
 
     async def release(self) -> None:
+        WEBSOCKETS.dec()
         if self.expiry is not None:
             self.expiry.cancel()
         with suppress(RedisError):  # the entry lapses by itself
@@ -117,6 +120,8 @@ class GraphQLWebSocket(GraphQL[Context, None]):
             hub=state.hub,
         )
         connection = _Connection(request, context)
+        REQUEST_ID.set(context.request_id)  # one id for the connection's log lines
+        WEBSOCKETS.inc()
         context.close_socket = connection.close
         request.scope[_STATE] = connection
         self._connections[id(context)] = connection

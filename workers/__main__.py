@@ -8,18 +8,18 @@ embedded default starts one beside the API. Stops cleanly on SIGTERM or Ctrl-C.
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 
 import dramatiq
 
+from core import logs
 from core.config import Settings
 
 THREADS = 4
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure()
     settings = Settings.from_env()
     from workers import relay
     from workers.actors import broker  # configures the broker, then binds the actor to it

@@ -13,9 +13,9 @@ from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware.asyncio import AsyncIO
 
-from core.config import Settings
+from core.config import BROKER_NAMESPACE, Settings
 
-NAMESPACE = "chirp-jobs"
+NAMESPACE = BROKER_NAMESPACE
 HEARTBEAT_MS = 15_000
 
 
