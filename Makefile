@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run worker test lint typecheck contract seed bench profile clean
+.PHONY: run worker test lint typecheck contract seed reindex bench profile clean
 
 $(STAMP): requirements.lock
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed"; exit 1; }
@@ -50,3 +50,7 @@ profile: $(STAMP)
 
 seed: $(STAMP)
 	$(BIN)/python -m bench.seed $(ARGS)
+
+# the search index from the database; ARGS="--restart" ignores the checkpoint of a stopped run
+reindex: $(STAMP)
+	$(BIN)/python -m services.reindex $(ARGS)

@@ -19,12 +19,13 @@ from core.db import Database, RequestReads
 from core.security import TokenCodec
 from dataloaders import SharedRows, shared_rows
 from schema import schema
-from services import live
+from services import live, search_backends
 from services.presence import Presence
 from web.graphiql import graphiql_routes
 from web.graphql_http import graphql_endpoint
 from web.health import healthz, metrics, readyz
 from web.middleware import RequestMiddleware
+from web.stats import stats_routes
 from web.websocket import GraphQLWebSocket
 
 logger = logging.getLogger("chirp")
@@ -76,6 +77,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
         app.state.hub = live.Hub(redis, db, partial(_shared_rows, db, redis, settings))
         app.state.presence = Presence(redis, settings.ws_connections_per_user)
+        app.state.search = await search_backends.open_backend(settings)
+        search_backends.configure(app.state.search)
         tasks = [
             asyncio.create_task(app.state.hub.run()),
             asyncio.create_task(app.state.presence.run()),
@@ -86,6 +89,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await app.state.search.close()
             await redis.aclose()
             await db.dispose()
 
@@ -99,5 +103,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/readyz", readyz),
         Route("/metrics", metrics),
         *graphiql_routes(),
+        *stats_routes(),
     ]
     return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(RequestMiddleware)])

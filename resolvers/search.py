@@ -1,4 +1,5 @@
-"""Search over tweets and users, and trending hashtags."""
+"""Search over tweets and users (PostgreSQL or Meilisearch, services/search_backends.py), and
+trending hashtags."""
 
 from __future__ import annotations
 
@@ -33,16 +34,16 @@ class HashtagTrend:
 async def search_tweets(
     info: Info, query: Query, first: First = 20, after: After = None
 ) -> TweetConnection:
-    async with info.context.reads.connection() as connection:
-        page = await search.tweets(connection, query=query, first=first, after=after)
+    context = info.context
+    page = await context.search.tweets(context.reads, query=query, first=first, after=after)
     return await TweetConnection.of(info, page)
 
 
 async def search_users(
     info: Info, query: Query, first: First = 20, after: After = None
 ) -> UserConnection:
-    async with info.context.reads.connection() as connection:
-        page = await search.users(connection, query=query, first=first, after=after)
+    context = info.context
+    page = await context.search.users(context.reads, query=query, first=first, after=after)
     return await UserConnection.of(info, page)
 
 

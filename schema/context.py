@@ -18,7 +18,7 @@ from core.db import Database, RequestReads
 from core.errors import BadUserInput, Unauthenticated
 from core.security import TokenCodec
 from dataloaders import Loaders
-from services import cache, home, live, outbox
+from services import cache, home, live, outbox, search_backends
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,8 @@ class Context:
     hub: live.Hub | None = None  # live events, for subscriptions
     close_socket: Callable[[int, str], None] | None = None  # on a WebSocket
     connection_params: dict[str, Any] | None = None  # the WebSocket's connection_init payload
+    # PostgreSQL or Meilisearch, as the app's lifespan configured the process
+    search: search_backends.SearchBackend = field(default_factory=search_backends.configured)
     reads: RequestReads = field(init=False)
     loaders: Loaders = field(init=False)
 
@@ -53,7 +55,7 @@ class Context:
         events, stale = outbox.recorded(session), cache.stale_keys(session)
         try:
             await cache.forget(self.redis, stale)
-            if events:
+            if events and self.viewer_id is not None:  # register has no viewer
                 async with self.reads.connection() as connection:
                     await home.show_own_changes(
                         connection,

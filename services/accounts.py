@@ -11,7 +11,7 @@ from core.errors import BadUserInput, Conflict, NotFound, Unauthenticated
 from core.security import hash_password, verify_password
 from core.text import HANDLE_RE, check_handle, clean_text
 from models import User
-from services import cache
+from services import cache, outbox
 
 PASSWORD_MIN = 8
 PASSWORD_MAX = 1024
@@ -51,6 +51,7 @@ async def register(
     )
     if inserted is None:
         raise Conflict("That handle is taken.")
+    await outbox.record(session, "user.changed", user_id=user_id)
     return await _get(session, user_id)
 
 
@@ -73,6 +74,8 @@ async def update_profile(
     if values:
         await session.execute(update(User).where(User.id == user_id).values(**values))
         cache.stale(session, cache.key(cache.USER, user_id))
+    if "display_name" in values:  # what search holds of a profile, with the handle
+        await outbox.record(session, "user.changed", user_id=user_id)
     return await _get(session, user_id)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -39,6 +40,10 @@ Event = Mapping[str, str | int]
 Item = tuple[int, Any]  # an id, and what was read once for every subscriber it goes to
 # reads, once per batch, what the subscribers of these tweets need: (tweet ids, viewers)
 Prepare = Callable[[list[int], set[int]], Awaitable[Any]]
+
+
+_hubs: weakref.WeakSet[Hub] = weakref.WeakSet()  # every app's, for the gauge
+SUBSCRIPTIONS.set_function(lambda: sum(hub.subscriptions for hub in _hubs))
 
 
 async def publish(redis: aioredis.Redis, events: Sequence[Event]) -> None:
@@ -71,13 +76,15 @@ class Subscriber:
 
 
 class Hub:
+    """Reads the live stream for this process's subscriptions (one per app)."""
+
     def __init__(self, redis: aioredis.Redis, db: Database, prepare: Prepare) -> None:
         self._redis = redis
         self._db = db
         self._prepare = prepare
         self._subscribers: dict[tuple[str, int], set[Subscriber]] = defaultdict(set)
         self._home: set[int] = set()  # viewers with a home timeline subscription here
-        SUBSCRIPTIONS.set_function(lambda: self.subscriptions)
+        _hubs.add(self)
 
     @property
     def subscriptions(self) -> int:

@@ -107,7 +107,7 @@ async def trending(
     if not 1 <= limit <= LIMIT_MAX:
         raise BadUserInput(f"limit must be between 1 and {LIMIT_MAX}.")
     if not await redis.exists(BUILT):
-        await _rebuild(connection, redis, window_hours)
+        await rebuild(connection, redis, window_hours)
     now = int(time.time()) // BUCKET_SECONDS
     top = f"trend:top:{window_hours}:{now}"
     if not await redis.exists(top):
@@ -122,7 +122,7 @@ async def trending(
     return [Trend(_text(tag), int(score)) for tag, score in found if score > 0]
 
 
-async def _rebuild(connection: AsyncConnection, redis: aioredis.Redis, window_hours: int) -> None:
+async def rebuild(connection: AsyncConnection, redis: aioredis.Redis, window_hours: int) -> None:
     """Counts the window's tweets again from the database; one caller does it, the others
     wait for it (counting twice would be harmless, only slower)."""
     if not await redis.set(_LOCK, "1", nx=True, ex=_LOCK_SECONDS):

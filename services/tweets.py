@@ -78,6 +78,7 @@ async def edit_tweet(
     tweet.text, tweet.edited_at, tweet.edit_count = text, now, tweet.edit_count + 1
     tweet.hashtags, tweet.mentions = hashtags(text), mentions(text)
     await session.flush()
+    await outbox.record(session, "tweet.edited", tweet_id=tweet.id)
     cache.stale(session, cache.key(cache.TWEET, tweet.id))
     return tweet.id
 

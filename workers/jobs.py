@@ -11,7 +11,8 @@ import redis.asyncio as aioredis
 
 from core.config import Settings
 from core.db import Database
-from services import fanout, home, live, notifications, trends
+from services import fanout, home, live, notifications, search_index, trends
+from services.meili import Meili
 
 
 class PoisonMessage(ValueError):
@@ -23,6 +24,7 @@ class Stores:
     db: Database
     redis: aioredis.Redis
     settings: Settings
+    search: Meili | None = None  # when SEARCH_URL is set
 
     @classmethod
     def connect(cls, settings: Settings, *, pool_size: int = 4) -> Stores:
@@ -30,9 +32,12 @@ class Stores:
             db=Database.connect(settings.database_url or "", pool_size=pool_size),
             redis=aioredis.from_url(settings.redis_url or ""),
             settings=settings,
+            search=Meili.connect(settings) if settings.search_url else None,
         )
 
     async def close(self) -> None:
+        if self.search is not None:
+            await self.search.close()
         await self.redis.aclose()
         await self.db.dispose()
 
@@ -70,6 +75,7 @@ async def _tweet_posted(stores: Stores, *, tweet_id: int) -> None:
         stores.redis, [{"topic": live.TWEET, "tweet": tweet_id, "author": done.author_id}]
     )
     await _notify(stores, notifications.for_tweet, tweet_id=tweet_id)
+    await _index_tweets(stores, [tweet_id])
 
 
 async def _tweet_liked(stores: Stores, *, tweet_id: int, actor_id: int) -> None:
@@ -96,6 +102,25 @@ async def _tweet_removed(stores: Stores, *, tweets: list[tuple[int, int]]) -> No
             await fanout.remove_tweet(
                 connection, stores.redis, tweet_id=tweet_id, author_id=author_id
             )
+    await _index_tweets(stores, [tweet_id for tweet_id, _ in tweets])
+
+
+async def _tweet_edited(stores: Stores, *, tweet_id: int) -> None:
+    await _index_tweets(stores, [tweet_id])
+
+
+async def _user_changed(stores: Stores, *, user_id: int) -> None:
+    if stores.search is not None:
+        async with stores.db.read() as connection:
+            await search_index.sync_users(connection, stores.search, [user_id])
+
+
+async def _index_tweets(stores: Stores, tweet_ids: list[int]) -> None:
+    """Meilisearch only (last, so that while it is down the other effects still happen):
+    PostgreSQL's search column follows the text by itself."""
+    if stores.search is not None:
+        async with stores.db.read() as connection:
+            await search_index.sync_tweets(connection, stores.search, tweet_ids)
 
 
 async def _follow_changed(stores: Stores, *, follower_id: int, followee_id: int) -> None:
@@ -117,4 +142,6 @@ _JOBS = {
     "tweet.removed": _tweet_removed,
     "tweet.liked": _tweet_liked,
     "follow.changed": _follow_changed,
+    "tweet.edited": _tweet_edited,
+    "user.changed": _user_changed,
 }
