@@ -15,10 +15,21 @@ _MARKER = "bench_dataset"
 
 
 async def dataset(
-    server_url: str, users: int, seed_value: int = 1, *, progress: bool = True
+    server_url: str,
+    users: int,
+    seed_value: int = 1,
+    *,
+    tweets_per_user: float = Plan.tweets_per_user,
+    progress: bool = True,
 ) -> str:
-    """The URL of a database holding `users` seeded users; seeds it the first time only."""
+    """The URL of a database holding `users` seeded users; seeds it the first time only.
+
+    `tweets_per_user` makes more tweets without a bigger follow graph (the slow part of seeding
+    many users); a dataset with another value than the default has a name of its own.
+    """
     name = f"chirp_bench_{users}_{seed_value}"
+    if tweets_per_user != Plan.tweets_per_user:
+        name += f"_t{tweets_per_user:g}"
     url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
     admin = await asyncpg.connect(
         asyncpg_dsn(
@@ -35,7 +46,8 @@ async def dataset(
     finally:
         await admin.close()
     await asyncio.to_thread(migrate, url)
-    await seed(url, Plan(users=users, seed=seed_value), progress=progress)
+    plan = Plan(users=users, seed=seed_value, tweets_per_user=tweets_per_user)
+    await seed(url, plan, progress=progress)
     connection = await asyncpg.connect(asyncpg_dsn(url))
     try:
         await connection.execute(f"CREATE TABLE {_MARKER} (users int)")

@@ -6,11 +6,12 @@ import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,13 +152,30 @@ def wrk(
     )
 
 
+def measure(
+    run: Callable[[str, float], LoadResult],
+    url: str,
+    *,
+    warmup: float,
+    seconds: float,
+    repeats: int,
+) -> list[LoadResult]:
+    """A warm-up, then `repeats` measured runs of `seconds` each."""
+    run(url, warmup)
+    return [run(url, seconds) for _ in range(repeats)]
+
+
+def median(results: list[LoadResult], field: str) -> float:
+    return float(statistics.median(getattr(result, field) for result in results))
+
+
 def _lua(text: str) -> str:
     return json.dumps(text)  # a JSON string is a valid Lua string literal for our ASCII bodies
 
 
 def busy_cpu_percent(sample_seconds: float = 1.0) -> float:
     """How much CPU other work is using right now, 0-100 over all cores."""
-    return psutil.cpu_percent(interval=sample_seconds)
+    return float(psutil.cpu_percent(interval=sample_seconds))
 
 
 def metric(url: str, name: str) -> float:

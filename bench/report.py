@@ -23,9 +23,15 @@ def write(results: dict[str, Any], directory: Path) -> None:
     stamp = results["started"].replace(":", "").replace("-", "")
     (directory / f"run-{stamp}.json").write_text(text)
     (directory / "results.md").write_text(markdown(results))
-    _throughput_chart(results["scenarios"], directory / "throughput.png")
-    _latency_chart(results["scenarios"], directory / "latency.png")
-    _scaling_chart(results["scaling"], directory / "scaling.png")
+    if results["scenarios"]:  # a run of some scenarios only (--only) may have none
+        _throughput_chart(results["scenarios"], directory / "throughput.png")
+        _latency_chart(results["scenarios"], directory / "latency.png")
+    if results["scaling"]:
+        _scaling_chart(results["scaling"], directory / "scaling.png")
+    if results.get("search", {}).get("queries"):
+        queries = results["search"]["queries"]
+        labels = [f"{q['kind']}\n{q['engine']}\n{q['backend']}" for q in queries]
+        _latency_chart(queries, directory / "search.png", labels, "searchTweets latency")
     if directory.resolve() == README.parent / "bench" / "results":
         _update_readme(markdown(results))
 
@@ -43,18 +49,21 @@ def markdown(results: dict[str, Any]) -> str:
     lines = [
         f"Run of {results['started']} on {machine['cpus']} CPUs, {machine['memory_gb']} GB "
         f"({machine['busy_cpu_percent_before']:.0f}% CPU busy before the run).",
-        "",
-        "| scenario | backend | users | ours req/s | p50 ms | p95 ms | p99 ms | ceiling req/s "
-        "| ceiling p99 ms | ratio | SQL/request | spread |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
+    if results["scenarios"]:
+        lines += [
+            "",
+            "| scenario | backend | users | ours req/s | p50 ms | p95 ms | p99 ms | ceiling req/s "
+            "| ceiling p99 ms | ratio | SQL/request | spread |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
     for s in results["scenarios"]:
         statements = s.get("statements_per_request")
         lines.append(
             f"| {s['name']} | {s['backend']} | {s['users']:,} | {s['throughput']:,.0f} "
             f"| {s['p50_ms']:.1f} | {s['p95_ms']:.1f} | {s['p99_ms']:.1f} "
             f"| {s['ceiling_throughput']:,.0f} | {s['ceiling_p99_ms']:.1f} | {s['ratio']:.2f} "
-            f"| {'-' if statements is None else f'{statements:.1f}'} | ±{s['spread'] / 2:.0%} |"
+            f"| {_per_request(statements)} | ±{s['spread'] / 2:.0%} |"
         )
     if results["scaling"]:
         lines += [
@@ -106,7 +115,57 @@ def markdown(results: dict[str, Any]) -> str:
                 f"| {d['ceiling_p50_ms']:.1f} | {d['ceiling_p99_ms']:.1f} "
                 f"| {d['ceiling_events_per_second']:,.0f} |"
             )
+    lines += _search_markdown(results.get("search") or {})
     return "\n".join(lines) + "\n"
+
+
+def _search_markdown(search: dict[str, Any]) -> list[str]:
+    if not search.get("queries") and not search.get("skipped"):
+        return []
+    sizes = ", ".join(
+        f"{d['tweets']:,} tweets by {d['users']:,} users ({d['backend']})"
+        for d in search.get("datasets", [])
+    )
+    lines = [
+        "",
+        f"`search`: `searchTweets(query, first: 20)` on {sizes}; `matches` is how many tweets "
+        "the query finds in all. Ceiling on PostgreSQL: a bare Starlette app running the "
+        "statement services/search.py builds, then the page's rows, through asyncpg; on "
+        "Meilisearch: its own HTTP search call.",
+        "",
+        "| backend | engine | query kind | query | matches | ours req/s | p50 ms | p99 ms "
+        "| ceiling req/s | ceiling p50 ms | ceiling p99 ms | ratio | SQL/request | spread |",
+        "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+        "| ---: |",
+    ]
+    for q in search["queries"]:
+        lines.append(
+            f"| {q['backend']} | {q['engine']} | {q['kind']} | `{q['query']}` | {q['matches']:,} "
+            f"| {q['throughput']:,.0f} | {q['p50_ms']:.1f} | {q['p99_ms']:.1f} "
+            f"| {q['ceiling_throughput']:,.0f} | {q['ceiling_p50_ms']:.1f} "
+            f"| {q['ceiling_p99_ms']:.1f} | {q['ratio']:.2f} "
+            f"| {_per_request(q.get('statements_per_request'))} | ±{q['spread'] / 2:.0%} |"
+        )
+    if search.get("indexing"):
+        lines += [
+            "",
+            "Indexing, in tweets per second over every tweet (median of the runs):",
+            "",
+            "| backend | engine | measured | tweets | seconds | tweets/s |",
+            "| --- | --- | --- | ---: | ---: | ---: |",
+        ]
+        for i in search["indexing"]:
+            lines.append(
+                f"| {i['backend']} | {i['engine']} | {i['measured']} | {i['tweets']:,} "
+                f"| {i['seconds']:.2f} | {i['tweets_per_second']:,.0f} |"
+            )
+    if search.get("skipped"):
+        lines += ["", *(f"- {line}" for line in search["skipped"])]
+    return lines
+
+
+def _per_request(statements: float | None) -> str:
+    return "-" if statements is None else f"{statements:.1f}"
 
 
 def _labels(scenarios: list[dict[str, Any]]) -> list[str]:
@@ -136,7 +195,12 @@ def _throughput_chart(scenarios: list[dict[str, Any]], path: Path) -> None:
     plt.close(figure)
 
 
-def _latency_chart(scenarios: list[dict[str, Any]], path: Path) -> None:
+def _latency_chart(
+    scenarios: list[dict[str, Any]],
+    path: Path,
+    labels: list[str] | None = None,
+    title: str = "Latency",
+) -> None:
     figure, axes = plt.subplots(figsize=(max(6, 1.6 * len(scenarios)), 4))
     positions = range(len(scenarios))
     for offset, key, label in [
@@ -146,9 +210,9 @@ def _latency_chart(scenarios: list[dict[str, Any]], path: Path) -> None:
         (0.3, "ceiling_p99_ms", "ceiling p99"),
     ]:
         axes.bar([p + offset for p in positions], [s[key] for s in scenarios], 0.2, label=label)
-    axes.set_xticks(list(positions), _labels(scenarios), fontsize=8)
+    axes.set_xticks(list(positions), labels or _labels(scenarios), fontsize=8)
     axes.set_ylabel("milliseconds")
-    axes.set_title("Latency: ours beside the ceiling")
+    axes.set_title(f"{title}: ours beside the ceiling")
     axes.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=110)

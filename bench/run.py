@@ -1,9 +1,11 @@
 """`make bench`: every scenario against a real server process, as a ratio to its ceiling.
 
     .venv/bin/python -m bench.run [--users 10000] [--seconds 10] [--repeats 3] [--large] [--smoke]
+        [--search-tweets 1000000] [--only requests|fanout|subscriptions|scaling|search ...]
 
 Backends: the embedded default always; the machine's PostgreSQL + Redis when they answer.
-Results: bench/results/latest.json (and a dated copy), results.md and PNG charts.
+Results: bench/results/latest.json (and a dated copy), results.md and PNG charts; a run of
+some scenarios only (--only) writes to var/bench-results unless told --output.
 """
 
 from __future__ import annotations
@@ -15,15 +17,23 @@ import socket
 import statistics
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
 
-from bench import fanout, report, subscriptions
+from bench import fanout, report, search, subscriptions
 from bench.datasets import dataset, forget_writes, newest_tweet, viewer_following
-from bench.harness import LoadResult, busy_cpu_percent, flush_redis, metric, server
+from bench.harness import (
+    LoadResult,
+    busy_cpu_percent,
+    flush_redis,
+    measure,
+    median,
+    metric,
+    server,
+)
 from bench.scenarios import (
     Scenario,
     Users,
@@ -40,6 +50,9 @@ RESULTS = ROOT / "bench" / "results"
 SECRET = "bench-secret-bench-secret-bench-secret-42"
 SERVICES = ("postgresql+asyncpg://postgres@127.0.0.1:5432/postgres", "redis://127.0.0.1:6379/8")
 BUSY_PERCENT = 25.0
+GROUPS = ["requests", "fanout", "subscriptions", "scaling", "search"]
+PARTIAL = ROOT / "var" / "bench-results"  # a run of some scenarios: not the README's figures
+SMOKE_SEARCH_TWEETS = 900  # the smoke run's 60 users with their 15 tweets each
 
 
 @dataclass
@@ -53,6 +66,8 @@ class Options:
     backends: list[str]
     followers: int = fanout.FOLLOWERS
     subscribers: int = subscriptions.SUBSCRIBERS
+    search_tweets: int = search.SEARCH_TWEETS
+    only: list[str] = field(default_factory=lambda: list(GROUPS))
 
 
 @dataclass
@@ -97,30 +112,27 @@ def backend_urls(name: str) -> Iterator[tuple[str, str]]:
 def _measure(
     run: Callable[[str, float], LoadResult], url: str, options: Options
 ) -> list[LoadResult]:
-    run(url, options.warmup)
-    return [run(url, options.seconds) for _ in range(options.repeats)]
-
-
-def _median(results: list[LoadResult], field: str) -> float:
-    return float(statistics.median(getattr(result, field) for result in results))
+    return measure(
+        run, url, warmup=options.warmup, seconds=options.seconds, repeats=options.repeats
+    )
 
 
 def _outcome(
     scenario: str, backend: str, users: int, ours: list[LoadResult], ceiling: list[LoadResult]
 ) -> Outcome:
-    throughput = _median(ours, "throughput")
-    ceiling_throughput = _median(ceiling, "throughput")
+    throughput = median(ours, "throughput")
+    ceiling_throughput = median(ceiling, "throughput")
     rates = [result.throughput for result in ours]
     return Outcome(
         name=scenario,
         backend=backend,
         throughput=throughput,
-        p50_ms=_median(ours, "p50_ms"),
-        p95_ms=_median(ours, "p95_ms"),
-        p99_ms=_median(ours, "p99_ms"),
+        p50_ms=median(ours, "p50_ms"),
+        p95_ms=median(ours, "p95_ms"),
+        p99_ms=median(ours, "p99_ms"),
         ceiling_throughput=ceiling_throughput,
-        ceiling_p50_ms=_median(ceiling, "p50_ms"),
-        ceiling_p99_ms=_median(ceiling, "p99_ms"),
+        ceiling_p50_ms=median(ceiling, "p50_ms"),
+        ceiling_p99_ms=median(ceiling, "p99_ms"),
         ratio=throughput / ceiling_throughput if ceiling_throughput else 0.0,
         spread=(max(rates) - min(rates)) / throughput if throughput else 0.0,
         errors=sum(result.errors for result in ours),
@@ -217,6 +229,40 @@ def _viewer_timeline(
     return replace(scenario, name=f"timeline_following_{following}")
 
 
+def _fanout(backend: str, urls: tuple[str, str], options: Options) -> dict[str, object]:
+    fan = fanout.run(urls[0], urls[1], followers=options.followers)
+    print(
+        f"  fanout         {backend:9} {fan.followers:>8,} followers "
+        f"{fan.inserts_per_second:10,.0f} inserts/s  ceiling "
+        f"{fan.ceiling_inserts_per_second:10,.0f}  ratio {fan.ratio:.2f}  delivery "
+        f"{statistics.median(fan.delivery_ms):,.0f} ms",
+        flush=True,
+    )
+    return {"backend": backend, **asdict(fan), "ratio": fan.ratio}
+
+
+def _subscriptions(backend: str, urls: tuple[str, str], options: Options) -> dict[str, object]:
+    delivery = subscriptions.run(urls[0], urls[1], subscribers=options.subscribers)
+    print(
+        f"  subscription_delivery {backend:9} {delivery.subscribers:,} subscribers "
+        f"p50 {delivery.p50_ms:.1f} ms p99 {delivery.p99_ms:.1f} ms "
+        f"{delivery.events_per_second:,.0f} events/s "
+        f"{delivery.kb_per_connection:.1f} KB/connection "
+        f"(ceiling p50 {delivery.ceiling_p50_ms:.1f} p99 {delivery.ceiling_p99_ms:.1f} "
+        f"{delivery.ceiling_events_per_second:,.0f} events/s)",
+        flush=True,
+    )
+    return {"backend": backend, **asdict(delivery)}
+
+
+def _search(backend: str, urls: tuple[str, str], options: Options) -> search.SearchResult:
+    database_url = asyncio.run(search.search_dataset(urls[0], options.search_tweets))
+    asyncio.run(flush_redis(urls[1]))  # cached tweets of another dataset must not leak in
+    load = search.Load(options.seconds, options.warmup, options.repeats, options.connections)
+    env = api_env(database_url, urls[1], options.users)
+    return search.run(backend, database_url, env, load)
+
+
 def run(options: Options) -> dict[str, object]:
     started = datetime.now(UTC).isoformat(timespec="seconds")
     busy = busy_cpu_percent()
@@ -226,31 +272,19 @@ def run(options: Options) -> dict[str, object]:
     scaling: list[Outcome] = []
     fanouts: list[dict[str, object]] = []
     deliveries: list[dict[str, object]] = []
+    searches: list[search.SearchResult] = []
     for backend in options.backends:
         print(f"backend {backend}:", flush=True)
         with backend_urls(backend) as urls:
-            outcomes += _run_dataset(backend, urls, options.users, options, writes=True)
-            fan = fanout.run(urls[0], urls[1], followers=options.followers)
-            fanouts.append({"backend": backend, **asdict(fan), "ratio": fan.ratio})
-            print(
-                f"  fanout         {backend:9} {fan.followers:>8,} followers "
-                f"{fan.inserts_per_second:10,.0f} inserts/s  ceiling "
-                f"{fan.ceiling_inserts_per_second:10,.0f}  ratio {fan.ratio:.2f}  delivery "
-                f"{statistics.median(fan.delivery_ms):,.0f} ms",
-                flush=True,
-            )
-            delivery = subscriptions.run(urls[0], urls[1], subscribers=options.subscribers)
-            deliveries.append({"backend": backend, **asdict(delivery)})
-            print(
-                f"  subscription_delivery {backend:9} {delivery.subscribers:,} subscribers "
-                f"p50 {delivery.p50_ms:.1f} ms p99 {delivery.p99_ms:.1f} ms "
-                f"{delivery.events_per_second:,.0f} events/s "
-                f"{delivery.kb_per_connection:.1f} KB/connection "
-                f"(ceiling p50 {delivery.ceiling_p50_ms:.1f} p99 {delivery.ceiling_p99_ms:.1f} "
-                f"{delivery.ceiling_events_per_second:,.0f} events/s)",
-                flush=True,
-            )
-            for users in options.scales:
+            if "requests" in options.only:
+                outcomes += _run_dataset(backend, urls, options.users, options, writes=True)
+            if "fanout" in options.only:
+                fanouts.append(_fanout(backend, urls, options))
+            if "subscriptions" in options.only:
+                deliveries.append(_subscriptions(backend, urls, options))
+            if "search" in options.only:
+                searches.append(_search(backend, urls, options))
+            for users in options.scales if "scaling" in options.only else []:
                 if users != options.users:
                     scaling += _run_dataset(backend, urls, users, options, writes=False)
     scaling += [o for o in outcomes if o.name == "timeline_read"]
@@ -268,6 +302,14 @@ def run(options: Options) -> dict[str, object]:
         "scaling": [asdict(o) for o in sorted(scaling, key=lambda o: (o.backend, o.users))],
         "fanout": fanouts,
         "subscriptions": deliveries,
+        "search": {
+            "datasets": [
+                {"backend": r.backend, "tweets": r.tweets, "users": r.users} for r in searches
+            ],
+            "queries": [asdict(q) for r in searches for q in r.queries],
+            "indexing": [asdict(i) for r in searches for i in r.indexing],
+            "skipped": [line for r in searches for line in r.skipped],
+        },
     }
 
 
@@ -288,22 +330,52 @@ def main() -> None:
         type=lambda text: [int(n) for n in text.split(",")],
         help="the data sizes of the scaling run (default 1000,10000,100000)",
     )
+    parser.add_argument(
+        "--search-tweets",
+        type=int,
+        default=search.SEARCH_TWEETS,
+        help="the size of the search scenario's data set, in tweets",
+    )
     parser.add_argument("--smoke", action="store_true", help="a few seconds, to check the harness")
     parser.add_argument("--backend", action="append", choices=["embedded", "services"])
-    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--only", action="append", choices=GROUPS, help="these scenarios only (repeatable)"
+    )
+    parser.add_argument("--output", type=Path, help=f"default {RESULTS}, with --only {PARTIAL}")
     args = parser.parse_args()
     backends = args.backend or ["embedded"] + (
         ["services"] if answers(5432) and answers(6379) else []
     )
     scales = args.scales or [1_000, 10_000, 100_000] + ([1_000_000] if args.large else [])
+    only = args.only or list(GROUPS)
     options = Options(
-        args.users, args.seconds, args.warmup, args.repeats, args.connections, scales, backends
+        args.users,
+        args.seconds,
+        args.warmup,
+        args.repeats,
+        args.connections,
+        scales,
+        backends,
+        search_tweets=args.search_tweets,
+        only=only,
     )
     if args.smoke:
-        options = Options(60, 1, 1, 1, 4, [], backends, followers=2_000, subscribers=50)
+        options = replace(
+            options,
+            users=60,
+            seconds=1,
+            warmup=1,
+            repeats=1,
+            connections=4,
+            scales=[],
+            followers=2_000,
+            subscribers=50,
+            search_tweets=SMOKE_SEARCH_TWEETS,
+        )
+    output = args.output or (PARTIAL if args.only else RESULTS)
     results = run(options)
-    report.write(results, args.output)
-    print(f"results in {args.output}/latest.json, results.md and the PNG charts beside them")
+    report.write(results, output)
+    print(f"results in {output}/latest.json, results.md and the PNG charts beside them")
 
 
 if __name__ == "__main__":

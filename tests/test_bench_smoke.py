@@ -17,6 +17,7 @@ from bench.datasets import dataset
 from bench.harness import server
 from bench.run import api_env
 from bench.scenarios import PROFILE_QUERY, TIMELINE_QUERY, sample_users
+from bench.search import QUERIES, SEARCH_QUERY
 from core.security import TokenCodec
 from tests.conftest import BACKEND
 
@@ -61,11 +62,19 @@ def test_bench_smoke(tmp_path: Path) -> None:
     assert delivery["subscribers"] == 50
     assert 0 <= delivery["p50_ms"] <= delivery["p99_ms"] and delivery["events_per_second"] > 0
     assert delivery["ceiling_events_per_second"] > 0 and delivery["kb_per_connection"] > 0
-    for scenario in results["scenarios"]:
+    search = results["search"]
+    assert [(q["kind"], q["engine"]) for q in search["queries"]] == [
+        (kind, "postgresql") for kind in QUERIES
+    ]
+    assert [i["engine"] for i in search["indexing"]] == ["postgresql", "postgresql"]
+    assert all(i["tweets"] >= 900 and i["tweets_per_second"] > 0 for i in search["indexing"])
+    if not os.environ.get("SEARCH_URL"):
+        assert search["skipped"] == [f"meilisearch on {BACKEND} skipped: SEARCH_URL is not set"]
+    for scenario in results["scenarios"] + search["queries"]:
         assert scenario["throughput"] > 0 and scenario["ceiling_throughput"] > 0
         assert scenario["errors"] == 0
         assert scenario["p50_ms"] <= scenario["p95_ms"] <= scenario["p99_ms"]
-    assert {"throughput.png", "latency.png", "scaling.png", "results.md"} <= {
+    assert {"throughput.png", "latency.png", "scaling.png", "search.png", "results.md"} <= {
         p.name for p in tmp_path.iterdir()
     }
 
@@ -86,6 +95,15 @@ def test_ceilings_answer_with_identical_json(servers: tuple[str, str]) -> None:
             graphql = httpx.post(f"{ours}/graphql", json=body)
             bare = httpx.get(f"{ceiling}/profile", params={"handle": handle})
             assert graphql.content == bare.content
+        for query in [*QUERIES.values(), "love #tag0", "no-such-word", " "]:
+            body = {"query": SEARCH_QUERY, "variables": {"query": query}}
+            graphql = httpx.post(f"{ours}/graphql", json=body)
+            bare = httpx.get(f"{ceiling}/search", params={"q": query})
+            assert graphql.content == bare.content, query
+        assert len(graphql.json()["data"]["searchTweets"]["edges"]) == 0
+        love = {"query": SEARCH_QUERY, "variables": {"query": QUERIES["word"]}}
+        edges = httpx.post(f"{ours}/graphql", json=love).json()["data"]["searchTweets"]["edges"]
+        assert len(edges) == 20  # a full page, as on the benchmark's data set
 
 
 def test_profile_shares_own_and_total_time(tmp_path: Path) -> None:
