@@ -78,7 +78,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.hub = live.Hub(redis, db, partial(_shared_rows, db, redis, settings))
         app.state.presence = Presence(redis, settings.ws_connections_per_user)
         app.state.search = await search_backends.open_backend(settings)
-        search_backends.configure(app.state.search)
         tasks = [
             asyncio.create_task(app.state.hub.run()),
             asyncio.create_task(app.state.presence.run()),

@@ -31,11 +31,10 @@ class Context:
     settings: Settings
     viewer_id: int | None
     request_id: str
+    search: search_backends.SearchBackend  # PostgreSQL or Meilisearch: the app's (lifespan)
     hub: live.Hub | None = None  # live events, for subscriptions
     close_socket: Callable[[int, str], None] | None = None  # on a WebSocket
     connection_params: dict[str, Any] | None = None  # the WebSocket's connection_init payload
-    # PostgreSQL or Meilisearch, as the app's lifespan configured the process
-    search: search_backends.SearchBackend = field(default_factory=search_backends.configured)
     reads: RequestReads = field(init=False)
     loaders: Loaders = field(init=False)
 

@@ -51,9 +51,6 @@ class PostgresSearch:
         pass
 
 
-_configured: SearchBackend = PostgresSearch()
-
-
 async def open_backend(settings: Settings) -> SearchBackend:
     """The backend SEARCH_URL names. Meilisearch's index settings are applied here; when it
     does not answer yet, the first search or indexing job applies them instead."""
@@ -65,13 +62,3 @@ async def open_backend(settings: Settings) -> SearchBackend:
     except MeilisearchError:
         log.warning("Meilisearch at SEARCH_URL does not answer; searches fail until it does")
     return backend
-
-
-def configure(backend: SearchBackend) -> None:
-    """Makes `backend` the process's, as cursors.configure does for the cursor key."""
-    global _configured
-    _configured = backend
-
-
-def configured() -> SearchBackend:
-    return _configured

@@ -135,20 +135,23 @@ async def session(db: Database) -> AsyncIterator[AsyncSession]:
 async def settle(settings: Settings) -> AsyncIterator[Callable[[], Awaitable[int]]]:
     """Runs the pending outbox jobs here and now, as the relay and a worker would: the real
     jobs on the real stores, without a broker in between (tests/test_workers.py has one)."""
-    from workers import jobs, relay
+    from workers import jobs
 
     stores = jobs.Stores.connect(settings, pool_size=2)
-
-    async def run_pending() -> int:
-        events: list[tuple[str, dict[str, Any]]] = []
-        while await relay.relay_once(stores.db, events.extend):
-            pass
-        for topic, payload in events:
-            await jobs.run(stores, topic, payload)
-        return len(events)
-
-    yield run_pending
+    yield lambda: run_pending_jobs(stores)
     await stores.close()
+
+
+async def run_pending_jobs(stores: Any) -> int:
+    """Hands the committed outbox records over and runs their jobs, as relay and worker do."""
+    from workers import jobs, relay
+
+    events: list[tuple[str, dict[str, Any]]] = []
+    while await relay.relay_once(stores.db, events.extend):
+        pass
+    for topic, payload in events:
+        await jobs.run(stores, topic, payload)
+    return len(events)
 
 
 @pytest.fixture(scope="session")

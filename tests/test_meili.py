@@ -8,6 +8,7 @@ import logging
 import socket
 
 import pytest
+from starlette.applications import Starlette
 
 from core import cursors
 from core.config import Settings
@@ -135,10 +136,10 @@ async def test_cursors_and_limits_are_checked_before_asking_the_server(db: Datab
 
 
 async def test_postgresql_unless_search_url_is_set(
-    settings: Settings, caplog: pytest.LogCaptureFixture
+    settings: Settings, caplog: pytest.LogCaptureFixture, app: Starlette
 ) -> None:
     assert isinstance(await search_backends.open_backend(settings), search_backends.PostgresSearch)
-    assert isinstance(search_backends.configured(), search_backends.PostgresSearch)  # the app's
+    assert isinstance(app.state.search, search_backends.PostgresSearch)  # the app's
     down = dataclasses.replace(settings, search_url=f"http://127.0.0.1:{closed_port()}")
     with caplog.at_level(logging.WARNING):
         backend = await search_backends.open_backend(down)  # starts even so

@@ -25,12 +25,13 @@ from services import reindex
 from services.meili import TWEET_INDEX, USER_INDEX, Meili, split_id, tweet_search
 from services.search import Terms
 from services.search_backends import PostgresSearch
+from tests.conftest import run_pending_jobs
 from tests.graphql import ok, post, register, unique_handle
 from tests.test_cache import EDIT
 from tests.test_notifications import DELETE
 from tests.test_search import HOSTILE, made_up
 from tests.test_social import RETWEET
-from workers import jobs, relay
+from workers import jobs
 
 SEARCH_URL = os.environ.get("SEARCH_URL", "")
 if not SEARCH_URL:
@@ -77,11 +78,7 @@ async def index_now(settings: Settings, meili: Meili) -> AsyncIterator[Index]:
     )
 
     async def run() -> None:
-        events: list[tuple[str, dict[str, object]]] = []
-        while await relay.relay_once(stores.db, events.extend):
-            pass
-        for topic, payload in events:
-            await jobs.run(stores, topic, payload)
+        await run_pending_jobs(stores)
         await applied(meili)
 
     yield run

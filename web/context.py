@@ -32,4 +32,5 @@ async def build_context(connection: HTTPConnection) -> Context:
         settings=state.settings,
         viewer_id=viewer_id(connection, connection.headers.get("authorization")),
         request_id=getattr(connection.state, "request_id", None) or request_id(connection),
+        search=state.search,
     )

@@ -117,6 +117,7 @@ class GraphQLWebSocket(GraphQL[Context, None]):
             settings=state.settings,
             viewer_id=None,
             request_id=uuid.uuid4().hex,
+            search=state.search,
             hub=state.hub,
         )
         connection = _Connection(request, context)
