@@ -29,7 +29,7 @@ from core.db import Database
 ROOT = Path(__file__).resolve().parent.parent
 BACKEND = os.environ.get("TEST_BACKEND", "embedded")
 SERVICES_DATABASE = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-SERVICES_REDIS = "redis://127.0.0.1:6379/9"
+SERVICES_REDIS = f"redis://127.0.0.1:6379/{os.environ.get('TEST_REDIS_DB', '9')}"  # flushed
 HYBRID_THRESHOLD = 3  # small, so that tests cover both fan-out and merging at read time
 
 
