@@ -77,23 +77,26 @@ _ASYNCPG = asyncpg_dialect()  # type: ignore[no-untyped-call]
 
 
 class _Capture:
-    """Stands for the connection services/search.py is given: keeps the statement it runs."""
+    """Stands for the connection services/search.py is given: keeps the statements it runs
+    (finding nothing, so it runs each try)."""
 
-    statement: Select[Any] | None = None
+    def __init__(self) -> None:
+        self.statements: list[Select[Any]] = []
 
     async def execute(self, statement: Select[Any]) -> _Capture:
-        self.statement = statement
+        self.statements.append(statement)
         return self
 
-    def all(self) -> list[Any]:
+    def scalars(self) -> list[Any]:
         return []
 
 
-async def search_statement(query: str, *, first: int = 20) -> Select[Any] | None:
-    """What `searchTweets(query, first)` runs for its first page; None when it runs nothing."""
+async def search_statements(query: str, *, first: int = 20) -> list[Select[Any]]:
+    """What `searchTweets(query, first)` may run for its first page, in order: each next one
+    only when the one before found `first` or fewer. Empty when it runs nothing."""
     capture = _Capture()
     await search.tweets(cast(AsyncConnection, capture), query=query, first=first, after=None)
-    return capture.statement
+    return capture.statements
 
 
 def asyncpg_sql(statement: Select[Any]) -> tuple[str, list[Any]]:
@@ -197,16 +200,17 @@ async def profile(request: Request) -> Response:
 async def search_tweets(request: Request) -> Response:
     query = request.query_params["q"]
     state = request.app.state
-    if query not in state.searches:  # SQLAlchemy builds it once per query text, as ours does
-        statement = await search_statement(query)
-        state.searches[query] = None if statement is None else asyncpg_sql(statement)
-    found = state.searches[query]
+    if query not in state.searches:  # SQLAlchemy builds them once per query text, as ours does
+        state.searches[query] = [asyncpg_sql(s) for s in await search_statements(query)]
     ids: list[int] = []
     rows: dict[int, asyncpg.Record] = {}
-    if found is not None:
-        sql, params = found
+    if state.searches[query]:
         async with state.pool.acquire() as connection:
-            ids = [row[0] for row in await connection.fetch(sql, *params)][:20]
+            for sql, params in state.searches[query]:
+                ids = [row[0] for row in await connection.fetch(sql, *params)]
+                if len(ids) > 20:
+                    break
+            ids = ids[:20]
             if ids:
                 hydrated = await connection.fetch(SEARCH_ROWS_SQL, ids)
                 rows = {row["id"]: row for row in hydrated}

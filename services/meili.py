@@ -188,6 +188,9 @@ class Meili:
         """Until Meilisearch has applied the task; raises if it failed."""
         await self.client.wait_for_task(task, timeout_in_ms=None, raise_for_status=True)
 
+    async def ping(self) -> None:
+        await self.client.health()
+
     async def close(self) -> None:
         await self.client.aclose()
 

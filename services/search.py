@@ -12,7 +12,19 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Integer, Text, and_, bindparam, case, cast, func, literal_column, or_, select
+from sqlalchemy import (
+    Integer,
+    SQLColumnExpression,
+    Text,
+    and_,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal_column,
+    or_,
+    select,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
@@ -20,11 +32,12 @@ from sqlalchemy.types import TypeEngine
 
 from core import cursors, text
 from core.errors import BadUserInput
-from core.pagination import Page, check_first, keyset_page
+from core.pagination import Page, check_first
 from models import Tweet, User
 from services.timelines import TWEETS
 
 QUERY_MAX = 500  # characters
+SCAN_WINDOW = 20_000  # newest tweets read in order before the indexes alone are asked
 USERS = "user-search"
 _TOKEN = re.compile(r'"([^"]*)"?|([^\s"]+)')  # a phrase (the closing quote may be missing), a word
 _SIMPLE: ColumnElement[Any] = literal_column("'simple'::regconfig")
@@ -57,22 +70,57 @@ def parse(query: str) -> Terms:
 async def tweets(
     connection: AsyncConnection, *, query: str, first: int | None, after: str | None
 ) -> Page:
+    """Two tries, each bounded: the newest tweets in id order, which fills a page of a common
+    term at once; then, when they held too few, the GIN indexes alone, which find a rare term
+    (a phrase of common words, say) without walking the whole table backwards."""
     terms = parse(query)
+    first = check_first(first)
+    before = cursors.decode(after, TWEETS)[0] if after is not None else None
+    if not (terms.words or terms.hashtags or terms.mentions):
+        return Page([], [], has_next=False, has_previous=after is not None)
+    newest = select(Tweet.id, Tweet.search, Tweet.hashtags, Tweet.mentions)
+    if before is not None:
+        newest = newest.where(Tweet.id < before)
+    recent = newest.order_by(Tweet.id.desc()).limit(SCAN_WINDOW).subquery()
+    scanned = (
+        select(recent.c.id)
+        .where(*_matching(terms, recent.c.search, recent.c.hashtags, recent.c.mentions))
+        .order_by(recent.c.id.desc())
+        .limit(first + 1)
+    )
+    found = list((await connection.execute(scanned)).scalars())
+    if len(found) <= first:
+        indexed = select(Tweet.id).where(
+            *_matching(terms, Tweet.search, Tweet.hashtags, Tweet.mentions)
+        )
+        if before is not None:
+            indexed = indexed.where(Tweet.id < before)
+        by_index = indexed.order_by((Tweet.id + 0).desc()).limit(first + 1)  # + 0: not the pk
+        found = list((await connection.execute(by_index)).scalars())
+    page = found[:first]
+    return Page(
+        node_ids=page,
+        cursors=[cursors.encode(TWEETS, tweet_id) for tweet_id in page],
+        has_next=len(found) > first,
+        has_previous=after is not None,
+    )
+
+
+def _matching(
+    terms: Terms,
+    search: SQLColumnExpression[Any],
+    hashtags: SQLColumnExpression[Any],
+    mentions: SQLColumnExpression[Any],
+) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if terms.words:
         tsquery = func.websearch_to_tsquery(_SIMPLE, " ".join(terms.words))
-        conditions.append(Tweet.search.bool_op("@@")(tsquery))
+        conditions.append(search.bool_op("@@")(tsquery))
     if terms.hashtags:
-        conditions.append(Tweet.hashtags.bool_op("@>")(_texts(terms.hashtags)))
+        conditions.append(hashtags.bool_op("@>")(_texts(terms.hashtags)))
     if terms.mentions:
-        conditions.append(Tweet.mentions.bool_op("@>")(_texts(terms.mentions)))
-    if not conditions:
-        check_first(first)
-        return Page([], [], has_next=False, has_previous=after is not None)
-    found = select(Tweet.id, Tweet.id).where(*conditions)
-    return await keyset_page(
-        connection, found, key=Tweet.id, scope=TWEETS, first=first, after=after
-    )
+        conditions.append(mentions.bool_op("@>")(_texts(terms.mentions)))
+    return conditions
 
 
 async def users(

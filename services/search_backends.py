@@ -29,6 +29,9 @@ class SearchBackend(Protocol):
         self, reads: RequestReads, *, query: str, first: int | None, after: str | None
     ) -> Page: ...
 
+    async def ping(self) -> None:
+        """Raises when the backend does not answer (GET /readyz)."""
+
     async def close(self) -> None: ...
 
 
@@ -46,6 +49,9 @@ class PostgresSearch:
     ) -> Page:
         async with reads.connection() as connection:
             return await search.users(connection, query=query, first=first, after=after)
+
+    async def ping(self) -> None:
+        pass  # the database, which /readyz checks on its own
 
     async def close(self) -> None:
         pass

@@ -2,9 +2,10 @@
 
 Each bucket (BUCKET_SECONDS of tweet creation time, read off the Snowflake id) is a sorted set
 of tag -> tweets, with a hash of the tweets it counted (id -> their tags), so counting is
-idempotent (a job run twice counts once) and a deleted tweet is taken out with the tags it was
-counted under. Buckets expire after the window. When the marker BUILT is missing (Redis
-flushed or new), the window is counted again from the database, once, under a lock.
+idempotent (a job run twice counts once), a deleted tweet is taken out with the tags it was
+counted under, and an edited one is counted again under its new tags. Buckets expire after
+the window. When the marker BUILT is missing (Redis flushed or new), the window is counted
+again from the database, once, under a lock.
 """
 
 from __future__ import annotations
@@ -42,15 +43,22 @@ if redis.call('HSETNX', KEYS[2], ARGV[1], table.concat(ARGV, ' ', 3)) == 1 then
 end
 """
 )
-# KEYS: bucket counts, bucket tweets; ARGV: tweet id
-_UNCOUNT = Script(
+# KEYS: bucket counts, bucket tweets; ARGV: tweet id, when the bucket leaves the window, tags...
+# (none: the tweet no longer counts)
+_REPLACE = Script(
     """
-local tags = redis.call('HGET', KEYS[2], ARGV[1])
-if tags then
+local old = redis.call('HGET', KEYS[2], ARGV[1])
+if old then
   redis.call('HDEL', KEYS[2], ARGV[1])
-  for tag in string.gmatch(tags, '%S+') do redis.call('ZINCRBY', KEYS[1], -1, tag) end
-  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', 0)
+  for tag in string.gmatch(old, '%S+') do redis.call('ZINCRBY', KEYS[1], -1, tag) end
 end
+if #ARGV >= 3 then
+  redis.call('HSET', KEYS[2], ARGV[1], table.concat(ARGV, ' ', 3))
+  for i = 3, #ARGV do redis.call('ZINCRBY', KEYS[1], 1, ARGV[i]) end
+  redis.call('EXPIREAT', KEYS[1], ARGV[2])
+  redis.call('EXPIREAT', KEYS[2], ARGV[2])
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', 0)
 """
 )
 
@@ -90,7 +98,15 @@ def _expiry(tweet_id: int, window_hours: int) -> int:
 async def uncount(redis: aioredis.Redis, tweet_ids: list[int]) -> None:
     """Takes deleted tweets out of the counts they were in."""
     if tweet_ids:
-        await _UNCOUNT.many(redis, [(_keys(tweet_id), [tweet_id]) for tweet_id in tweet_ids])
+        await _REPLACE.many(redis, [(_keys(tweet_id), [tweet_id, 0]) for tweet_id in tweet_ids])
+
+
+async def recount_tweet(
+    connection: AsyncConnection, redis: aioredis.Redis, tweet_id: int, *, window_hours: int
+) -> None:
+    """Counts an edited tweet under its hashtags now, and no longer under those it had."""
+    tags = await connection.scalar(select(Tweet.hashtags).where(Tweet.id == tweet_id)) or []
+    await _REPLACE(redis, _keys(tweet_id), [tweet_id, _expiry(tweet_id, window_hours), *tags])
 
 
 async def count_tweet(

@@ -139,3 +139,18 @@ async def test_readyz_names_the_failing_backend(settings: object) -> None:
             assert (await http.get("/healthz")).status_code == 200
     assert ready.status_code == 503
     assert list(ready.json()["failing"]) == ["redis"]
+
+
+async def test_readyz_names_meilisearch_when_it_does_not_answer(settings: object) -> None:
+    from dataclasses import replace
+
+    from app import create_app
+
+    unreachable = replace(settings, search_url="http://127.0.0.1:1", worker_id=9)  # type: ignore[type-var]
+    app = create_app(unreachable)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            ready = await http.get("/readyz")
+    assert ready.status_code == 503
+    assert list(ready.json()["failing"]) == ["search"]

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
+from services import search
 from tests.graphql import error_code, ok, post, register
 from tests.test_cache import EDIT
 from tests.test_notifications import DELETE
@@ -77,6 +78,26 @@ async def test_pages_of_results_neither_repeat_nor_skip(client: httpx.AsyncClien
             break
         after = page["pageInfo"]["endCursor"]
         await post(client, author, f"{word} posted meanwhile")  # newer: not on later pages
+    assert seen == posted[::-1]
+
+
+@pytest.mark.parametrize("scan_window", [1, 4, 1_000])
+async def test_matches_older_than_the_newest_tweets_scanned_are_found_in_the_index(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, scan_window: int
+) -> None:
+    monkeypatch.setattr(search, "SCAN_WINDOW", scan_window)
+    author, word = await register(client), made_up()
+    posted = [await post(client, author, f"{word} {n} #{word}") for n in range(3)]
+    for n in range(5):
+        await post(client, author, f"not it {n}")
+    seen, after = [], None
+    while True:
+        data = await ok(client, SEARCH, {"q": f"#{word} {word}", "first": 2, "after": after})
+        page = data["searchTweets"]
+        seen += [edge["node"]["id"] for edge in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
     assert seen == posted[::-1]
 
 
@@ -186,3 +207,18 @@ async def test_trending_hashtags_count_once_forget_deleted_and_rebuild(
     data = await ok(client, TRENDS, {})
     counts = [trend["tweetCount"] for trend in data["trendingHashtags"]]
     assert len(counts) <= 10 and counts == sorted(counts, reverse=True)
+
+
+async def test_an_edit_moves_the_tweet_to_its_new_hashtags(
+    client: httpx.AsyncClient, settle: Settle, app: Starlette
+) -> None:
+    author, old, new, kept = await register(client), made_up(), made_up(), made_up()
+    tweet = await post(client, author, f"#{old} and #{kept}")
+    await post(client, author, f"#{kept} again")
+    await settle()
+    await ok(client, EDIT, {"id": tweet, "text": f"#{new} and #{kept}"}, token=author.token)
+    await settle()
+    await settle()  # the edit's job run twice moves it once
+    top = [key async for key in app.state.redis.scan_iter("trend:top:*")]
+    await app.state.redis.delete(*top)
+    assert await trend_counts(client, [old, new, kept]) == {old: 0, new: 1, kept: 2}

@@ -20,7 +20,11 @@ async def healthz(request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     state = request.app.state
-    checks = {"database": _database(state.db), "redis": state.redis.ping()}
+    checks = {
+        "database": _database(state.db),
+        "redis": state.redis.ping(),
+        "search": state.search.ping(),
+    }
     failing: dict[str, str] = {}
     for name, check in checks.items():
         try:

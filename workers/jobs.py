@@ -106,6 +106,10 @@ async def _tweet_removed(stores: Stores, *, tweets: list[tuple[int, int]]) -> No
 
 
 async def _tweet_edited(stores: Stores, *, tweet_id: int) -> None:
+    async with stores.db.read() as connection:
+        await trends.recount_tweet(
+            connection, stores.redis, tweet_id, window_hours=stores.settings.trend_window_hours
+        )
     await _index_tweets(stores, [tweet_id])
 
 
