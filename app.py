@@ -19,7 +19,7 @@ from core.db import Database, RequestReads
 from core.security import TokenCodec
 from dataloaders import SharedRows, shared_rows
 from schema import schema
-from services import live, search_backends
+from services import live, persisted_queries, search_backends
 from services.presence import Presence
 from web.graphiql import graphiql_routes
 from web.graphql_http import graphql_endpoint
@@ -53,6 +53,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     if not settings.database_url or not settings.redis_url:
         raise RuntimeError("DATABASE_URL and REDIS_URL must be set (serve.py sets them for you).")
     secret = settings.resolved_jwt_secret()
+    if settings.persisted_queries_only:  # a broken allow-list stops the start, not a request
+        persisted_queries.allow_list(settings.persisted_queries_only)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -101,7 +103,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics),
-        *graphiql_routes(),
+        *(graphiql_routes() if settings.graphiql else []),
         *stats_routes(),
     ]
     return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(RequestMiddleware)])

@@ -16,6 +16,13 @@ def _int(name: str, default: int) -> int:
     return int(raw) if raw not in (None, "") else default
 
 
+def _bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    return raw not in ("0", "false", "no", "off")
+
+
 def _opt(name: str) -> str | None:
     value = os.environ.get(name)
     return value or None
@@ -53,6 +60,13 @@ class Settings:
     job_queue: str = "timelines"
     workers: int = 1
     trend_window_hours: int = 24
+    query_max_depth: int = 12
+    query_max_aliases: int = 30
+    query_max_tokens: int = 2000
+    query_max_cost: int = 50_000
+    introspection: bool = True
+    graphiql: bool = True
+    persisted_queries_only: str | None = None  # path of the allow-list (JSON: hash -> query)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -84,6 +98,13 @@ class Settings:
             job_queue=os.environ.get("JOB_QUEUE") or "timelines",
             workers=_int("WORKERS", 1),
             trend_window_hours=_int("TREND_WINDOW_HOURS", 24),
+            query_max_depth=_int("QUERY_MAX_DEPTH", 12),
+            query_max_aliases=_int("QUERY_MAX_ALIASES", 30),
+            query_max_tokens=_int("QUERY_MAX_TOKENS", 2000),
+            query_max_cost=_int("QUERY_MAX_COST", 50_000),
+            introspection=_bool("INTROSPECTION", True),
+            graphiql=_bool("GRAPHIQL", True),
+            persisted_queries_only=_opt("PERSISTED_QUERIES_ONLY"),
         )
 
     @property

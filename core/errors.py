@@ -60,6 +60,16 @@ class QueryTooComplex(ApiError):
     http_status = 400
 
 
+class PersistedQueryNotFound(ApiError):
+    """Apollo clients answer this by sending the query with its hash; HTTP 200, as they expect."""
+
+    code = "PERSISTED_QUERY_NOT_FOUND"
+    http_status = 200
+
+    def __init__(self) -> None:
+        super().__init__("PersistedQueryNotFound")
+
+
 def is_unexpected(error: GraphQLError) -> bool:
     """A bug rather than bad input: logged, and masked for the client."""
     return not isinstance(error.original_error, ApiError | GraphQLError | None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from datetime import datetime
 from typing import Any
 
@@ -11,13 +12,16 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import StreamResult
 from strawberry.types import ExecutionContext
+from strawberry.types.execution import PreExecutionError
 
-from core.errors import format_error, is_unexpected
+from core.errors import ApiError, format_error, is_unexpected
 from resolvers import accounts, graph, live, nodes, search, tweets
 from resolvers import notifications as inbox
 from schema.notifications import Notification, NotificationConnection, NotificationEdge
 from schema.operation_metrics import OperationMetrics
+from schema.query_limits import QueryLimits
 from schema.relay import Node
 from schema.scalars import DATETIME
 from schema.shared_events import SharedEventExecutor
@@ -149,6 +153,12 @@ class Subscription:
 
 
 class Schema(strawberry.Schema):
+    async def stream(self, *args: Any, **kwargs: Any) -> StreamResult:
+        """As Strawberry's, except that a refusal raised before execution (a query limit,
+        a syntax error from the parser cache) is the operation's error, not a crash of the
+        WebSocket's operation task."""
+        return _refusals_as_results(await super().stream(*args, **kwargs))
+
     def process_errors(
         self,
         errors: list[GraphQLError],
@@ -168,6 +178,25 @@ class Schema(strawberry.Schema):
                 )
         if getattr(context, "close_socket", None) is not None:
             errors[:] = [_as_client_sees(error) for error in errors]
+
+
+async def _refusals_as_results(source: StreamResult) -> StreamResult:
+    async with aclosing(source):
+        try:
+            first = await anext(source)
+        except StopAsyncIteration:
+            return
+        except (ApiError, GraphQLError) as refused:
+            error = refused if isinstance(refused, GraphQLError) else _graphql_error(refused)
+            yield PreExecutionError(data=None, errors=[_as_client_sees(error)])
+            return
+        yield first
+        async for result in source:
+            yield result
+
+
+def _graphql_error(error: ApiError) -> GraphQLError:
+    return GraphQLError(error.message, original_error=error)
 
 
 def _as_client_sees(error: GraphQLError) -> GraphQLError:
@@ -193,6 +222,7 @@ def build_schema(**options: Any) -> Schema:
         config=StrawberryConfig(scalar_map={datetime: DATETIME}),
         execution_context_class=SharedEventExecutor,
         extensions=[
+            QueryLimits,  # first: its checks come before the cached parse and validation
             lambda: ParserCache(maxsize=1024),
             lambda: ValidationCache(maxsize=1024),
             OperationMetrics,

@@ -35,6 +35,7 @@ class Context:
     hub: live.Hub | None = None  # live events, for subscriptions
     close_socket: Callable[[int, str], None] | None = None  # on a WebSocket
     connection_params: dict[str, Any] | None = None  # the WebSocket's connection_init payload
+    estimated_cost: int = 0  # the operation's, set once it validated (schema/query_limits.py)
     reads: RequestReads = field(init=False)
     loaders: Loaders = field(init=False)
 

@@ -34,7 +34,8 @@ def _asset_dir() -> Path | None:
 
 def wants_graphiql(request: Request) -> bool:
     """A browser asking for the page: GET, HTML preferred, no query of its own."""
-    if request.method != "GET" or "query" in request.query_params or "raw" in request.query_params:
+    own = ("query", "raw", "extensions")  # extensions: a persisted query
+    if request.method != "GET" or any(key in request.query_params for key in own):
         return False
     accept = request.headers.get("accept", "")
     return "text/html" in accept.split(",")[0] or (

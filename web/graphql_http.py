@@ -11,6 +11,8 @@ from strawberry.exceptions import MissingQueryError
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
+from core.errors import ApiError
+from web import persisted
 from web.context import build_context
 from web.errors import format_errors, is_request_error
 from web.graphiql import graphiql_page, wants_graphiql
@@ -27,18 +29,27 @@ class RequestRejected(Exception):
 
 
 async def graphql_endpoint(request: Request) -> Response:
-    if request.method == "GET" and wants_graphiql(request):
+    if request.method == "GET" and request.app.state.settings.graphiql and wants_graphiql(request):
         return graphiql_page(request)
     try:
         media_type = _negotiate(request.headers.get("accept"))
         params = await _params(request)
-        return await _execute(request, params, media_type)
+        stored = await persisted.resolve(request, params)
+        return await _execute(request, params, media_type, stored)
     except RequestRejected as rejected:
         body = {"errors": [{"message": rejected.message, "extensions": {"code": "BAD_USER_INPUT"}}]}
         return JSONResponse(body, status_code=rejected.status, headers=rejected.headers)
+    except ApiError as refused:  # a persisted query that cannot be had
+        body = {"errors": [{"message": refused.message, "extensions": {"code": refused.code}}]}
+        return JSONResponse(body, status_code=refused.http_status)
 
 
-async def _execute(request: Request, params: dict[str, Any], media_type: str) -> Response:
+async def _execute(
+    request: Request,
+    params: dict[str, Any],
+    media_type: str,
+    stored: persisted.Persisted | None = None,
+) -> Response:
     allowed = {OperationType.QUERY} if request.method == "GET" else None
     schema = request.app.state.schema
     context = await build_context(request)
@@ -65,6 +76,8 @@ async def _execute(request: Request, params: dict[str, Any], media_type: str) ->
         body["data"] = result.data
     if result.extensions:
         body["extensions"] = result.extensions
+    if not is_request_error(result):
+        await persisted.register(request, stored, params["query"])
     status = 400 if media_type == GRAPHQL_RESPONSE and is_request_error(result) else 200
     return JSONResponse(body, status_code=status, media_type=media_type)
 
@@ -118,7 +131,7 @@ def _json(raw: str | bytes) -> Any:
 def _checked(params: Any) -> dict[str, Any]:
     if not isinstance(params, dict):
         raise RequestRejected(400, "The request must be a JSON object.")
-    if not isinstance(params.get("query"), str):
+    if not isinstance(params.get("query"), str) and not _names_persisted(params):
         raise RequestRejected(400, "The request needs a `query` string.")
     if not isinstance(params.get("variables"), dict | None):
         raise RequestRejected(400, "`variables` must be an object.")
@@ -127,3 +140,9 @@ def _checked(params: Any) -> dict[str, Any]:
     if not isinstance(params.get("extensions"), dict | None):
         raise RequestRejected(400, "`extensions` must be an object.")
     return params
+
+
+def _names_persisted(params: dict[str, Any]) -> bool:
+    extensions = params.get("extensions")
+    named = isinstance(extensions, dict) and "persistedQuery" in extensions
+    return named and params.get("query") is None

@@ -1,0 +1,136 @@
+"""Query limits (CONTRACT.md, "Rules and limits"), checked before anything runs.
+
+Size and nesting are read with the lexer before the document is parsed, so a hostile
+document costs no more than its first tokens over the limit. Depth, aliases and cost are
+measured once the operation has validated (so fragments exist and do not cycle), on the
+parsed document, cached or not. The estimated cost goes on the context as
+`estimated_cost` at the end of validation, before execution; the response's
+`extensions.cost` says it with the objects the response really holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from graphql import get_operation_ast
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
+
+from core.config import Settings
+from core.errors import Forbidden, QueryTooComplex
+from schema.query_measure import MAX_NESTING, lexical_size, operation_size
+from services import persisted_queries
+
+_DEFAULTS = Settings()
+
+
+class QueryLimits(SchemaExtension):
+    estimated: int | None = None
+    actual: int | None = None
+    _introspection_keys: frozenset[str] = frozenset()
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context
+        settings = self._settings()
+        if not settings.introspection:
+            context.validation_rules = (*context.validation_rules, NoSchemaIntrospectionCustomRule)
+        if settings.persisted_queries_only and not _listed(settings, context.query):
+            raise Forbidden(
+                "Only persisted queries run here: send extensions.persistedQuery with the "
+                "sha256Hash of an operation of the allow-list."
+            )
+        if context.query is not None and context.graphql_document is None:
+            lexical = lexical_size(context.query, settings.query_max_tokens)
+            _refuse_over("tokens", lexical.tokens, settings.query_max_tokens, "QUERY_MAX_TOKENS")
+            if lexical.nesting > MAX_NESTING:
+                raise QueryTooComplex(
+                    f"The document nests brackets deeper than {MAX_NESTING} levels.",
+                    limit="nesting",
+                    maximum=MAX_NESTING,
+                )
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        yield
+        context = self.execution_context
+        if context.pre_execution_errors or context.graphql_document is None:
+            return  # invalid: the validation errors say why
+        operation = get_operation_ast(context.graphql_document, context.operation_name)
+        if operation is None:
+            return
+        settings = self._settings()
+        size = operation_size(
+            context.schema._schema, context.graphql_document, operation, context.variables
+        )
+        self.estimated = size.cost
+        self._introspection_keys = size.introspection_keys
+        if hasattr(context.context, "estimated_cost"):
+            context.context.estimated_cost = size.cost
+        _refuse_over("depth", size.depth, settings.query_max_depth, "QUERY_MAX_DEPTH")
+        _refuse_over("aliases", size.aliases, settings.query_max_aliases, "QUERY_MAX_ALIASES")
+        _refuse_over("cost", size.cost, settings.query_max_cost, "QUERY_MAX_COST")
+
+    def on_execute(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        data = getattr(result, "data", None)
+        if isinstance(data, dict):
+            skipped = self._introspection_keys
+            self.actual = sum(_objects(v) for key, v in data.items() if key not in skipped)
+
+    def get_results(self) -> dict[str, Any]:
+        if self.estimated is None or self._is_subscription():
+            return {}  # subscription events keep their shared encoding (web/websocket.py)
+        return {"cost": {"estimated": self.estimated, "actual": self.actual or 0}}
+
+    def _settings(self) -> Settings:
+        settings = getattr(self.execution_context.context, "settings", None)
+        return settings if isinstance(settings, Settings) else _DEFAULTS
+
+    def _is_subscription(self) -> bool:
+        try:
+            return self.execution_context.operation_type is OperationType.SUBSCRIPTION
+        except RuntimeError:
+            return False
+
+
+_MEASURES = {
+    "tokens": "The document has {value} tokens",
+    "depth": "The query is {value} fields deep",
+    "aliases": "The query has {value} aliases",
+    "cost": "The query's estimated cost is {value}",
+}
+
+
+def _listed(settings: Settings, query: str | None) -> bool:
+    allowed = persisted_queries.allow_list(settings.persisted_queries_only or "")
+    return query is not None and persisted_queries.digest(query) in allowed
+
+
+def _refuse_over(limit: str, value: int, maximum: int, variable: str) -> None:
+    """QUERY_TOO_COMPLEX naming the limit, the value (for tokens: as far as they were
+    counted) and the maximum."""
+    if value > maximum:
+        shown = f"more than {maximum}" if limit == "tokens" else str(value)
+        raise QueryTooComplex(
+            f"{_MEASURES[limit].format(value=shown)}; the limit is {maximum} ({variable}).",
+            limit=limit,
+            value=value,
+            maximum=maximum,
+        )
+
+
+def _objects(value: Any) -> int:
+    """How many objects a result value holds, itself included."""
+    count = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            count += 1
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return count
