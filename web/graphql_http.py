@@ -12,7 +12,7 @@ from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
 from web.context import build_context
-from web.errors import format_errors, is_request_error
+from web.errors import format_errors, is_request_error, refused_before_execution
 from web.graphiql import graphiql_page, wants_graphiql
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -66,7 +66,10 @@ async def _execute(request: Request, params: dict[str, Any], media_type: str) ->
     if result.extensions:
         body["extensions"] = result.extensions
     status = 400 if media_type == GRAPHQL_RESPONSE and is_request_error(result) else 200
-    return JSONResponse(body, status_code=status, media_type=media_type)
+    headers = {}
+    if (refused := refused_before_execution(result)) is not None:
+        status, headers = 429, {"Retry-After": str(refused.retry_after)}
+    return JSONResponse(body, status_code=status, media_type=media_type, headers=headers)
 
 
 def _negotiate(accept: str | None) -> str:
