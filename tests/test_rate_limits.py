@@ -9,16 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import socket
+import threading
+import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import replace
 from typing import Any
 
 import httpx
 import pytest
 import redis.asyncio as aioredis
+import uvicorn
+import websockets
 from starlette.applications import Starlette
+from websockets.exceptions import InvalidStatus
 
 from app import create_app
 from core.config import Settings
@@ -29,6 +35,7 @@ from services import rate_limits
 from services.rate_limits import ClientBudget, Limiter, Rate
 from tests.graphql import REGISTER, error_code, ok, post, register, unique_handle
 from tests.test_social import RETWEET
+from tests.ws import TRANSPORT_WS, Socket
 
 LOGIN = "mutation($input: LoginInput!) { login(input: $input) { token user { id } } }"
 CHEAP = "{ __typename }"
@@ -317,3 +324,60 @@ async def test_an_operation_pays_its_weight_less_what_the_middleware_took(
     assert context.client_budget.decision is not None
     assert context.client_budget.decision.remaining == 1  # 10 less 9: 1 was "prepaid" here
     await context.close()
+
+
+# WebSockets: the handshake takes one unit of the address, each operation one of the client
+
+
+@contextmanager
+def limited_server(settings: Settings, **changes: Any) -> Iterator[str]:
+    """The app, with these settings changed, served by uvicorn in a thread of its own."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    app = create_app(replace(settings, **changes))
+    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
+        time.sleep(0.05)
+    try:
+        yield f"ws://127.0.0.1:{port}/graphql"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+async def _connect(url: str, source: str, token: str | None = None) -> Socket:
+    connection = await websockets.connect(url, subprotocols=[TRANSPORT_WS], local_addr=(source, 0))  # type: ignore[list-item]
+    opened = Socket(connection, TRANSPORT_WS)
+    payload = {"authorization": f"Bearer {token}"} if token else {}
+    await opened.send({"type": "connection_init", "payload": payload})
+    assert (await opened.receive())["type"] == "connection_ack"
+    return opened
+
+
+async def test_websocket_handshakes_and_operations_take_from_the_budget(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    ann = await register(client)
+    with limited_server(settings, rate_limit_per_minute=3) as url:
+        signed_in = await _connect(url, "127.0.0.2", ann.token)
+        for _ in range(3):  # a query over the socket: its result, then complete
+            await signed_in.subscribe(CHEAP)
+            assert "errors" not in await signed_in.next()
+            assert (await signed_in.receive())["type"] == "complete"
+        await signed_in.subscribe(CHEAP)
+        refused = await signed_in.next()
+        assert refused["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+        assert refused["errors"][0]["extensions"]["retryAfter"] > 0
+        await signed_in.close()
+        anonymous = [await _connect(url, "127.0.0.2") for _ in range(2)]  # 3 handshakes in all
+        with pytest.raises(InvalidStatus) as denied:
+            await _connect(url, "127.0.0.2")
+        assert denied.value.response.status_code == 429
+        assert denied.value.response.headers["Retry-After"] == "20"
+        for opened in anonymous:
+            await opened.close()
