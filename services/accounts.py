@@ -61,11 +61,14 @@ async def authenticate(
 ) -> User:
     """The user with these credentials; the same error for an unknown handle or a wrong password.
     A handle with too many recent failures is refused before its password is even checked."""
-    failures = handle.lower()[:64]  # a handle has at most 15 characters: keys stay small
-    await limiter.enforce(LOGIN_FAILURES, failures, rate=limiter.login_failures, record=False)
+    # no account has a malformed handle: nothing to protect, and no key made of arbitrary text
+    failures = handle.lower() if HANDLE_RE.match(handle) else None
+    if failures is not None:
+        await limiter.enforce(LOGIN_FAILURES, failures, rate=limiter.login_failures, record=False)
     user = await user_by_handle(session, handle)
     if not await verify_password(user.password_hash if user else None, password) or user is None:
-        await limiter.take(LOGIN_FAILURES, failures, rate=limiter.login_failures)
+        if failures is not None:
+            await limiter.take(LOGIN_FAILURES, failures, rate=limiter.login_failures)
         raise Unauthenticated("Wrong handle or password.")
     return user
 
