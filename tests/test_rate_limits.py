@@ -32,10 +32,11 @@ from core.errors import RateLimited
 from schema.context import Context
 from schema.rate_limit import charge
 from services import rate_limits
-from services.rate_limits import ClientBudget, Limiter, Rate
+from services.rate_limits import ClientBudget, Limiter, Rate, client_key
 from tests.graphql import REGISTER, error_code, ok, post, register, unique_handle
 from tests.test_social import RETWEET
 from tests.ws import TRANSPORT_WS, Socket
+from web.errors import refused_before_execution
 
 LOGIN = "mutation($input: LoginInput!) { login(input: $input) { token user { id } } }"
 CHEAP = "{ __typename }"
@@ -381,3 +382,27 @@ async def test_websocket_handshakes_and_operations_take_from_the_budget(
         assert denied.value.response.headers["Retry-After"] == "20"
         for opened in anonymous:
             await opened.close()
+
+
+async def test_an_operation_refused_by_the_extension_is_refused_before_execution(
+    app: Starlette, settings: Settings, limiter: Limiter
+) -> None:
+    small = replace(settings, rate_limit_per_minute=2)
+    address = new_address()
+    for _ in range(2):
+        await limiter.take(rate_limits.CLIENT, client_key(None, address), rate=Rate(2, 60))
+    state = app.state
+    context = Context(
+        db=state.db,
+        redis=state.redis,
+        tokens=state.tokens,
+        settings=small,
+        viewer_id=None,
+        request_id="test",
+        search=state.search,
+        client_budget=ClientBudget(address, prepaid=0),  # as on a WebSocket: it pays here
+    )
+    result = await state.schema.execute(CHEAP, context_value=context)
+    refused = refused_before_execution(result)  # what web/graphql_http.py answers with 429
+    assert result.data is None and refused is not None and refused.retry_after == 30
+    await context.close()
