@@ -21,10 +21,12 @@ from dataloaders import SharedRows, shared_rows
 from schema import schema
 from services import live, persisted_queries, search_backends
 from services.presence import Presence
+from services.rate_limits import Limiter
 from web.graphiql import graphiql_routes
 from web.graphql_http import graphql_endpoint
 from web.health import healthz, metrics, readyz
 from web.middleware import RequestMiddleware
+from web.rate_limit import RateLimitMiddleware
 from web.stats import stats_routes
 from web.websocket import GraphQLWebSocket
 
@@ -80,6 +82,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.hub = live.Hub(redis, db, partial(_shared_rows, db, redis, settings))
         app.state.presence = Presence(redis, settings.ws_connections_per_user)
         app.state.search = await search_backends.open_backend(settings)
+        app.state.limiter = Limiter(redis, settings)
         tasks = [
             asyncio.create_task(app.state.hub.run()),
             asyncio.create_task(app.state.presence.run()),
@@ -106,4 +109,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *(graphiql_routes() if settings.graphiql else []),
         *stats_routes(),
     ]
-    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(RequestMiddleware)])
+    middleware = [Middleware(RequestMiddleware), Middleware(RateLimitMiddleware)]
+    return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)

@@ -42,6 +42,11 @@ class Settings:
     tls_certfile: str | None = None
     tls_keyfile: str | None = None
     rate_limit_per_minute: int = 1000
+    rate_limit_cost_unit: int = 100
+    login_failure_limit: int = 10
+    login_failure_window_seconds: int = 15 * 60
+    tweet_rate_limit: int = 300
+    tweet_rate_window_seconds: int = 3 * 3600
     worker_id: int | None = None
     jwt_issuer: str = "chirp"
     jwt_ttl_seconds: int = 7 * 24 * 3600
@@ -84,6 +89,11 @@ class Settings:
             tls_certfile=_opt("TLS_CERTFILE"),
             tls_keyfile=_opt("TLS_KEYFILE"),
             rate_limit_per_minute=_int("RATE_LIMIT_PER_MINUTE", 1000),
+            rate_limit_cost_unit=_int("RATE_LIMIT_COST_UNIT", 100),
+            login_failure_limit=_int("LOGIN_FAILURE_LIMIT", 10),
+            login_failure_window_seconds=_int("LOGIN_FAILURE_WINDOW_SECONDS", 15 * 60),
+            tweet_rate_limit=_int("TWEET_RATE_LIMIT", 300),
+            tweet_rate_window_seconds=_int("TWEET_RATE_WINDOW_SECONDS", 3 * 3600),
             worker_id=int(worker) if worker else None,
             edit_window_seconds=_int("EDIT_WINDOW_SECONDS", 30 * 60),
             edit_limit=_int("EDIT_LIMIT", 5),

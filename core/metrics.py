@@ -25,6 +25,7 @@ OPERATION_LATENCY = Histogram(
     ["operation", "type"],
     buckets=_SECONDS,
 )
+RATE_LIMITED = Counter("rate_limited_total", "Requests refused by a rate limit", ["limit"])
 ERRORS = Counter("graphql_errors_total", "GraphQL errors answered, by code", ["code"])
 STATEMENTS = Counter("db_statements_total", "SQL statements sent to PostgreSQL")
 DB_POOL = Gauge("db_pool_connections", "Database connections of this process", ["state"])

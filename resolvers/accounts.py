@@ -42,7 +42,9 @@ async def login(
     input: Annotated[LoginInput, strawberry.argument(description="The credentials.")],
 ) -> AuthPayload:
     async with info.context.transaction() as session:
-        user = await accounts.authenticate(session, handle=input.handle, password=input.password)
+        user = await accounts.authenticate(
+            session, info.context.limiter, handle=input.handle, password=input.password
+        )
     return await _signed_in(info, user.id)
 
 

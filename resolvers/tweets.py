@@ -35,6 +35,7 @@ async def create_tweet(
             author_id=info.context.viewer(),
             text=input.text,
             reply_to_id=reply_to,
+            limiter=info.context.limiter,
         )
     return await reloaded_tweet(info, tweet_id)
 

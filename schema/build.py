@@ -22,6 +22,7 @@ from resolvers import notifications as inbox
 from schema.notifications import Notification, NotificationConnection, NotificationEdge
 from schema.operation_metrics import OperationMetrics
 from schema.query_limits import QueryLimits
+from schema.rate_limit import RequestBudget
 from schema.relay import Node
 from schema.scalars import DATETIME
 from schema.shared_events import SharedEventExecutor
@@ -226,6 +227,7 @@ def build_schema(**options: Any) -> Schema:
             lambda: ParserCache(maxsize=1024),
             lambda: ValidationCache(maxsize=1024),
             OperationMetrics,
+            RequestBudget,  # after the cost estimate: it charges by the estimated cost
         ],
         **options,
     )

@@ -19,6 +19,7 @@ from core.errors import BadUserInput, Unauthenticated
 from core.security import TokenCodec
 from dataloaders import Loaders
 from services import cache, home, live, outbox, search_backends
+from services.rate_limits import ClientBudget, Limiter
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +36,15 @@ class Context:
     hub: live.Hub | None = None  # live events, for subscriptions
     close_socket: Callable[[int, str], None] | None = None  # on a WebSocket
     connection_params: dict[str, Any] | None = None  # the WebSocket's connection_init payload
+    client_budget: ClientBudget | None = None  # the per-client request budget (web/rate_limit.py)
     estimated_cost: int = 0  # the operation's, set once it validated (schema/query_limits.py)
     reads: RequestReads = field(init=False)
     loaders: Loaders = field(init=False)
+    limiter: Limiter = field(init=False)
 
     def __post_init__(self) -> None:
         self.reads = RequestReads(self.db)
+        self.limiter = Limiter(self.redis, self.settings)
         self.loaders = self._new_loaders()
 
     def _new_loaders(self) -> Loaders:

@@ -12,6 +12,7 @@ from core.security import hash_password, verify_password
 from core.text import HANDLE_RE, check_handle, clean_text
 from models import User
 from services import cache, outbox
+from services.rate_limits import LOGIN_FAILURES, Limiter
 
 PASSWORD_MIN = 8
 PASSWORD_MAX = 1024
@@ -55,10 +56,19 @@ async def register(
     return await _get(session, user_id)
 
 
-async def authenticate(session: AsyncSession, *, handle: str, password: str) -> User:
-    """The user with these credentials; the same error for an unknown handle or a wrong password."""
+async def authenticate(
+    session: AsyncSession, limiter: Limiter, *, handle: str, password: str
+) -> User:
+    """The user with these credentials; the same error for an unknown handle or a wrong password.
+    A handle with too many recent failures is refused before its password is even checked."""
+    # no account has a malformed handle: nothing to protect, and no key made of arbitrary text
+    failures = handle.lower() if HANDLE_RE.match(handle) else None
+    if failures is not None:
+        await limiter.enforce(LOGIN_FAILURES, failures, rate=limiter.login_failures, record=False)
     user = await user_by_handle(session, handle)
     if not await verify_password(user.password_hash if user else None, password) or user is None:
+        if failures is not None:
+            await limiter.take(LOGIN_FAILURES, failures, rate=limiter.login_failures)
         raise Unauthenticated("Wrong handle or password.")
     return user
 

@@ -12,6 +12,7 @@ from core.errors import Conflict, Forbidden, NotFound
 from core.text import clean_text, hashtags, mentions
 from models import Tweet, TweetVersion, User
 from services import cache, outbox
+from services.rate_limits import TWEETS, Limiter
 
 TWEET_MAX = 280
 
@@ -21,11 +22,21 @@ def _clean(text: str) -> str:
 
 
 async def post_tweet(
-    session: AsyncSession, *, author_id: int, text: str, reply_to_id: int | None = None
+    session: AsyncSession,
+    *,
+    author_id: int,
+    text: str,
+    reply_to_id: int | None = None,
+    limiter: Limiter | None,
 ) -> int:
+    """Posts a tweet or a reply. With a limiter (None: imports and tests of other rules), each
+    post counts against the author's createTweet limit, once the input is known to be good."""
     text = _clean(text)
     if reply_to_id is not None:
         reply_to_id = await original_id(session, reply_to_id)
+    if limiter is not None:
+        await limiter.enforce(TWEETS, str(author_id), rate=limiter.tweets)
+    if reply_to_id is not None:
         await adjust_counts(session, reply_to_id, reply_count=+1)
     tweet_id = ids.new_id()
     session.add(

@@ -98,6 +98,7 @@ def settings(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Sett
         jwt_secret="test-secret-of-sufficient-length-for-hs256",
         worker_id=1,
         hybrid_threshold=HYBRID_THRESHOLD,
+        rate_limit_per_minute=1_000_000,  # the suite's clients share one address; see test_rate_limits
     )
 
 

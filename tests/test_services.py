@@ -22,7 +22,7 @@ async def _user(session: AsyncSession) -> User:
 
 async def test_edit_window_closes(session: AsyncSession) -> None:
     author = await _user(session)
-    tweet_id = await tweets.post_tweet(session, author_id=author.id, text="hello")
+    tweet_id = await tweets.post_tweet(session, author_id=author.id, text="hello", limiter=None)
     with pytest.raises(Conflict):
         await tweets.edit_tweet(
             session, actor_id=author.id, tweet_id=tweet_id, text="late", window=timedelta(0)
@@ -33,7 +33,7 @@ async def test_retweet_of_a_retweet_retweets_the_original(session: AsyncSession)
     ann = await _user(session)
     bob = await _user(session)
     cat = await _user(session)
-    original = await tweets.post_tweet(session, author_id=ann.id, text="original")
+    original = await tweets.post_tweet(session, author_id=ann.id, text="original", limiter=None)
     assert await engagement.retweet(session, actor_id=bob.id, tweet_id=original) == original
     bobs_retweet = await session.scalar(select(Tweet.id).where(Tweet.retweet_of_id == original))
     assert bobs_retweet is not None
@@ -44,7 +44,7 @@ async def test_retweet_of_a_retweet_retweets_the_original(session: AsyncSession)
 
 async def test_liking_a_deleted_tweet_is_not_found(session: AsyncSession) -> None:
     ann = await _user(session)
-    tweet_id = await tweets.post_tweet(session, author_id=ann.id, text="gone")
+    tweet_id = await tweets.post_tweet(session, author_id=ann.id, text="gone", limiter=None)
     await tweets.delete_tweet(session, actor_id=ann.id, tweet_id=tweet_id)
     with pytest.raises(NotFound):
         await engagement.like_tweet(session, actor_id=ann.id, tweet_id=tweet_id)

@@ -9,6 +9,7 @@ from starlette.requests import HTTPConnection
 
 from core.security import bearer_token
 from schema.context import Context
+from services.rate_limits import CLIENT_BUDGET
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -33,4 +34,5 @@ async def build_context(connection: HTTPConnection) -> Context:
         viewer_id=viewer_id(connection, connection.headers.get("authorization")),
         request_id=getattr(connection.state, "request_id", None) or request_id(connection),
         search=state.search,
+        client_budget=getattr(connection.state, CLIENT_BUDGET, None),
     )

@@ -7,7 +7,7 @@ from typing import Any
 from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 
-from core.errors import format_error, stage_code
+from core.errors import RateLimited, format_error, stage_code
 
 
 def is_request_error(result: ExecutionResult) -> bool:
@@ -21,3 +21,12 @@ def is_request_error(result: ExecutionResult) -> bool:
 def format_errors(result: ExecutionResult) -> list[dict[str, Any]]:
     request_stage = is_request_error(result) and not isinstance(result, PreExecutionError)
     return [format_error(error, variables_stage=request_stage) for error in result.errors or []]
+
+
+def refused_before_execution(result: ExecutionResult) -> RateLimited | None:
+    """The rate limit that refused the whole operation before it ran (HTTP 429), if one did."""
+    errors = result.errors or []
+    if result.data is None and len(errors) == 1 and not errors[0].path:
+        original = errors[0].original_error
+        return original if isinstance(original, RateLimited) else None
+    return None

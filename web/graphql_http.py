@@ -14,7 +14,7 @@ from strawberry.types.graphql import OperationType
 from core.errors import ApiError
 from web import persisted
 from web.context import build_context
-from web.errors import format_errors, is_request_error
+from web.errors import format_errors, is_request_error, refused_before_execution
 from web.graphiql import graphiql_page, wants_graphiql
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -79,7 +79,10 @@ async def _execute(
     if not is_request_error(result):
         await persisted.register(request, stored, params["query"])
     status = 400 if media_type == GRAPHQL_RESPONSE and is_request_error(result) else 200
-    return JSONResponse(body, status_code=status, media_type=media_type)
+    headers = {}
+    if (refused := refused_before_execution(result)) is not None:
+        status, headers = 429, {"Retry-After": str(refused.retry_after)}
+    return JSONResponse(body, status_code=status, media_type=media_type, headers=headers)
 
 
 def _negotiate(accept: str | None) -> str:

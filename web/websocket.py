@@ -33,6 +33,7 @@ from core.metrics import WEBSOCKETS
 from core.security import bearer_token
 from schema import schema
 from schema.context import Context
+from services.rate_limits import CLIENT_BUDGET
 
 log = logging.getLogger("chirp.websocket")
 FORBIDDEN = 4403
@@ -119,6 +120,7 @@ class GraphQLWebSocket(GraphQL[Context, None]):
             request_id=uuid.uuid4().hex,
             search=state.search,
             hub=state.hub,
+            client_budget=request.scope.get("state", {}).get(CLIENT_BUDGET),
         )
         connection = _Connection(request, context)
         REQUEST_ID.set(context.request_id)  # one id for the connection's log lines

@@ -1,0 +1,83 @@
+"""The per-client request budget (RATE_LIMIT_PER_MINUTE) on /graphql and everything under /api/.
+
+A client is its user when the request carries a valid bearer token, else its IP address (the
+ASGI client address: uvicorn's --proxy-headers puts there the X-Forwarded-For address of a
+trusted proxy). Each request takes one unit before anything else runs; over the budget it is
+answered HTTP 429 with Retry-After, and a WebSocket handshake is denied with 429 where the server
+can say so. The GraphQL extension (schema/rate_limit.py) charges costly operations more through
+the ClientBudget this middleware leaves in the scope's state. Every response under the budget
+carries X-RateLimit-Limit, X-RateLimit-Remaining and X-RateLimit-Reset (seconds).
+"""
+
+from __future__ import annotations
+
+from starlette.datastructures import MutableHeaders
+from starlette.requests import HTTPConnection
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.rate_limits import CLIENT, CLIENT_BUDGET, ClientBudget, Decision, client_key, refusal
+from web.context import viewer_id
+
+_DENIAL = "websocket.http.response"
+
+
+def budgeted(path: str) -> bool:
+    return path == "/graphql" or path.startswith("/api/")
+
+
+def rate_headers(decision: Decision) -> dict[str, str]:
+    return {
+        "X-RateLimit-Limit": str(decision.limit),
+        "X-RateLimit-Remaining": str(decision.remaining),
+        "X-RateLimit-Reset": str(decision.reset),
+    }
+
+
+class RateLimitMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or not budgeted(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        connection = HTTPConnection(scope)
+        limiter = scope["app"].state.limiter
+        if limiter.requests.limit <= 0:
+            await self.app(scope, receive, send)
+            return
+        address = scope["client"][0] if scope.get("client") else "unknown"
+        user = viewer_id(connection, connection.headers.get("authorization"))
+        decision = await limiter.take(CLIENT, client_key(user, address), rate=limiter.requests)
+        if not decision.allowed:
+            await _refuse(scope, receive, send, decision)
+            return
+        # on a WebSocket the handshake paid; each operation pays in the GraphQL extension
+        budget = ClientBudget(address, prepaid=1 if scope["type"] == "http" else 0)
+        budget.decision = decision
+        scope.setdefault("state", {})[CLIENT_BUDGET] = budget
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start" and budget.decision is not None:
+                headers = MutableHeaders(scope=message)
+                for name, value in rate_headers(budget.decision).items():
+                    headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, decision: Decision) -> None:
+    error = refusal(CLIENT, decision)
+    body = {
+        "errors": [
+            {"message": error.message, "extensions": {"code": error.code, **error.extensions}}
+        ]
+    }
+    headers = {"Retry-After": str(decision.retry_after), **rate_headers(decision)}
+    response = JSONResponse(body, status_code=429, headers=headers)
+    if scope["type"] == "http" or _DENIAL in scope.get("extensions", {}):
+        await response(scope, receive, send)  # Starlette sends a WebSocket's as a denial
+    else:
+        await send({"type": "websocket.close", "code": 1008, "reason": error.message})
