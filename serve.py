@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
@@ -128,10 +129,11 @@ def main() -> None:
         serve_api(Settings.from_env())
         return
     data_dir = Path(os.environ.get("DATA_DIR", "./var"))
+    api_processes = Settings.from_env().api_processes  # its default: 1 on the embedded servers
     servers = resolve_backends(data_dir)
     workers: list[subprocess.Popen[bytes]] = []
     try:
-        settings = Settings.from_env()
+        settings = replace(Settings.from_env(), api_processes=api_processes)
         migrate(settings.database_url or "")
         workers += [_start_worker() for _ in range(settings.workers)]
         if settings.api_processes > 1:
