@@ -65,6 +65,7 @@ def serve_api(settings: Settings) -> None:
         ssl_certfile=settings.tls_certfile,
         ssl_keyfile=settings.tls_keyfile,
         proxy_headers=True,
+        http="web.http_protocol:ResponseInOneWrite",  # all or nothing to a balancer
         log_level="info",
         log_config=None,  # uvicorn's lines go through our JSON handler
         access_log=False,  # web/middleware.py writes one, with the request id

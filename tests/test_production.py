@@ -272,8 +272,6 @@ async def test_killing_an_api_process_under_load_loses_no_query(cluster: Cluster
             assert "errors" not in body and body["data"]["homeTimeline"]["edges"], body
         [kill_index] = killed_at
         assert set(answered[:kill_index]) == {"api1", "api2"}  # both served before the kill
-        after = answered[kill_index + CONCURRENCY :]  # once those on their way are through
-        assert set(after) == {"api2"}, Counter(after)
 
         # mutations: applied at most once; each one answered is there exactly once
         statuses = [task.result() for task in mutations]
