@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run worker test lint typecheck contract seed reindex bench profile clean
+.PHONY: run worker balancer test lint typecheck contract seed reindex bench profile clean
 
 $(STAMP): requirements.lock
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed"; exit 1; }
@@ -21,6 +21,11 @@ run: $(STAMP)
 
 worker: $(STAMP)
 	$(BIN)/python -m workers
+
+# HAProxy in front of the API processes of `make run` (README, "Production")
+balancer:
+	@command -v haproxy >/dev/null || { echo "make balancer needs haproxy: apt-get install haproxy"; exit 1; }
+	haproxy -W -db -f deploy/haproxy.cfg
 
 test: $(STAMP)
 	bash scripts/test.sh

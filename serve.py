@@ -4,14 +4,21 @@ With DATABASE_URL and REDIS_URL unset, starts the embedded PostgreSQL and Valkey
 DATA_DIR first; then applies the migrations and serves the API until SIGTERM or Ctrl-C, after
 which the embedded servers are stopped cleanly. WORKERS (default 1) worker processes run
 beside the API; set WORKERS=0 when they run elsewhere (`make worker`).
+
+API_PROCESSES above 1 (the default on servers of their own) runs that many API processes, on
+PORT, PORT + 1, ..., for a balancer in front (deploy/haproxy.cfg); one that dies is started
+again. Each is `serve.py --api`: one uvicorn process on PORT.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
 import sys
+import time
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
@@ -24,6 +31,7 @@ from core.config import Settings
 from core.embedded import resolve_backends
 
 ROOT = Path(__file__).resolve().parent
+log = logging.getLogger("chirp.serve")
 
 
 def migrate(database_url: str) -> None:
@@ -44,39 +52,95 @@ def _start_worker() -> subprocess.Popen[bytes]:
 
 def _stop_worker(worker: subprocess.Popen[bytes]) -> None:
     worker.terminate()
+    _wait(worker)
+
+
+def serve_api(settings: Settings) -> None:
+    """One API process on HOST:PORT, until SIGTERM or Ctrl-C."""
+    uvicorn.run(
+        "app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        ssl_certfile=settings.tls_certfile,
+        ssl_keyfile=settings.tls_keyfile,
+        proxy_headers=True,
+        http="web.http_protocol:ResponseInOneWrite",  # all or nothing to a balancer
+        log_level="info",
+        log_config=None,  # uvicorn's lines go through our JSON handler
+        access_log=False,  # web/middleware.py writes one, with the request id
+        # longer than a balancer keeps a connection idle (deploy/haproxy.cfg: 10 s), so that the
+        # balancer closes it first: a POST sent just as the server closes would not be retried
+        timeout_keep_alive=30,
+        # events are small JSON: compressing each costs CPU, and a compressor per socket
+        # costs memory, for little gain
+        ws_per_message_deflate=False,
+        ws_ping_interval=20,
+        ws_ping_timeout=20,
+    )
+
+
+def _start_api(settings: Settings, index: int) -> subprocess.Popen[bytes]:
+    env = os.environ | {"PORT": str(settings.port + index)}
+    if settings.worker_id is not None:  # Snowflake worker ids must differ between processes
+        env["WORKER_ID"] = str(settings.worker_id + index)
+    return subprocess.Popen([sys.executable, str(ROOT / "serve.py"), "--api"], cwd=ROOT, env=env)
+
+
+def run_api_processes(settings: Settings) -> None:
+    """API_PROCESSES processes on PORT, PORT + 1, ...; one that exits is started again, after a
+    pause that grows while it keeps failing at once (a port in use, a server down)."""
+    processes = [_start_api(settings, i) for i in range(settings.api_processes)]
+    started = [time.monotonic()] * len(processes)
+    pauses = [1.0] * len(processes)
+    due: dict[int, float] = {}  # when the exited ones start again
     try:
-        worker.wait(timeout=30)
+        while True:
+            time.sleep(0.2)
+            now = time.monotonic()
+            for i, process in enumerate(processes):
+                if process.poll() is None:
+                    continue
+                if i not in due:
+                    pauses[i] = 1.0 if now - started[i] > 30 else min(pauses[i] * 2, 30.0)
+                    due[i] = now + pauses[i]
+                    port, code = settings.port + i, process.returncode
+                    log.warning("API process on port %s exited (%s); restarting", port, code)
+                elif now >= due[i]:
+                    del due[i]
+                    processes[i], started[i] = _start_api(settings, i), now
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            _wait(process)
+
+
+def _wait(process: subprocess.Popen[bytes]) -> None:
+    try:
+        process.wait(timeout=30)
     except subprocess.TimeoutExpired:
-        worker.kill()
+        process.kill()
 
 
 def main() -> None:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     logs.configure()
+    if sys.argv[1:] == ["--api"]:  # one of several, started by run_api_processes
+        serve_api(Settings.from_env())
+        return
     data_dir = Path(os.environ.get("DATA_DIR", "./var"))
+    api_processes = Settings.from_env().api_processes  # its default: 1 on the embedded servers
     servers = resolve_backends(data_dir)
     workers: list[subprocess.Popen[bytes]] = []
     try:
-        settings = Settings.from_env()
+        settings = replace(Settings.from_env(), api_processes=api_processes)
         migrate(settings.database_url or "")
         workers += [_start_worker() for _ in range(settings.workers)]
-        uvicorn.run(
-            "app:create_app",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            ssl_certfile=settings.tls_certfile,
-            ssl_keyfile=settings.tls_keyfile,
-            proxy_headers=True,
-            log_level="info",
-            log_config=None,  # uvicorn's lines go through our JSON handler
-            access_log=False,  # web/middleware.py writes one, with the request id
-            # events are small JSON: compressing each costs CPU, and a compressor per socket
-            # costs memory, for little gain
-            ws_per_message_deflate=False,
-            ws_ping_interval=20,
-            ws_ping_timeout=20,
-        )
+        if settings.api_processes > 1:
+            run_api_processes(settings)
+        else:
+            serve_api(settings)
     except KeyboardInterrupt:
         pass
     finally:

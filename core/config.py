@@ -28,6 +28,14 @@ def _opt(name: str) -> str | None:
     return value or None
 
 
+def _api_processes(database_url: str | None, redis_url: str | None) -> int:
+    """One beside the embedded servers; on servers of their own, one per core, at most 4 (each
+    holds up to 1.5 x DB_POOL_SIZE PostgreSQL connections)."""
+    if database_url and redis_url:
+        return min(os.cpu_count() or 1, 4)
+    return 1
+
+
 @dataclass(frozen=True)
 class Settings:
     host: str = "127.0.0.1"
@@ -64,6 +72,7 @@ class Settings:
     job_max_retries: int = 8
     job_queue: str = "timelines"
     workers: int = 1
+    api_processes: int = 1
     trend_window_hours: int = 24
     query_max_depth: int = 12
     query_max_aliases: int = 30
@@ -76,12 +85,13 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         worker = _opt("WORKER_ID")
+        database_url, redis_url = _opt("DATABASE_URL"), _opt("REDIS_URL")
         return cls(
             host=os.environ.get("HOST", "127.0.0.1"),
             port=_int("PORT", 8000),
             data_dir=Path(os.environ.get("DATA_DIR", "./var")),
-            database_url=_opt("DATABASE_URL"),
-            redis_url=_opt("REDIS_URL"),
+            database_url=database_url,
+            redis_url=redis_url,
             broker_url=_opt("BROKER_URL"),
             search_url=_opt("SEARCH_URL"),
             search_api_key=_opt("SEARCH_API_KEY"),
@@ -107,6 +117,7 @@ class Settings:
             job_max_retries=_int("JOB_MAX_RETRIES", 8),
             job_queue=os.environ.get("JOB_QUEUE") or "timelines",
             workers=_int("WORKERS", 1),
+            api_processes=_int("API_PROCESSES", _api_processes(database_url, redis_url)),
             trend_window_hours=_int("TREND_WINDOW_HOURS", 24),
             query_max_depth=_int("QUERY_MAX_DEPTH", 12),
             query_max_aliases=_int("QUERY_MAX_ALIASES", 30),

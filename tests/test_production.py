@@ -1,0 +1,304 @@
+"""The production profile: `make run` with API_PROCESSES=2 and WORKERS=2 (serve.py) behind
+HAProxy with deploy/haproxy.cfg, on the backend under test: a subscription on one API process
+sees a tweet posted through the other, and killing an API process under load loses no query.
+
+The services backend uses RabbitMQ as broker (its own queue), the embedded one the Redis broker.
+Needs haproxy (`apt-get install haproxy`); skipped without it unless REQUIRE_SERVICES=1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import pytest
+
+from core.config import Settings
+from tests.conftest import ROOT
+from tests.graphql import POST, REGISTER, Account, unique_handle
+from tests.test_realtime import HOME, ids, received
+from tests.test_social import FOLLOW
+from tests.test_workers import QUEUE, broker_url, rabbitmq  # noqa: F401 - fixtures
+from tests.ws import Socket
+
+HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
+TIMELINE = "{ homeTimeline(first: 5) { edges { node { id text } } } }"
+TWEETS = (
+    "query($h: String!) { user(handle: $h) { tweets(first: 100) { edges { node { text } } } } }"
+)
+QUERIES, MUTATIONS, CONCURRENCY = 200, 20, 16
+
+if not os.path.exists(HAPROXY) and os.environ.get("REQUIRE_SERVICES") != "1":
+    pytest.skip("haproxy is not installed (apt-get install haproxy)", allow_module_level=True)
+
+
+@dataclass(frozen=True)
+class Cluster:
+    url: str  # HAProxy's frontend
+    stats: str
+    serve: subprocess.Popen[bytes]  # serve.py: the API processes and the workers
+    api_ports: tuple[int, int]
+    logs: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _free_pair() -> int:
+    """A port whose next one is free too: the API processes listen on PORT and PORT + 1."""
+    while True:
+        port = _free_port()
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+
+
+def server_states(stats: str) -> dict[str, str]:
+    """The status of each server of the `api` backend, from the stats page's CSV."""
+    text = httpx.get(f"{stats}/;csv", timeout=2).text.lstrip("# ")
+    rows = csv.DictReader(text.splitlines())
+    servers = [row for row in rows if row["pxname"] == "api" and row["svname"] != "BACKEND"]
+    return {row["svname"]: row["status"] for row in servers}
+
+
+def _backend_counter(stats: str, column: str) -> int:
+    text = httpx.get(f"{stats}/;csv", timeout=2).text.lstrip("# ")
+    for row in csv.DictReader(text.splitlines()):
+        if row["pxname"] == "api" and row["svname"] == "BACKEND":
+            return int(row[column] or 0)
+    raise AssertionError("no api backend in the stats")
+
+
+def _wait_until(check: Any, what: str, seconds: float, *processes: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if check():
+                return
+        except httpx.TransportError:
+            pass
+        for process in processes:
+            assert process.poll() is None, f"{process.args} exited while waiting: {what}"
+        assert time.monotonic() < deadline, f"not in time: {what}"
+        time.sleep(0.2)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def cluster(
+    settings: Settings, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Cluster]:
+    if not os.path.exists(HAPROXY):
+        pytest.fail("haproxy is not installed, and REQUIRE_SERVICES=1")
+    broker: str = request.getfixturevalue("broker_url")  # tests/test_workers.py's
+    logs = tmp_path_factory.mktemp("production")
+    port, front, stats = _free_pair(), _free_port(), _free_port()
+    inherited = {k: v for k, v in os.environ.items() if k not in ("WORKER_ID", "PORT")}
+    env = inherited | {
+        "DATABASE_URL": settings.database_url or "",
+        "REDIS_URL": settings.redis_url or "",
+        "BROKER_URL": broker,
+        "JOB_QUEUE": QUEUE,
+        "JWT_SECRET": settings.resolved_jwt_secret(),
+        "HYBRID_THRESHOLD": str(settings.hybrid_threshold),
+        "DATA_DIR": str(logs),
+        "PORT": str(port),
+        "API_PROCESSES": "2",
+        "WORKERS": "2",
+    }
+    with (logs / "serve.log").open("wb") as log:
+        serve = subprocess.Popen(
+            [sys.executable, "serve.py"], cwd=ROOT, env=env, stdout=log, stderr=log
+        )
+    balancer_env = inherited | {
+        "CHIRP_LISTEN": f"127.0.0.1:{front}",
+        "CHIRP_API1": f"127.0.0.1:{port}",
+        "CHIRP_API2": f"127.0.0.1:{port + 1}",
+        "CHIRP_STATS": f"127.0.0.1:{stats}",
+    }
+    config = str(ROOT / "deploy" / "haproxy.cfg")
+    with (logs / "haproxy.log").open("wb") as log:
+        haproxy = subprocess.Popen(
+            [HAPROXY, "-db", "-f", config], env=balancer_env, stdout=log, stderr=log
+        )
+    stats_url = f"http://127.0.0.1:{stats}"
+    try:
+        _wait_until(
+            lambda: server_states(stats_url) == {"api1": "UP", "api2": "UP"},
+            "both API processes up behind HAProxy",
+            60,
+            serve,
+            haproxy,
+        )
+        yield Cluster(f"http://127.0.0.1:{front}", stats_url, serve, (port, port + 1), logs)
+    finally:
+        _stop(haproxy)
+        _stop(serve)
+
+
+def api_process(cluster: Cluster, port: int) -> psutil.Process:
+    """The API process serve.py runs on `port`."""
+    for child in psutil.Process(cluster.serve.pid).children():
+        if "--api" in child.cmdline() and child.environ().get("PORT") == str(port):
+            return child
+    raise AssertionError(f"no API process on port {port}")
+
+
+async def _graphql(
+    http: httpx.AsyncClient, query: str, variables: dict[str, Any], token: str | None = None
+) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return await http.post(
+        "/graphql", json={"query": query, "variables": variables}, headers=headers
+    )
+
+
+async def _data(
+    http: httpx.AsyncClient, query: str, variables: dict[str, Any], token: str | None = None
+) -> dict[str, Any]:
+    response = await _graphql(http, query, variables, token)
+    body = response.json()
+    assert response.status_code == 200 and "errors" not in body, body
+    data: dict[str, Any] = body["data"]
+    return data
+
+
+async def _register(http: httpx.AsyncClient) -> Account:
+    variables = {"input": {"handle": unique_handle(), "password": "correct horse"}}
+    payload = (await _data(http, REGISTER, variables))["register"]
+    return Account(payload["user"]["id"], payload["user"]["handle"], payload["token"])
+
+
+def _tweet(text: str) -> dict[str, Any]:
+    return {"input": {"text": text}}
+
+
+async def test_a_subscriber_on_one_process_sees_a_post_through_the_other(
+    cluster: Cluster,
+) -> None:
+    async with httpx.AsyncClient(base_url=cluster.url, timeout=10) as http:
+        reader, writer = await _register(http), await _register(http)
+        await _data(http, FOLLOW, {"id": writer.id}, reader.token)
+        socket = await Socket.open(cluster.url, reader.token)
+        assert socket.connection.response is not None
+        subscribed_on = socket.connection.response.headers["X-Served-By"]
+        await socket.subscribe(HOME)
+        await asyncio.sleep(0.3)  # registered with its process's hub
+        posted: list[str] = []
+        for attempt in range(10):  # leastconn sends it to the other at once; made sure here
+            response = await _graphql(http, POST, _tweet(f"elsewhere {attempt}"), writer.token)
+            posted.append(response.json()["data"]["createTweet"]["id"])
+            if response.headers["X-Served-By"] != subscribed_on:
+                break
+        else:
+            raise AssertionError(f"every post went to {subscribed_on}, as the subscription")
+        assert ids(await received(socket, len(posted))) == posted
+        await socket.close()
+
+
+async def test_killing_an_api_process_under_load_loses_no_query(cluster: Cluster) -> None:
+    limits = httpx.Limits(max_connections=CONCURRENCY)
+    async with httpx.AsyncClient(base_url=cluster.url, timeout=30, limits=limits) as http:
+        author = await _register(http)
+        await _data(http, POST, _tweet("first"), author.token)
+        victim = api_process(cluster, cluster.api_ports[0])
+        answered: list[str] = []  # X-Served-By of the queries answered, in order
+        killed_at: list[int] = []  # how many were answered then
+        quarter = asyncio.Event()
+
+        async def query() -> httpx.Response:
+            headers = {"Authorization": f"Bearer {author.token}"}
+            response = await http.get("/graphql", params={"query": TIMELINE}, headers=headers)
+            answered.append(response.headers.get("X-Served-By", "-"))
+            if len(answered) == QUERIES // 4:
+                quarter.set()
+            return response
+
+        async def mutation(i: int) -> int:
+            """Its HTTP status; 0 when the connection was closed without a response (HAProxy's
+            way for a request that was sent on a reused connection, as if it had not been
+            received: RFC 9112 9.3.1, a client that knows the request is safe may retry)."""
+            await asyncio.sleep(i * 0.05)  # spread over the stream, before and after the kill
+            try:
+                response = await _graphql(http, POST, _tweet(f"under load {i}"), author.token)
+            except httpx.RemoteProtocolError:
+                return 0
+            return response.status_code
+
+        async def kill() -> None:
+            await quarter.wait()
+            victim.send_signal(signal.SIGKILL)
+            killed_at.append(len(answered))
+
+        killer = asyncio.create_task(kill())
+        queries = [asyncio.create_task(query()) for _ in range(QUERIES)]
+        mutations = [asyncio.create_task(mutation(i)) for i in range(MUTATIONS)]
+        await asyncio.gather(*queries, *mutations, killer)
+
+        for task in queries:
+            response = task.result()
+            assert response.status_code == 200, response.text
+            body = response.json()
+            assert "errors" not in body and body["data"]["homeTimeline"]["edges"], body
+        [kill_index] = killed_at
+        assert set(answered[:kill_index]) == {"api1", "api2"}  # both served before the kill
+
+        # mutations: applied at most once; each one answered is there exactly once
+        statuses = [task.result() for task in mutations]
+        assert set(statuses) <= {200, 502, 0}, statuses
+        tweets = await _data(http, TWEETS, {"h": author.handle}, author.token)
+        texts = Counter(edge["node"]["text"] for edge in tweets["user"]["tweets"]["edges"])
+        assert max(texts.values()) == 1
+        for i, status in enumerate(statuses):
+            assert status != 200 or texts[f"under load {i}"] == 1
+        retried = _backend_counter(cluster.stats, "wretr")
+        redispatched = _backend_counter(cluster.stats, "wredis")
+        assert redispatched > 0  # requests did meet the dead process, and went to the other
+        lost = [i for i, status in enumerate(statuses) if status != 200]
+        print(
+            f"\n{QUERIES} queries answered ({retried} retries, {redispatched} redispatched);"
+            f" mutations: {statuses.count(200)} answered, {len(lost)} lost with their process"
+            f" ({sum(texts[f'under load {i}'] for i in lost)} of those committed)"
+        )
+
+    # serve.py starts the killed process again, and HAProxy takes it back
+    await asyncio.to_thread(
+        _wait_until,
+        lambda: server_states(cluster.stats) == {"api1": "UP", "api2": "UP"},
+        "the killed API process back",
+        30,
+        cluster.serve,
+    )
+    assert api_process(cluster, cluster.api_ports[0]).pid != victim.pid
+    async with httpx.AsyncClient(base_url=cluster.url) as http:
+        assert (await http.get("/readyz")).json()["status"] == "ready"
