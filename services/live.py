@@ -30,6 +30,7 @@ log = logging.getLogger("chirp.live")
 STREAM = "live:events"
 STREAM_LENGTH = 100_000
 BUFFER = 256  # events a subscription may fall behind before it is closed
+_BLOCK_MS = 2_000  # a blocked read must end before the client's socket timeout (5 s)
 # topics, and the subscriptions they reach
 TWEET = "tweet"  # {tweet, author}: home timelines of the author and its followers
 NOTIFICATION = "notification"  # {id, recipient}
@@ -114,8 +115,10 @@ class Hub:
         last = "$"
         while True:
             try:
-                reply: Any = await self._redis.xread({STREAM: last}, count=1000, block=5000)
+                reply: Any = await self._redis.xread({STREAM: last}, count=1000, block=_BLOCK_MS)
             except RedisError:
+                if _cancelled():  # redis-py's read timeout can swallow a cancellation
+                    raise asyncio.CancelledError from None
                 log.warning("live events: Redis failed; reading again in a second")
                 await asyncio.sleep(1)
                 continue
@@ -171,3 +174,8 @@ class Hub:
 
 def _text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
