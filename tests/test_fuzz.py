@@ -17,7 +17,8 @@ import base64
 import json
 import os
 import time
-from collections.abc import AsyncIterator, Callable
+import urllib.parse
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -42,7 +43,7 @@ QUERY_EXAMPLES = int(300 * SCALE)
 MUTATION_EXAMPLES = int(200 * SCALE)
 VARIABLE_EXAMPLES = int(200 * SCALE)
 NEGATIVE_EXAMPLES = int(50 * SCALE)
-SUBSCRIPTION_EXAMPLES = 40
+SUBSCRIPTION_EXAMPLES = int(40 * SCALE)
 
 CODES = {
     "UNAUTHENTICATED",
@@ -87,6 +88,8 @@ HOSTILE_STRINGS = [
     "a\x00b",
     "\t\n",
     "\u202e\u200b\ufeff",
+    "\ud800",
+    "lone \udfff surrogate",
     "e\u0301" * 3,
     "🙂" * 281,
     "x" * 281,
@@ -202,11 +205,21 @@ def _strings_in(value: Any, key: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-async def world(client: httpx.AsyncClient, app: Starlette, settings: Settings) -> World:
+async def world(
+    client: httpx.AsyncClient, app: Starlette, settings: Settings
+) -> AsyncIterator[World]:
+    # the per-client request budget is not what is under test here
+    before = app.state.settings
+    app.state.settings = replace(before, rate_limit_per_minute=10**9)
+    try:
+        yield await seeded(client, settings)
+    finally:
+        app.state.settings = before
+
+
+async def seeded(client: httpx.AsyncClient, settings: Settings) -> World:
     from workers import jobs
 
-    # the per-client request budget is not what is under test here
-    app.state.settings = replace(app.state.settings, rate_limit_per_minute=10**9)
     viewer = await register(client, f"fz{int(time.time() * 1000) % 10**9}")
     others = [await register(client) for _ in range(3)]
     tweet_ids = []
@@ -441,12 +454,40 @@ def problems(response: httpx.Response) -> list[str]:
     return found
 
 
+@dataclass(frozen=True)
+class Sent:
+    """How a document goes: who signs in, which media type is asked for, GET or POST, and
+    how many copies at once (the same mutation racing itself)."""
+
+    token: str | None
+    accept: str | None
+    get: bool
+    copies: int
+
+
+def sending(world: World, *, query: bool) -> st.SearchStrategy[Sent]:
+    return st.builds(
+        Sent,
+        token=st.sampled_from([0, 0, 0, 1, 2, 3]).map(world.token),
+        accept=st.sampled_from([None, "application/json", "application/graphql-response+json"]),
+        get=st.booleans() if query else st.just(False),
+        copies=st.sampled_from([1, 1, 1, 2, 3]),
+    )
+
+
 async def send(
-    client: httpx.AsyncClient, token: str | None, query: str, variables: dict[str, Any] | None
+    client: httpx.AsyncClient, how: Sent, query: str, variables: dict[str, Any] | None
 ) -> httpx.Response:
     headers = {"content-type": "application/json"}
-    if token:
-        headers["authorization"] = f"Bearer {token}"
+    if how.token:
+        headers["authorization"] = f"Bearer {how.token}"
+    if how.accept:
+        headers["accept"] = how.accept
+    if how.get:
+        params = {"query": query, "variables": json.dumps(variables, ensure_ascii=True)}
+        # a lone surrogate goes as the bytes a careless client sends: invalid UTF-8
+        encoded = urllib.parse.urlencode(params, encoding="utf-8", errors="surrogatepass")
+        return await client.get(f"/graphql?{encoded}", headers=headers)
     return await client.post("/graphql", content=body_of(query, variables), headers=headers)
 
 
@@ -461,22 +502,20 @@ async def leaked_connections(app: Starlette) -> int:
 
 
 async def check(
-    client: httpx.AsyncClient, token: str | None, query: str, variables: dict[str, Any] | None
+    client: httpx.AsyncClient, how: Sent, query: str, variables: dict[str, Any] | None
 ) -> None:
-    response = await send(client, token, query, variables)
-    found = problems(response)
-    event(outcome(response))
+    try:
+        responses = await asyncio.gather(
+            *(send(client, how, query, variables) for _ in range(how.copies))
+        )
+    except asyncio.CancelledError as cancelled:  # not an Exception: Hypothesis would not shrink
+        raise AssertionError(f"the request died of CancelledError:\n{query}") from cancelled
+    found = [problem for response in responses for problem in problems(response)]
+    event(outcome(responses[0]))
     app = client._transport.app  # type: ignore[attr-defined]
     if leaked := await leaked_connections(app):
         found.append(f"{leaked} database connection(s) still checked out after the response")
     assert not found, "\n".join([query, json.dumps(variables, ensure_ascii=True), *found])
-
-
-Drawer = Callable[[st.SearchStrategy[Any]], Any]
-
-
-def _draw_token(world: World, draw: Drawer) -> str | None:
-    return world.token(draw(st.sampled_from([0, 0, 0, 1, 2, 3])))
 
 
 # ---- the tests -------------------------------------------------------------------------------
@@ -490,7 +529,7 @@ async def test_generated_queries(
     fields = data.draw(st.one_of(st.none(), st.sampled_from(QUERY_FIELDS).map(lambda f: [f])))
     strategy = queries(SCHEMA, fields=fields, custom_scalars=literal_scalars(world))
     document = data.draw(strategy, "query")
-    await check(client, _draw_token(world, data.draw), document, None)
+    await check(client, data.draw(sending(world, query=True), "sent"), document, None)
 
 
 @settings(FUZZ, max_examples=MUTATION_EXAMPLES)
@@ -503,7 +542,7 @@ async def test_generated_mutations(
     )
     strategy = mutations(SCHEMA, fields=fields, custom_scalars=literal_scalars(world))
     document = data.draw(strategy, "mutation")
-    await check(client, _draw_token(world, data.draw), document, None)
+    await check(client, data.draw(sending(world, query=False), "sent"), document, None)
 
 
 @settings(FUZZ, max_examples=VARIABLE_EXAMPLES)
@@ -513,7 +552,7 @@ async def test_hostile_variables(
 ) -> None:
     pool = QUERY_TEMPLATES + MUTATION_TEMPLATES
     document, variables = data.draw(requests_with_variables(world, pool), "request")
-    await check(client, _draw_token(world, data.draw), document, variables)
+    await check(client, data.draw(sending(world, query=False), "sent"), document, variables)
 
 
 @settings(FUZZ, max_examples=NEGATIVE_EXAMPLES)
@@ -523,7 +562,8 @@ async def test_invalid_documents(
 ) -> None:
     strategy = queries(SCHEMA, mode=Mode.NEGATIVE) | mutations(SCHEMA, mode=Mode.NEGATIVE)
     document = data.draw(strategy, "document")
-    response = await send(client, world.viewer.token, document, None)
+    how = Sent(world.viewer.token, None, get=False, copies=1)
+    response = await send(client, how, document, None)
     assert not problems(response), (document, response.text)
     codes = {e["extensions"]["code"] for e in response.json().get("errors", [])}
     assert codes and codes <= {"GRAPHQL_VALIDATION_FAILED", "QUERY_TOO_COMPLEX"}, response.text
