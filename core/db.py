@@ -68,16 +68,30 @@ class RequestReads:
         self._db = db
         self._connection: AsyncConnection | None = None
         self._lock = asyncio.Lock()
+        self._finished = False
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[AsyncConnection]:
+        if self._finished:
+            async with self._db.read() as connection:
+                yield connection
+            return
         async with self._lock:
             if self._connection is None:
                 self._connection = await self._db.reader.connect()
             yield self._connection
 
     async def close(self) -> None:
+        """Gives the connection back; a later read takes one again (a WebSocket's next event)."""
         async with self._lock:
             if self._connection is not None:
                 await self._connection.close()
                 self._connection = None
+
+    async def finish(self) -> None:
+        """Gives the connection back for good: the request has been answered. Work the
+        executor left running (a loader's batch whose field was abandoned when a sibling's
+        error nulled their parent) still reads, each time on a connection of its own that it
+        gives back at once, instead of taking one that nobody would close."""
+        self._finished = True
+        await self.close()

@@ -8,13 +8,14 @@ prepared statement.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections import namedtuple
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -27,6 +28,20 @@ from core.db import RequestReads
 from core.text import HANDLE_RE
 from models import Follow, Like, Notification, Tweet, TweetVersion, User
 from services import cache
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class Loader(DataLoader[K, V]):
+    """A DataLoader whose waiters cannot cancel one another. graphql-core cancels the fields
+    beside one whose error nulls their parent; a field awaiting the shared future of a key
+    directly would cancel it for every other field of the request waiting on that key, and
+    the whole request would die of CancelledError. Each waiter gets a shield of its own."""
+
+    def load(self, key: K) -> Awaitable[V]:
+        return asyncio.shield(super().load(key))
+
 
 _IDS = bindparam("keys", type_=ARRAY(BigInteger))
 _VIEWER = bindparam("viewer", type_=BigInteger)
@@ -105,23 +120,23 @@ class Loaders:
     # each built on first use: a subscription event builds a fresh set and uses few
     @cached_property
     def users(self) -> DataLoader[int, Any]:
-        return DataLoader(self._rows_of(cache.USER, _USERS, _USER_ROWS))
+        return Loader(self._rows_of(cache.USER, _USERS, _USER_ROWS))
 
     @cached_property
     def users_by_handle(self) -> DataLoader[str, Row[Any] | None]:
-        return DataLoader(self._users_by_handle)
+        return Loader(self._users_by_handle)
 
     @cached_property
     def tweets(self) -> DataLoader[int, Any]:
-        return DataLoader(self._rows_of(cache.TWEET, _TWEETS, _TWEET_ROWS))
+        return Loader(self._rows_of(cache.TWEET, _TWEETS, _TWEET_ROWS))
 
     @cached_property
     def edit_history(self) -> DataLoader[int, list[Row[Any]]]:
-        return DataLoader(self._edit_history)
+        return Loader(self._edit_history)
 
     @cached_property
     def notifications(self) -> DataLoader[int, Row[Any] | None]:
-        return DataLoader(self._notifications)
+        return Loader(self._notifications)
 
     @cached_property
     def viewer_likes(self) -> DataLoader[int, bool]:
@@ -199,7 +214,7 @@ class Loaders:
                 return [False] * len(keys)
             return await self._cached(cache.scoped(kind, viewer_id), keys, from_database)
 
-        return DataLoader(load)
+        return Loader(load)
 
 
 _BATCHES = itertools.count()

@@ -88,7 +88,7 @@ class Context:
         self.loaders = self._new_loaders()
 
     async def close(self) -> None:
-        await self.reads.close()
+        await self.reads.finish()
 
 
 Info: TypeAlias = strawberry.Info[Context, None]

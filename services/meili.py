@@ -20,9 +20,8 @@ from meilisearch_python_sdk.models.settings import MeilisearchSettings, TypoTole
 from core import cursors
 from core.config import Settings
 from core.db import RequestReads
-from core.errors import BadUserInput
 from core.pagination import Page, check_first
-from services.search import QUERY_MAX, Terms, parse
+from services.search import Terms, cleaned, parse
 from services.timelines import TWEETS
 
 Document: TypeAlias = dict[str, Any]
@@ -138,7 +137,7 @@ class Meili:
         after, so the cursor holds an offset (signed like every cursor): a page fetched later
         can repeat or skip a user whose rank changed meanwhile, and results end at the
         index's maxTotalHits (1,000 unless configured)."""
-        _check_length(query)
+        query = cleaned(query)
         first = check_first(first)
         offset = cursors.decode(after, USERS)[0] if after is not None else 0
         wanted = query.strip().lstrip("@")
@@ -193,8 +192,3 @@ class Meili:
 
     async def close(self) -> None:
         await self.client.aclose()
-
-
-def _check_length(query: str) -> None:
-    if len(query) > QUERY_MAX:
-        raise BadUserInput(f"A search query is at most {QUERY_MAX} characters.")

@@ -42,6 +42,7 @@ USERS = "user-search"
 _TOKEN = re.compile(r'"([^"]*)"?|([^\s"]+)')  # a phrase (the closing quote may be missing), a word
 _SIMPLE: ColumnElement[Any] = literal_column("'simple'::regconfig")
 _TEXT_ARRAY: TypeEngine[Any] = ARRAY(Text)
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _TIER = 10_000_000  # score steps: exact handle, handle prefix, name prefix; then similarity
 
 
@@ -53,7 +54,7 @@ class Terms:
 
 
 def parse(query: str) -> Terms:
-    _check_length(query)
+    query = cleaned(query)
     terms = Terms()
     for match in _TOKEN.finditer(query):
         phrase, token = match.groups()
@@ -127,7 +128,7 @@ async def users(
     connection: AsyncConnection, *, query: str, first: int | None, after: str | None
 ) -> Page:
     """Handles and names that start with the query first, then by trigram similarity."""
-    _check_length(query)
+    query = cleaned(query)
     first = check_first(first)
     wanted = query.strip().lstrip("@").lower()
     if not wanted:
@@ -168,9 +169,12 @@ def _texts(values: list[str]) -> BindParameter[Any]:
     return bindparam(None, values, type_=_TEXT_ARRAY)
 
 
-def _check_length(query: str) -> None:
+def cleaned(query: str) -> str:
+    """The query, at most QUERY_MAX characters (else BAD_USER_INPUT), with what no text can
+    hold, NUL and lone surrogates (JSON's \\ud800), read as spaces."""
     if len(query) > QUERY_MAX:
         raise BadUserInput(f"A search query is at most {QUERY_MAX} characters.")
+    return _UNSTORABLE.sub(" ", query)
 
 
 def _like_escaped(value: str) -> str:

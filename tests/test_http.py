@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import httpx
+from starlette.applications import Starlette
+
+from core.ids import parse_global_id
+from services import cache
+from tests.graphql import gql, post, register
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 
@@ -99,6 +105,37 @@ async def test_unexpected_errors_are_masked(
     assert body["errors"][0]["extensions"] == {"code": "INTERNAL_SERVER_ERROR"}
     assert "SELECT" not in response.text and "Traceback" not in response.text
     assert response.headers["x-request-id"]
+
+
+async def test_an_answer_nulled_by_an_error_gives_back_every_connection(
+    client: httpx.AsyncClient, app: Starlette
+) -> None:
+    """Signed out, homeTimeline (non-null) fails and nulls `data` while the loaders' batches
+    for the users and tweets beside it are still pending: they run after the answer, and must
+    give their database connections back (found by tests/test_fuzz.py)."""
+    author = await register(client)
+    tweet = await post(client, author, "read after the answer")
+    pool = app.state.db.engine.pool
+    before = pool.checkedout()
+    query = """query($u: ID!, $t: ID!) {
+      a: node(id: $u) { ... on User { followerCount } }
+      b: node(id: $t) { ... on Tweet { likeCount author { handle } } }
+      homeTimeline { edges { cursor } }
+    }"""
+    for _ in range(3):
+        cold = [
+            cache.key(kind, parse_global_id(gid)[1])
+            for kind, gid in ((cache.USER, author.id), (cache.TWEET, tweet))
+        ]
+        await app.state.redis.delete(*cold)
+        body = await gql(client, query, {"u": author.id, "t": tweet})
+        assert body["data"] is None
+        assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    for _ in range(100):
+        if pool.checkedout() <= before:
+            break
+        await asyncio.sleep(0.01)
+    assert pool.checkedout() == before
 
 
 async def test_health_endpoints(client: httpx.AsyncClient) -> None:

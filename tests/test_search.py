@@ -5,6 +5,7 @@ database never match."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Awaitable, Callable
 
@@ -141,6 +142,33 @@ async def test_any_query_gives_results_or_none(client: httpx.AsyncClient, query:
     for operation in (SEARCH, USERS):
         data = await ok(client, operation, {"q": query, "first": 5})
         assert isinstance(next(iter(data.values()))["edges"], list)
+
+
+async def test_nul_and_lone_surrogates_read_as_spaces(client: httpx.AsyncClient) -> None:
+    """Characters no PostgreSQL text can hold are no server error (found by test_fuzz.py)."""
+    author = await register(client)
+    word = made_up()
+    tweet = await post(client, author, f"{word} #{word}")
+    for query, expected in [
+        ("\x00", []),
+        ("\ud800", []),
+        (f"{word}\x00", [tweet]),
+        (f"\udfff{word}", [tweet]),
+        (f"#{word}\x00", [tweet]),
+        (f"{author.handle}\x00", None),
+    ]:
+        for operation in (SEARCH, USERS):
+            body = json.dumps({"query": operation, "variables": {"q": query}})  # escaped
+            response = await client.post(
+                "/graphql", content=body, headers={"content-type": "application/json"}
+            )
+            assert "errors" not in response.json(), (query, response.text)
+            if operation == SEARCH and expected is not None:
+                edges = response.json()["data"]["searchTweets"]["edges"]
+                assert [edge["node"]["id"] for edge in edges] == expected, query
+            if operation == USERS and expected is None:
+                edges = response.json()["data"]["searchUsers"]["edges"]
+                assert edges[0]["node"]["handle"] == author.handle
 
 
 async def test_overlong_queries_and_bad_pages_are_refused(client: httpx.AsyncClient) -> None:

@@ -6,7 +6,7 @@ import json
 
 import httpx
 
-from tests.graphql import error_code, ok, post, register
+from tests.graphql import error_code, gql, ok, post, register
 
 TWEET = """
 query($id: ID!) {
@@ -196,3 +196,23 @@ async def test_node_resolves_users_and_tweets(client: httpx.AsyncClient) -> None
     data = await ok(client, query, {"a": author.id, "b": tweet_id})
     assert data["a"] == {"id": author.id, "handle": author.handle}
     assert data["b"] == {"id": tweet_id, "text": "node me"}
+
+
+async def test_a_field_cancelled_beside_an_error_leaves_the_same_key_to_others(
+    client: httpx.AsyncClient,
+) -> None:
+    """x's replies fail and null x, so graphql-core cancels x's editHistory, which waits on
+    the same loader key as y's: y still gets its answer (found by tests/test_fuzz.py; the
+    request used to die of CancelledError)."""
+    author = await register(client)
+    tweet = await post(client, author, "one key, two fields")
+    query = """query($t: ID!) {
+      x: tweet(id: $t) { editHistory { text } replies(first: 0) { edges { cursor } } }
+      y: tweet(id: $t) { editHistory { text } mentions { handle } author { handle } }
+    }"""
+    body = await gql(client, query, {"t": tweet})
+    assert body["data"] == {
+        "x": None,
+        "y": {"editHistory": [], "mentions": [], "author": {"handle": author.handle}},
+    }
+    assert [error["extensions"]["code"] for error in body["errors"]] == ["BAD_USER_INPUT"]
