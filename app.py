@@ -25,6 +25,7 @@ from web.graphiql import graphiql_routes
 from web.graphql_http import graphql_endpoint
 from web.health import healthz, metrics, readyz
 from web.middleware import RequestMiddleware
+from web.rest.routes import rest_routes
 from web.stats import stats_routes
 from web.websocket import GraphQLWebSocket
 
@@ -103,5 +104,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/metrics", metrics),
         *graphiql_routes(),
         *stats_routes(),
+        *rest_routes(),
     ]
     return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(RequestMiddleware)])
