@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from itertools import groupby
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, Router
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core.errors import Conflict, Forbidden, NotFound, Unauthenticated
 from web.rest import accounts, graph, reads, tweets
@@ -132,6 +133,15 @@ class _Methods:
         return JSONResponse(body, status_code=405, headers={"Allow": ", ".join(self.by_method)})
 
 
+class _Mount(Mount):
+    """A Mount whose rest of the path may hold any character: an id with a newline in it is
+    still the API's (a JSON 404 or 400), not the application's plain-text 404."""
+
+    def __init__(self, path: str, app: ASGIApp) -> None:
+        super().__init__(path, app=app)
+        self.path_regex = re.compile(self.path_regex.pattern, re.DOTALL)
+
+
 async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
     body = {"error": {"code": "NOT_FOUND", "message": "No such endpoint."}}
     await JSONResponse(body, status_code=404)(scope, receive, send)
@@ -148,4 +158,4 @@ def rest_routes() -> list[BaseRoute]:
         for path, endpoints in groupby(by_path, key=lambda endpoint: endpoint.path)
     ]
     routes.append(Route("/openapi.json", _openapi, methods=["GET"]))
-    return [Mount(PREFIX, app=Router(routes, redirect_slashes=False, default=_not_found))]
+    return [_Mount(PREFIX, Router(routes, redirect_slashes=False, default=_not_found))]
