@@ -12,7 +12,7 @@ from core.errors import RateLimited
 from core.ids import expect_global_id, to_global_id
 from tests.graphql import ok as gql_ok
 from tests.graphql import unique_handle
-from tests.rest import call, failure, ok, post, register
+from tests.rest import bearer, call, failure, ok, post, register
 from web.rest.errors import error_response
 
 MISSING_TWEET = to_global_id("Tweet", 12345)
@@ -253,7 +253,7 @@ async def test_timeline_pages_with_cursor_and_link(client: httpx.AsyncClient) ->
         assert link.startswith("<http://testserver/api/v1/timeline?") and link.endswith(
             '>; rel="next"'
         )
-        response = await client.get(link[1 : link.index(">")], headers=_auth(reader))
+        response = await client.get(link[1 : link.index(">")], headers=bearer(reader))
     assert seen == expected
     for query in ["limit=0", "limit=101", "limit=abc", "cursor=nonsense"]:
         assert await failure(client, "GET", f"/timeline?{query}", reader) == (
@@ -316,7 +316,3 @@ async def test_rest_and_graphql_share_ids_and_tokens(client: httpx.AsyncClient) 
     tweet_id = await post(client, author, "shared")
     data = await gql_ok(client, "query($id: ID!) { tweet(id: $id) { id } }", {"id": tweet_id})
     assert data["tweet"]["id"] == tweet_id
-
-
-def _auth(account: object) -> dict[str, str]:
-    return {"Authorization": f"Bearer {account.token}"}  # type: ignore[attr-defined]

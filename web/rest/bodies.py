@@ -1,7 +1,8 @@
 """What REST requests carry: path parameters, query strings and JSON bodies, as types.
 
-Only types here: lengths, formats and ranges are checked by the services (core/text.py,
-core/pagination.py, ...), exactly as for GraphQL. Descriptions quote the same constants.
+Only types are checked here: lengths, formats and ranges are checked by the services
+(core/text.py, core/pagination.py, ...), exactly as for GraphQL. Where the document states one
+(a pattern, a length, a range), it quotes the services' own constant, and enforces nothing.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from pydantic import Field, WithJsonSchema
 from typing_extensions import TypedDict
 
 from core.pagination import PAGE_MAX
-from services.accounts import PASSWORD_MIN
+from core.text import HANDLE_RE
+from services.accounts import PASSWORD_MAX, PASSWORD_MIN
 from services.search import QUERY_MAX
 from services.tweets import TWEET_MAX
 
@@ -55,8 +57,27 @@ class SearchQuery(PageQuery):
 class Register(TypedDict):
     """A new account (GraphQL's `RegisterInput`)."""
 
-    handle: Annotated[str, Field(description="1-15 of A-Z a-z 0-9 _, unique in any case.")]
-    password: Annotated[str, Field(description=f"At least {PASSWORD_MIN} characters.")]
+    handle: Annotated[
+        str,
+        WithJsonSchema(
+            {
+                "type": "string",
+                "pattern": HANDLE_RE.pattern,
+                "description": "1-15 of A-Z a-z 0-9 _, unique without regard to case.",
+            }
+        ),
+    ]
+    password: Annotated[
+        str,
+        WithJsonSchema(
+            {
+                "type": "string",
+                "minLength": PASSWORD_MIN,
+                "maxLength": PASSWORD_MAX,
+                "description": f"{PASSWORD_MIN} to {PASSWORD_MAX} characters.",
+            }
+        ),
+    ]
     displayName: NotRequired[Annotated[str | None, Field(description="Defaults to the handle.")]]
 
 
