@@ -140,6 +140,8 @@ async def test_tweet_errors(client: httpx.AsyncClient) -> None:
     assert await failure(client, "GET", f"/tweets/{author.id}") == (400, "BAD_USER_INPUT")
     assert await failure(client, "GET", f"/tweets/{MISSING_TWEET}") == (404, "NOT_FOUND")
     assert await failure(client, "GET", "/no/such/endpoint") == (404, "NOT_FOUND")
+    assert await failure(client, "GET", "/no%0Asuch") == (404, "NOT_FOUND")  # any character
+    assert await failure(client, "GET", "/tweets/a%0Ab") == (400, "BAD_USER_INPUT")
     response = await call(client, "PATCH", f"/tweets/{MISSING_TWEET}", author)
     assert response.status_code == 405
     assert set(response.headers["allow"].split(", ")) == {"GET", "PUT", "DELETE"}
