@@ -27,6 +27,7 @@ from web.graphql_http import graphql_endpoint
 from web.health import healthz, metrics, readyz
 from web.middleware import RequestMiddleware
 from web.rate_limit import RateLimitMiddleware
+from web.rest.routes import rest_routes
 from web.stats import stats_routes
 from web.websocket import GraphQLWebSocket
 
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/metrics", metrics),
         *(graphiql_routes() if settings.graphiql else []),
         *stats_routes(),
+        *rest_routes(),
     ]
     middleware = [Middleware(RequestMiddleware), Middleware(RateLimitMiddleware)]
     return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)

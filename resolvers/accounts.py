@@ -7,7 +7,7 @@ from typing import Annotated
 import strawberry
 
 from core.errors import NotFound
-from schema.context import Info
+from schema.context import HasContext, Info
 from schema.inputs import LoginInput, RegisterInput, UpdateProfileInput
 from schema.users import User, load_user
 from services import accounts
@@ -76,7 +76,7 @@ async def user(
     return User.from_row(row) if row else None
 
 
-async def reloaded_user(info: Info, user_id: int) -> User:
+async def reloaded_user(info: HasContext, user_id: int) -> User:
     info.context.after_write()
     found = await load_user(info, user_id)
     if found is None:

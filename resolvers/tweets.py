@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import NotFound
 from core.ids import expect_global_id, to_global_id
-from schema.context import Info
+from schema.context import HasContext, Info
 from schema.inputs import CreateTweetInput, EditTweetInput
 from schema.relay import TweetIdArg
 from schema.tweets import Tweet, load_tweet
@@ -82,7 +82,7 @@ async def undo_retweet(info: Info, id: TweetIdArg) -> Tweet:
     return await _engage(info, id, engagement.undo_retweet)
 
 
-async def reloaded_tweet(info: Info, tweet_id: int) -> Tweet:
+async def reloaded_tweet(info: HasContext, tweet_id: int) -> Tweet:
     info.context.after_write()
     found = await load_tweet(info, tweet_id)
     if found is None:

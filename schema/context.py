@@ -6,7 +6,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
 import redis.asyncio as aioredis
 import strawberry
@@ -92,6 +92,13 @@ class Context:
 
 
 Info: TypeAlias = strawberry.Info[Context, None]
+
+
+class HasContext(Protocol):
+    """What the loading functions below the resolvers read: a resolver's `info`, or a REST call."""
+
+    @property
+    def context(self) -> Context: ...
 
 
 def _live_events(

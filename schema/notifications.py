@@ -10,7 +10,7 @@ import strawberry
 
 from core.ids import to_global_id
 from core.pagination import Page
-from schema.context import Info
+from schema.context import HasContext
 from schema.relay import Node, PageInfo
 from schema.tweets import Tweet, load_tweets
 from schema.users import User
@@ -52,7 +52,7 @@ class NotificationConnection:
     page_info: PageInfo = strawberry.field(description="Where this page sits in the list.")
 
     @classmethod
-    async def of(cls, info: Info, page: Page) -> NotificationConnection:
+    async def of(cls, info: HasContext, page: Page) -> NotificationConnection:
         found = await load_notifications(info, page.node_ids)
         edges = [
             NotificationEdge(cursor=cursor, node=notification)
@@ -62,7 +62,9 @@ class NotificationConnection:
         return cls(edges=edges, page_info=PageInfo.of(page))
 
 
-async def load_notifications(info: Info, notification_ids: list[int]) -> list[Notification | None]:
+async def load_notifications(
+    info: HasContext, notification_ids: list[int]
+) -> list[Notification | None]:
     """The viewer's notifications by id (None for others' and for missing ones)."""
     loaders = info.context.loaders
     rows = [

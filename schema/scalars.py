@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import strawberry
 
 
-def _serialize(value: datetime) -> str:
+def serialize_datetime(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -19,6 +19,6 @@ def _parse(value: object) -> datetime:
 DATETIME = strawberry.scalar(
     name="DateTime",
     description="An ISO-8601 timestamp in UTC, e.g. 2026-11-22T10:42:31.123Z.",
-    serialize=_serialize,
+    serialize=serialize_datetime,
     parse_value=_parse,
 )

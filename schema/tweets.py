@@ -12,7 +12,7 @@ from sqlalchemy import Row
 
 from core.ids import to_global_id
 from core.pagination import Page
-from schema.context import Info
+from schema.context import HasContext, Info
 from schema.relay import AFTER, FIRST, Node, PageInfo
 from schema.users import User
 from services import timelines
@@ -82,14 +82,14 @@ class Tweet(Node):
         return [User.from_row(row) for row in rows if row is not None]
 
 
-async def load_tweet(info: Info, tweet_id: int | None) -> Tweet | None:
+async def load_tweet(info: HasContext, tweet_id: int | None) -> Tweet | None:
     if tweet_id is None:
         return None
     (tweet,) = await load_tweets(info, [tweet_id])
     return tweet
 
 
-async def load_tweets(info: Info, tweet_ids: list[int]) -> list[Tweet | None]:
+async def load_tweets(info: HasContext, tweet_ids: list[int]) -> list[Tweet | None]:
     """Tweets with their authors, originals and viewer flags, each kind in one batch.
 
     Hydrating a whole page at once keeps the per-field work of GraphQL execution to plain
@@ -164,7 +164,7 @@ class TweetConnection:
     page_info: PageInfo = strawberry.field(description="Where this page sits in the list.")
 
     @classmethod
-    async def of(cls, info: Info, page: Page) -> TweetConnection:
+    async def of(cls, info: HasContext, page: Page) -> TweetConnection:
         tweets = await load_tweets(info, page.node_ids)
         edges = [
             TweetEdge(cursor=cursor, node=tweet)

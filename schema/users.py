@@ -10,7 +10,7 @@ from sqlalchemy import Row
 
 from core.ids import to_global_id
 from core.pagination import Page
-from schema.context import Info
+from schema.context import HasContext, Info
 from schema.relay import AFTER, FIRST, Node, PageInfo
 from services import timelines
 
@@ -113,7 +113,7 @@ class User(Node):
         return await TweetConnection.of(info, page)
 
 
-async def load_user(info: Info, user_id: int) -> User | None:
+async def load_user(info: HasContext, user_id: int) -> User | None:
     row = await info.context.loaders.users.load(user_id)
     return User.from_row(row) if row else None
 
@@ -130,7 +130,7 @@ class UserConnection:
     page_info: PageInfo = strawberry.field(description="Where this page sits in the list.")
 
     @classmethod
-    async def of(cls, info: Info, page: Page) -> UserConnection:
+    async def of(cls, info: HasContext, page: Page) -> UserConnection:
         rows = await info.context.loaders.users.load_many(page.node_ids)
         edges = [
             UserEdge(cursor=cursor, node=User.from_row(row))

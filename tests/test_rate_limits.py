@@ -34,6 +34,7 @@ from schema.rate_limit import charge
 from services import rate_limits
 from services.rate_limits import ClientBudget, Limiter, Rate, client_key
 from tests.graphql import REGISTER, error_code, ok, post, register, unique_handle
+from tests.test_query_limits import COST
 from tests.test_social import RETWEET
 from tests.ws import TRANSPORT_WS, Socket
 from web.errors import refused_before_execution
@@ -406,3 +407,44 @@ async def test_an_operation_refused_by_the_extension_is_refused_before_execution
     refused = refused_before_execution(result)  # what web/graphql_http.py answers with 429
     assert result.data is None and refused is not None and refused.retry_after == 30
     await context.close()
+
+
+async def test_a_costly_query_takes_more_of_the_budget_and_is_refused_with_429(
+    settings: Settings,
+) -> None:
+    costly = {"a": 4, "b": 1, "c": 100, "d": 1}  # 1 + 4 * (3 + 1 * 103) + 1 + 1 = 427: 5 units
+    async with serving(settings, rate_limit_per_minute=5) as app:
+        async with client_of(app, new_address()) as c:
+            estimated = (await send(c, COST, **costly)).json()["extensions"]["cost"]["estimated"]
+            assert estimated == 427
+        async with client_of(app, new_address()) as c:
+            assert (await send(c)).status_code == 200  # 1 unit: 4 left
+            refused = await send(c, COST, **costly)  # needs 5
+            assert refused.status_code == 429 and refused.headers["Retry-After"] == "12"
+            assert refused.json().get("data") is None  # nothing ran
+            assert refused.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+            after = await send(c)  # the refused query took only the middleware's unit
+            assert after.status_code == 200 and after.headers["X-RateLimit-Remaining"] == "2"
+
+
+async def test_the_rest_api_shares_the_limits_and_answers_429_in_its_own_shape(
+    settings: Settings,
+) -> None:
+    async with (
+        serving(settings, rate_limit_per_minute=2) as app,
+        client_of(app, new_address()) as c,
+    ):
+        for _ in range(2):
+            assert (await c.get("/api/v1/users/nobody")).status_code == 404
+        refused = await c.get("/api/v1/users/nobody")
+        assert refused.status_code == 429 and refused.headers["Retry-After"] == "30"
+        assert refused.json()["error"]["code"] == "RATE_LIMITED"
+    async with serving(settings) as app, client_of(app, new_address()) as c:
+        user = await register(c)
+        credentials = {"handle": user.handle, "password": "wrong password"}
+        for _ in range(10):
+            assert (await c.post("/api/v1/login", json=credentials)).status_code == 401
+        credentials["password"] = "correct horse"
+        refused = await c.post("/api/v1/login", json=credentials)
+        assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+        assert refused.json()["error"]["code"] == "RATE_LIMITED"

@@ -16,8 +16,8 @@ from web import persisted
 from web.context import build_context
 from web.errors import format_errors, is_request_error, refused_before_execution
 from web.graphiql import graphiql_page, wants_graphiql
+from web.request_body import BodyTooLarge, read_body
 
-MAX_BODY_BYTES = 1024 * 1024
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
 
@@ -112,16 +112,10 @@ async def _params(request: Request) -> dict[str, Any]:
 
 
 async def _body(request: Request) -> bytes:
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
-        raise RequestRejected(413, "The request body is larger than 1 MiB.")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise RequestRejected(413, "The request body is larger than 1 MiB.")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    try:
+        return await read_body(request)
+    except BodyTooLarge as error:
+        raise RequestRejected(413, str(error)) from None
 
 
 def _json(raw: str | bytes) -> Any:

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.rate_limits import CLIENT, CLIENT_BUDGET, ClientBudget, Decision, client_key, refusal
 from web.context import viewer_id
+from web.rest.errors import error_response
 
 _DENIAL = "websocket.http.response"
 
@@ -70,13 +71,12 @@ class RateLimitMiddleware:
 
 async def _refuse(scope: Scope, receive: Receive, send: Send, decision: Decision) -> None:
     error = refusal(CLIENT, decision)
-    body = {
-        "errors": [
-            {"message": error.message, "extensions": {"code": error.code, **error.extensions}}
-        ]
-    }
-    headers = {"Retry-After": str(decision.retry_after), **rate_headers(decision)}
-    response = JSONResponse(body, status_code=429, headers=headers)
+    if scope["path"].startswith("/api/"):
+        response = error_response(error)  # the REST API's error body
+    else:
+        graphql = {"message": error.message, "extensions": {"code": error.code, **error.extensions}}
+        response = JSONResponse({"errors": [graphql]}, status_code=429)
+    response.headers.update({"Retry-After": str(decision.retry_after), **rate_headers(decision)})
     if scope["type"] == "http" or _DENIAL in scope.get("extensions", {}):
         await response(scope, receive, send)  # Starlette sends a WebSocket's as a denial
     else:
