@@ -31,7 +31,7 @@ from bench.seed import asyncpg_dsn
 from core import cursors
 from core.ids import to_global_id
 from core.security import TokenCodec, bearer_token
-from schema.scalars import _serialize as iso
+from schema.scalars import serialize_datetime as iso
 from services import search
 from services.timelines import TWEETS
 

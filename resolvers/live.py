@@ -43,6 +43,7 @@ async def home_timeline(info: Info, since: Since = None) -> AsyncGenerator[Tweet
     viewer_id, hub = context.viewer(), context.live()
     with hub.subscribe(live.HOME, viewer_id, _too_slow(context)) as subscriber:
         replay: list[int] = []
+        after = 0
         if since is not None:
             after = cursors.decode(since, TWEETS)[0]
             async with context.reads.connection() as connection:
@@ -60,7 +61,8 @@ async def home_timeline(info: Info, since: Since = None) -> AsyncGenerator[Tweet
                 return None
             return TweetEdge(cursor=cursors.encode(TWEETS, tweet_id), node=tweet)
 
-        async for built in _each(context, live.HOME, _replay_then(replay, subscriber.queue), edge):
+        items = _replay_then(replay, subscriber.queue)
+        async for built in _each(context, live.HOME, items, edge, after=after):
             yield built
 
 
@@ -71,6 +73,7 @@ async def notifications_feed(
     viewer_id, hub = context.viewer(), context.live()
     with hub.subscribe(live.NOTIFICATION, viewer_id, _too_slow(context)) as subscriber:
         replay: list[int] = []
+        after = 0
         if since is not None:
             after = cursors.decode(since, notifications.NOTIFICATIONS)[0]
             async with context.reads.connection() as connection:
@@ -86,9 +89,8 @@ async def notifications_feed(
             cursor = cursors.encode(notifications.NOTIFICATIONS, notification_id)
             return NotificationEdge(cursor=cursor, node=found)
 
-        async for built in _each(
-            context, live.NOTIFICATION, _replay_then(replay, subscriber.queue), edge
-        ):
+        items = _replay_then(replay, subscriber.queue)
+        async for built in _each(context, live.NOTIFICATION, items, edge, after=after):
             yield built
 
 
@@ -121,11 +123,15 @@ async def _each(
     topic: str,
     items: AsyncIterator[live.Item],
     build: Callable[[int, Any], Awaitable[T | None]],
+    *,
+    after: int,
 ) -> AsyncIterator[T]:
-    """Builds and yields each id once, with fresh loaders; gone ones (deleted) are skipped."""
+    """Builds and yields each id newer than `after` once, with fresh loaders; gone ones
+    (deleted) are skipped. What `since` named the client has: a late announcement of it (a
+    worker saying it again after its fan-out) is not sent again."""
     seen: OrderedDict[int, None] = OrderedDict()
     async for item, shared in items:
-        if item in seen:
+        if item <= after or item in seen:
             continue
         seen[item] = None
         if len(seen) > 2 * live.BUFFER + REPLAY_MAX:

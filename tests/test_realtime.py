@@ -45,6 +45,13 @@ async def newest_cursor(client: httpx.AsyncClient, account: Account) -> str:
     return cursor
 
 
+async def newest_id(client: httpx.AsyncClient, account: Account) -> str:
+    query = "{ homeTimeline(first: 1) { edges { node { id } } } }"
+    edges = (await ok(client, query, token=account.token))["homeTimeline"]["edges"]
+    found: str = edges[0]["node"]["id"]
+    return found
+
+
 async def reader_and_writer(client: httpx.AsyncClient) -> tuple[Account, Account, str]:
     """A reader following a writer who has posted once, and the cursor of that tweet."""
     reader, writer = await register(client), await register(client)
@@ -107,6 +114,23 @@ async def test_resuming_while_posting_neither_misses_nor_repeats(
     got = ids(await received(socket, len(posted)))
     assert sorted(got) == sorted(posted)
     assert await socket.silent(0.5)  # and nothing twice
+    await socket.close()
+
+
+async def test_what_came_before_since_is_not_sent_again_when_announced_late(
+    client: httpx.AsyncClient, live_server: str, app: Starlette
+) -> None:
+    reader, writer, since = await reader_and_writer(client)
+    socket = await Socket.open(live_server, reader.token)
+    await socket.subscribe(HOME, {"since": since})
+    await asyncio.sleep(0.2)  # subscribed: the fan-out job of "before" says it again only now
+    before = expect_global_id(await newest_id(client, reader), "Tweet")
+    author = expect_global_id(writer.id, "User")
+    event: live.Event = {"topic": live.TWEET, "tweet": before, "author": author}
+    await live.publish(app.state.redis, [event])
+    later = await post(client, writer, "after")
+    assert ids(await received(socket, 1)) == [later]
+    assert await socket.silent(0.5)
     await socket.close()
 
 
