@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
-from core import cursors, ids, runtime
+from core import cursors, ids, runtime, tasks
 from core.config import Settings
 from core.db import Database, RequestReads
 from core.security import TokenCodec
@@ -84,16 +84,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.presence = Presence(redis, settings.ws_connections_per_user)
         app.state.search = await search_backends.open_backend(settings)
         app.state.limiter = Limiter(redis, settings)
-        tasks = [
+        running = [
             asyncio.create_task(app.state.hub.run()),
             asyncio.create_task(app.state.presence.run()),
         ]
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await tasks.stop(running)
             await app.state.search.close()
             await redis.aclose()
             await db.dispose()

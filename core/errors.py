@@ -71,8 +71,13 @@ class PersistedQueryNotFound(ApiError):
 
 
 def is_unexpected(error: GraphQLError) -> bool:
-    """A bug rather than bad input: logged, and masked for the client."""
-    return not isinstance(error.original_error, ApiError | GraphQLError | None)
+    """A bug rather than bad input: logged, and masked for the client. Besides exceptions, the
+    execution's own errors (a non-null field that resolved to null, a value its type cannot
+    serialize) carry a path and no code."""
+    original = error.original_error
+    if original is None:
+        return error.path is not None and "code" not in (error.extensions or {})
+    return not isinstance(original, ApiError | GraphQLError)
 
 
 def stage_code(error: GraphQLError) -> str | None:
@@ -95,7 +100,8 @@ def format_error(error: GraphQLError, *, variables_stage: bool = False) -> dict[
         if error.path:
             formatted["path"] = error.path
     else:
-        code = "BAD_USER_INPUT" if variables_stage else stage_code(error) or "BAD_USER_INPUT"
-        formatted["extensions"] = {**(error.extensions or {}), "code": code}
+        extensions = error.extensions or {}
+        staged = "BAD_USER_INPUT" if variables_stage else stage_code(error) or "BAD_USER_INPUT"
+        formatted["extensions"] = {**extensions, "code": extensions.get("code") or staged}
     ERRORS.labels(formatted["extensions"]["code"]).inc()
     return formatted

@@ -170,12 +170,13 @@ class Schema(strawberry.Schema):
         context = getattr(execution_context, "context", None)
         for error in errors:
             original = error.original_error
-            if original is not None and is_unexpected(error):
+            if is_unexpected(error):
                 logger.error(
-                    "unexpected error in %s (request %s)",
+                    "unexpected error in %s (request %s): %s",
                     error.path,
                     getattr(context, "request_id", "-"),
-                    exc_info=(type(original), original, original.__traceback__),
+                    error.message,
+                    exc_info=None if original is None else original,
                 )
         if getattr(context, "close_socket", None) is not None:
             errors[:] = [_as_client_sees(error) for error in errors]

@@ -42,7 +42,7 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
         key = (id(self.operation), share)
         found = _shared.get(key)
         if found is not None and found[0] is self.operation and found[1] == self.variable_values:
-            return found[2]
+            return asyncio.shield(found[2])  # a subscriber that leaves cancels only its own wait
         result = super().execute_operation(serially)
         future: asyncio.Future[Any]
         if self.is_awaitable(result):
@@ -53,7 +53,7 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
         _shared[key] = (self.operation, self.variable_values, future)
         if len(_shared) > _RESULTS:
             _shared.popitem(last=False)
-        return future
+        return asyncio.shield(future)
 
     def _plain_document(self) -> bool:
         found = _plain.get(id(self.operation))

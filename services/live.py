@@ -24,6 +24,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from core.db import Database
 from core.metrics import SUBSCRIPTIONS
+from core.tasks import stopping
 from models import Follow
 
 log = logging.getLogger("chirp.live")
@@ -113,12 +114,10 @@ class Hub:
     async def run(self) -> None:
         """Reads the stream until cancelled, from the events written after it started."""
         last = "$"
-        while True:
+        while not stopping():
             try:
                 reply: Any = await self._redis.xread({STREAM: last}, count=1000, block=_BLOCK_MS)
             except RedisError:
-                if _cancelled():  # redis-py's read timeout can swallow a cancellation
-                    raise asyncio.CancelledError from None
                 log.warning("live events: Redis failed; reading again in a second")
                 await asyncio.sleep(1)
                 continue
@@ -174,8 +173,3 @@ class Hub:
 
 def _text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value
-
-
-def _cancelled() -> bool:
-    task = asyncio.current_task()
-    return task is not None and task.cancelling() > 0

@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from core.scripts import Script
+from core.tasks import stopping
 
 TTL = 90
 RENEW = 30
@@ -51,7 +52,7 @@ class Presence:
 
     async def run(self) -> None:
         """Renews this process's connections until cancelled."""
-        while True:
+        while not stopping():
             await asyncio.sleep(RENEW)
             lapses = time.time() + TTL
             try:

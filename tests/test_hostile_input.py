@@ -53,3 +53,20 @@ async def test_hostile_strings_never_break_the_server(
         assert response.status_code == 200, (value, response.text)
         for error in response.json().get("errors", []):
             assert error["extensions"]["code"] != "INTERNAL_SERVER_ERROR", (value, error)
+
+
+def test_the_executions_own_errors_are_internal_and_masked() -> None:
+    from graphql import GraphQLError
+
+    from core.errors import format_error
+
+    null = GraphQLError("Cannot return null for non-nullable field Tweet.text.", path=["tweet"])
+    assert format_error(null) == {
+        "message": "Internal server error.",
+        "extensions": {"code": "INTERNAL_SERVER_ERROR"},
+        "path": ["tweet"],
+    }
+    coded = GraphQLError("Sign in first.", path=["viewer"], extensions={"code": "UNAUTHENTICATED"})
+    assert format_error(coded)["extensions"]["code"] == "UNAUTHENTICATED"  # already formatted
+    unknown = GraphQLError("Cannot query field 'nope' on type 'Query'.")
+    assert format_error(unknown)["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
