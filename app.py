@@ -23,6 +23,7 @@ from services import live, search_backends
 from services.presence import Presence
 from web.graphiql import graphiql_routes
 from web.graphql_http import graphql_endpoint
+from web.headers import header_middleware
 from web.health import healthz, metrics, readyz
 from web.middleware import RequestMiddleware
 from web.stats import stats_routes
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     if not settings.database_url or not settings.redis_url:
         raise RuntimeError("DATABASE_URL and REDIS_URL must be set (serve.py sets them for you).")
     secret = settings.resolved_jwt_secret()
+    tokens = TokenCodec.from_settings(settings)  # a malformed JWT_KEYS fails here
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -72,9 +74,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.db = db
         app.state.redis = redis
         app.state.schema = schema
-        app.state.tokens = TokenCodec(
-            secret=secret, issuer=settings.jwt_issuer, ttl_seconds=settings.jwt_ttl_seconds
-        )
+        app.state.tokens = tokens
         app.state.hub = live.Hub(redis, db, partial(_shared_rows, db, redis, settings))
         app.state.presence = Presence(redis, settings.ws_connections_per_user)
         app.state.search = await search_backends.open_backend(settings)
@@ -104,4 +104,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *graphiql_routes(),
         *stats_routes(),
     ]
-    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(RequestMiddleware)])
+    middleware = [Middleware(RequestMiddleware), *header_middleware(settings)]
+    return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
