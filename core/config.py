@@ -26,6 +26,11 @@ def _list(name: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in os.environ.get(name, "").split(",") if part.strip())
 
 
+def _derived_key(secret: str) -> tuple[str, str]:
+    """The one key of a plain JWT_SECRET: its kid is derived from it."""
+    return hashlib.sha256(b"kid:" + secret.encode()).hexdigest()[:12], secret
+
+
 @dataclass(frozen=True)
 class Settings:
     host: str = "127.0.0.1"
@@ -105,11 +110,11 @@ class Settings:
         return self.timeline_ttl_days * 24 * 3600
 
     def resolved_jwt_keys(self) -> tuple[tuple[str, str], ...]:
-        """(kid, secret) pairs, the signing key first: JWT_KEYS, else the one secret of
-        resolved_jwt_secret() under a kid derived from it."""
+        """(kid, secret) pairs, the signing key first: JWT_KEYS, and after them JWT_SECRET when
+        it is set too (so its tokens stay valid after moving to JWT_KEYS); without JWT_KEYS,
+        the one secret of resolved_jwt_secret()."""
         if not self.jwt_keys:
-            secret = self.resolved_jwt_secret()
-            return ((hashlib.sha256(b"kid:" + secret.encode()).hexdigest()[:12], secret),)
+            return (_derived_key(self.resolved_jwt_secret()),)
         keys = []
         for entry in self.jwt_keys.split(","):
             kid, _, secret = entry.strip().partition(":")
@@ -118,6 +123,8 @@ class Settings:
             keys.append((kid, secret))
         if len({kid for kid, _ in keys}) != len(keys):
             raise ValueError("JWT_KEYS lists a kid twice.")
+        if self.jwt_secret and _derived_key(self.jwt_secret)[0] not in dict(keys):
+            keys.append(_derived_key(self.jwt_secret))
         return tuple(keys)
 
     def resolved_jwt_secret(self) -> str:

@@ -86,6 +86,16 @@ def test_jwt_keys_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = Settings.from_env()
     assert settings.resolved_jwt_keys() == (("k2", "second"), ("k1", "first:with:colons"))
     assert settings.resolved_jwt_secret() == "second"  # JWT_SECRET unset: cursors use it
+    monkeypatch.setenv("JWT_SECRET", "before-keys")  # still verifies, listed last
+    assert Settings.from_env().resolved_jwt_keys()[:2] == (
+        ("k2", "second"),
+        ("k1", "first:with:colons"),
+    )
+    assert (
+        Settings.from_env().resolved_jwt_keys()[2]
+        == Settings(jwt_secret="before-keys").resolved_jwt_keys()[0]
+    )
+    assert Settings.from_env().resolved_jwt_secret() == "before-keys"
     for bad in ("k1", "k1:", ":secret", "k1:a,k1:b"):
         monkeypatch.setenv("JWT_KEYS", bad)
         with pytest.raises(ValueError):
