@@ -24,6 +24,7 @@ from services.presence import Presence
 from services.rate_limits import Limiter
 from web.graphiql import graphiql_routes
 from web.graphql_http import graphql_endpoint
+from web.headers import header_middleware
 from web.health import healthz, metrics, readyz
 from web.middleware import RequestMiddleware
 from web.rate_limit import RateLimitMiddleware
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     secret = settings.resolved_jwt_secret()
     if settings.persisted_queries_only:  # a broken allow-list stops the start, not a request
         persisted_queries.allow_list(settings.persisted_queries_only)
+    tokens = TokenCodec.from_settings(settings)  # a malformed JWT_KEYS fails here
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -77,9 +79,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.db = db
         app.state.redis = redis
         app.state.schema = schema
-        app.state.tokens = TokenCodec(
-            secret=secret, issuer=settings.jwt_issuer, ttl_seconds=settings.jwt_ttl_seconds
-        )
+        app.state.tokens = tokens
         app.state.hub = live.Hub(redis, db, partial(_shared_rows, db, redis, settings))
         app.state.presence = Presence(redis, settings.ws_connections_per_user)
         app.state.search = await search_backends.open_backend(settings)
@@ -109,5 +109,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *stats_routes(),
         *rest_routes(),
     ]
-    middleware = [Middleware(RequestMiddleware), Middleware(RateLimitMiddleware)]
+    middleware = [
+        Middleware(RequestMiddleware),
+        *header_middleware(settings),
+        Middleware(RateLimitMiddleware),
+    ]
     return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)

@@ -236,7 +236,7 @@ def create_app() -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         cursors.configure(secret)
-        app.state.tokens = TokenCodec(secret=secret, issuer="chirp", ttl_seconds=3600)
+        app.state.tokens = TokenCodec.for_secret(secret, ttl_seconds=3600)
         app.state.pool = await asyncpg.create_pool(
             asyncpg_dsn(os.environ["DATABASE_URL"]), min_size=4, max_size=20
         )

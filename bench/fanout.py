@@ -146,7 +146,7 @@ def _delivery(
         "HYBRID_THRESHOLD": str(len(followers) + 1),
         "JOB_QUEUE": "bench-fanout",
     }
-    token = TokenCodec(secret=secret, issuer="chirp", ttl_seconds=3600).issue(author_id)
+    token = TokenCodec.for_secret(secret, ttl_seconds=3600).issue(author_id)
     worker = subprocess.Popen(
         [sys.executable, "-m", "workers"],
         env={**os.environ, **env},

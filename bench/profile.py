@@ -75,7 +75,7 @@ def main() -> None:
     with backend_urls(name) as urls:
         database_url = asyncio.run(dataset(urls[0], args.users))
         sample = asyncio.run(sample_users(database_url, 500))
-        tokens = TokenCodec(secret=SECRET, issuer="chirp", ttl_seconds=3600)
+        tokens = TokenCodec.for_secret(SECRET, ttl_seconds=3600)
         scenario = timeline_read(sample, tokens, connections=32)
         with server("app:create_app", api_env(database_url, urls[1], args.users)) as url:
             pid = _pid(url)

@@ -157,7 +157,7 @@ def _run_dataset(
     database_url = asyncio.run(dataset(urls[0], users))
     connections = options.connections
     sample = asyncio.run(sample_users(database_url, 500))
-    tokens = TokenCodec(secret=SECRET, issuer="chirp", ttl_seconds=24 * 3600)
+    tokens = TokenCodec.for_secret(SECRET, ttl_seconds=24 * 3600)
     env = api_env(database_url, urls[1], users)
     asyncio.run(flush_redis(urls[1]))  # timelines of another dataset must not leak in
     scenarios: list[tuple[str, Scenario]] = [("redis", timeline_read(sample, tokens, connections))]

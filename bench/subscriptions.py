@@ -116,7 +116,7 @@ def _percentile(values: list[float], q: float) -> float:
 async def _ours(
     url: str, pid: int, users: list[int], author: int
 ) -> tuple[list[float], float, float]:
-    tokens = TokenCodec(secret=SECRET, issuer="chirp", ttl_seconds=3600)
+    tokens = TokenCodec.for_secret(SECRET, ttl_seconds=3600)
     ws_url = url.replace("http", "ws", 1) + "/graphql"
 
     def hello(i: int) -> list[dict[str, Any]]:

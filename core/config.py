@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import secrets
 from dataclasses import dataclass
@@ -36,6 +37,15 @@ def _api_processes(database_url: str | None, redis_url: str | None) -> int:
     return 1
 
 
+def _list(name: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in os.environ.get(name, "").split(",") if part.strip())
+
+
+def _derived_key(secret: str) -> tuple[str, str]:
+    """The one key of a plain JWT_SECRET: its kid is derived from it."""
+    return hashlib.sha256(b"kid:" + secret.encode()).hexdigest()[:12], secret
+
+
 @dataclass(frozen=True)
 class Settings:
     host: str = "127.0.0.1"
@@ -47,6 +57,10 @@ class Settings:
     search_url: str | None = None
     search_api_key: str | None = None
     jwt_secret: str | None = None
+    jwt_keys: str | None = None  # "kid1:secret1,kid2:secret2": the first signs, all verify
+    jwt_audience: str = "chirp-api"
+    jwt_leeway_seconds: int = 30
+    cors_origins: tuple[str, ...] = ()
     tls_certfile: str | None = None
     tls_keyfile: str | None = None
     rate_limit_per_minute: int = 1000
@@ -96,6 +110,11 @@ class Settings:
             search_url=_opt("SEARCH_URL"),
             search_api_key=_opt("SEARCH_API_KEY"),
             jwt_secret=_opt("JWT_SECRET"),
+            jwt_keys=_opt("JWT_KEYS"),
+            jwt_issuer=os.environ.get("JWT_ISSUER") or "chirp",
+            jwt_audience=os.environ.get("JWT_AUDIENCE") or "chirp-api",
+            jwt_leeway_seconds=_int("JWT_LEEWAY_SECONDS", 30),
+            cors_origins=_list("CORS_ORIGINS"),
             tls_certfile=_opt("TLS_CERTFILE"),
             tls_keyfile=_opt("TLS_KEYFILE"),
             rate_limit_per_minute=_int("RATE_LIMIT_PER_MINUTE", 1000),
@@ -132,10 +151,31 @@ class Settings:
     def timeline_ttl_seconds(self) -> int:
         return self.timeline_ttl_days * 24 * 3600
 
+    def resolved_jwt_keys(self) -> tuple[tuple[str, str], ...]:
+        """(kid, secret) pairs, the signing key first: JWT_KEYS, and after them JWT_SECRET when
+        it is set too (so its tokens stay valid after moving to JWT_KEYS); without JWT_KEYS,
+        the one secret of resolved_jwt_secret()."""
+        if not self.jwt_keys:
+            return (_derived_key(self.resolved_jwt_secret()),)
+        keys = []
+        for entry in self.jwt_keys.split(","):
+            kid, _, secret = entry.strip().partition(":")
+            if not kid or not secret:
+                raise ValueError("JWT_KEYS is a comma-separated list of kid:secret.")
+            keys.append((kid, secret))
+        if len({kid for kid, _ in keys}) != len(keys):
+            raise ValueError("JWT_KEYS lists a kid twice.")
+        if self.jwt_secret and _derived_key(self.jwt_secret)[0] not in dict(keys):
+            keys.append(_derived_key(self.jwt_secret))
+        return tuple(keys)
+
     def resolved_jwt_secret(self) -> str:
-        """JWT_SECRET, else a secret generated once and kept in DATA_DIR."""
+        """JWT_SECRET, else the signing secret of JWT_KEYS, else a secret generated once and kept
+        in DATA_DIR. Cursors are signed with it too."""
         if self.jwt_secret:
             return self.jwt_secret
+        if self.jwt_keys:
+            return self.resolved_jwt_keys()[0][1]
         path = self.data_dir / "jwt_secret"
         if not path.exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)

@@ -1,14 +1,17 @@
-"""Password hashing (argon2id) and bearer tokens (JWT, HS256)."""
+"""Password hashing (argon2id) and bearer tokens (JWT, HS256, with key ids for rotation)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+
+from core.config import Settings
 
 _hasher = PasswordHasher()  # argon2id with the library's recommended cost
 _DUMMY_HASH = _hasher.hash("not a real password")
@@ -34,40 +37,79 @@ async def verify_password(password_hash: str | None, password: str) -> bool:
 class Identity:
     user_id: int
     expires_at: float  # Unix time
+    generation: int  # the user's token generation when it was issued: changes revoke it
 
 
 @dataclass(frozen=True)
 class TokenCodec:
-    secret: str
-    issuer: str
-    ttl_seconds: int
+    """HS256 tokens with a `kid`: the first key signs, every key listed verifies, so a key can
+    be rotated in before it signs and out once its tokens have expired."""
 
-    def issue(self, user_id: int) -> str:
+    keys: tuple[tuple[str, str], ...]  # (kid, secret)
+    issuer: str = "chirp"
+    audience: str = "chirp-api"
+    ttl_seconds: int = 7 * 24 * 3600
+    leeway_seconds: int = 30  # clock skew allowed on exp and iat
+
+    @classmethod
+    def for_secret(cls, secret: str, **options: Any) -> TokenCodec:
+        """One key with the kid Settings derives from it (JWT_SECRET without JWT_KEYS)."""
+        return cls(keys=Settings(jwt_secret=secret).resolved_jwt_keys(), **options)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TokenCodec:
+        return cls(
+            keys=settings.resolved_jwt_keys(),
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            ttl_seconds=settings.jwt_ttl_seconds,
+            leeway_seconds=settings.jwt_leeway_seconds,
+        )
+
+    def issue(self, user_id: int, *, generation: int = 0) -> str:
         now = int(time.time())
         claims = {
             "sub": str(user_id),
             "iat": now,
             "exp": now + self.ttl_seconds,
             "iss": self.issuer,
+            "aud": self.audience,
+            "gen": generation,
         }
-        return jwt.encode(claims, self.secret, algorithm="HS256")
+        kid, secret = self.keys[0]
+        return jwt.encode(claims, secret, algorithm="HS256", headers={"kid": kid})
 
     def user_id(self, token: str) -> int | None:
-        """The signed-in user's id, or None for any token that is not valid now."""
+        """The user id the token signs in, or None for any token that is not valid now; the
+        signature and claims only: web/context.py also checks it was not revoked."""
         found = self.identity(token)
         return None if found is None else found.user_id
 
     def identity(self, token: str) -> Identity | None:
-        """Who the token signs in, and until when; None for any token that is not valid now."""
+        """Who the token signs in, and until when; None for any token that is not valid now
+        (signature, kid, expiry, issuer, audience)."""
         try:
+            kid = jwt.get_unverified_header(token).get("kid")
+            secret = dict(self.keys).get(kid) if isinstance(kid, str) else None
+            if secret is None:
+                return None
             claims = jwt.decode(
                 token,
-                self.secret,
+                secret,
                 algorithms=["HS256"],
                 issuer=self.issuer,
-                options={"require": ["sub", "iat", "exp", "iss"]},
+                audience=self.audience,
+                leeway=self.leeway_seconds,
+                options={"require": ["sub", "iat", "exp", "iss", "aud", "gen"]},
             )
-            return Identity(user_id=int(claims["sub"]), expires_at=float(claims["exp"]))
+            generation = claims["gen"]
+            if not isinstance(generation, int) or isinstance(generation, bool):
+                return None
+            return Identity(
+                user_id=int(claims["sub"]),
+                expires_at=float(claims["exp"]),
+                generation=generation,
+            )
         except (jwt.PyJWTError, ValueError, TypeError):
             return None
 

@@ -21,3 +21,5 @@ class User(Base):
     follower_count: Mapped[int] = mapped_column(Integer, server_default="0")
     following_count: Mapped[int] = mapped_column(Integer, server_default="0")
     tweet_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    # raised by a password change: tokens carry the value they were issued under
+    token_generation: Mapped[int] = mapped_column(Integer, server_default="0")

@@ -13,7 +13,7 @@ from schema.users import User, load_user
 from services import accounts
 
 
-@strawberry.type(description="What register and login return.")
+@strawberry.type(description="What register, login and changePassword return.")
 class AuthPayload:
     token: str = strawberry.field(
         description=(
@@ -34,7 +34,7 @@ async def register(
             password=input.password,
             display_name=input.display_name,
         )
-    return await _signed_in(info, user.id)
+    return await _signed_in(info, user.id, user.token_generation)
 
 
 async def login(
@@ -45,7 +45,24 @@ async def login(
         user = await accounts.authenticate(
             session, info.context.limiter, handle=input.handle, password=input.password
         )
-    return await _signed_in(info, user.id)
+    return await _signed_in(info, user.id, user.token_generation)
+
+
+async def change_password(
+    info: Info,
+    current_password: Annotated[
+        str, strawberry.argument(description="The password now, to prove it is the owner.")
+    ],
+    new_password: Annotated[str, strawberry.argument(description="As for register.")],
+) -> AuthPayload:
+    async with info.context.transaction() as session:
+        user = await accounts.change_password(
+            session,
+            user_id=info.context.viewer(),
+            current_password=current_password,
+            new_password=new_password,
+        )
+    return await _signed_in(info, user.id, user.token_generation)
 
 
 async def update_profile(
@@ -84,8 +101,8 @@ async def reloaded_user(info: HasContext, user_id: int) -> User:
     return found
 
 
-async def _signed_in(info: Info, user_id: int) -> AuthPayload:
+async def _signed_in(info: Info, user_id: int, generation: int) -> AuthPayload:
     return AuthPayload(
-        token=info.context.tokens.issue(user_id),
+        token=info.context.tokens.issue(user_id, generation=generation),
         user=await reloaded_user(info, user_id),
     )

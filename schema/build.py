@@ -85,6 +85,10 @@ class Mutation:
     login: accounts.AuthPayload = strawberry.mutation(
         resolver=accounts.login, description="Signs in with a handle and password."
     )
+    change_password: accounts.AuthPayload = strawberry.mutation(
+        resolver=accounts.change_password,
+        description="Sets a new password; every token issued before is revoked. Needs sign-in.",
+    )
     update_profile: User = strawberry.mutation(
         resolver=accounts.update_profile, description="Changes the viewer's profile."
     )

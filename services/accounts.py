@@ -1,4 +1,4 @@
-"""Accounts: sign-up, sign-in, profiles."""
+"""Accounts: sign-up, sign-in, passwords, profiles."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from core.errors import BadUserInput, Conflict, NotFound, Unauthenticated
 from core.security import hash_password, verify_password
 from core.text import HANDLE_RE, check_handle, clean_text
 from models import User
-from services import cache, outbox
+from services import cache, outbox, tokens
 from services.rate_limits import LOGIN_FAILURES, Limiter
 
 PASSWORD_MIN = 8
@@ -71,6 +71,26 @@ async def authenticate(
             await limiter.take(LOGIN_FAILURES, failures, rate=limiter.login_failures)
         raise Unauthenticated("Wrong handle or password.")
     return user
+
+
+async def change_password(
+    session: AsyncSession, *, user_id: int, current_password: str, new_password: str
+) -> User:
+    """Sets a new password and raises the token generation: every earlier token is revoked."""
+    user = await session.get(User, user_id, with_for_update=True, populate_existing=True)
+    if user is None or not await verify_password(user.password_hash, current_password):
+        raise Unauthenticated("Wrong password.")
+    _check_password(new_password)
+    await session.execute(
+        update(User)
+        .where(User.id == user_id)
+        .values(
+            password_hash=await hash_password(new_password),
+            token_generation=User.token_generation + 1,
+        )
+    )
+    tokens.stale(session, user_id)
+    return await _get(session, user_id)
 
 
 async def update_profile(

@@ -46,6 +46,7 @@ Load = Callable[[list[Any]], Awaitable[list[Any]]]
 TWEET, USER = "t", "u"
 LIKED, RETWEETED, FOLLOWING, FOLLOWED_BY = "l", "r", "f", "b"
 FOLLOWED_MERGED = "m"  # by viewer, scoped by the size of the hybrid set (services/home.py)
+TOKEN_GENERATION = "g"  # by user (services/tokens.py)
 _NAMES = {
     TWEET: "tweet",
     USER: "user",
@@ -54,6 +55,7 @@ _NAMES = {
     FOLLOWING: "following",
     FOLLOWED_BY: "followed_by",
     FOLLOWED_MERGED: "followed_merged",
+    TOKEN_GENERATION: "token_generation",
 }
 
 

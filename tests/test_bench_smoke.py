@@ -83,7 +83,7 @@ def test_ceilings_answer_with_identical_json(servers: tuple[str, str]) -> None:
     database_url = asyncio.run(dataset(servers[0], 60, progress=False))
     users = asyncio.run(sample_users(database_url, 5))
     env = api_env(database_url, servers[1], 60)
-    tokens = TokenCodec(secret=env["JWT_SECRET"], issuer="chirp", ttl_seconds=600)
+    tokens = TokenCodec.for_secret(env["JWT_SECRET"], ttl_seconds=600)
     with server("app:create_app", env) as ours, server("bench.ceiling:create_app", env) as ceiling:
         for user_id, handle in zip(users.ids, users.handles, strict=True):
             auth = {"authorization": f"Bearer {tokens.issue(user_id)}"}

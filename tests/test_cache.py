@@ -113,16 +113,19 @@ async def test_racing_likes_and_reads_end_with_the_exact_count(
     fans = [await register(client) for _ in range(12)]
     tweet = await post(client, author, "hot")
 
-    async def read_forever() -> None:
-        while True:
+    stop = asyncio.Event()
+
+    async def read_until_stopped() -> None:
+        # stopped by a flag, not cancelled: on Python 3.11, asyncio.wait_for (which redis-py
+        # sends every command through) can lose a cancellation, and the reader runs on
+        while not stop.is_set():
             await ok(client, TWEET, {"id": tweet}, token=author.token)
 
-    readers = [asyncio.create_task(read_forever()) for _ in range(4)]
+    readers = [asyncio.create_task(read_until_stopped()) for _ in range(4)]
     try:
         await asyncio.gather(*(ok(client, LIKE, {"id": tweet}, token=fan.token) for fan in fans))
     finally:
-        for task in readers:
-            task.cancel()
+        stop.set()
         await asyncio.gather(*readers, return_exceptions=True)
     seen = await ok(client, TWEET, {"id": tweet}, token=author.token)
     assert seen["tweet"]["likeCount"] == len(fans)

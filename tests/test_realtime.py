@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -208,9 +209,9 @@ async def test_the_socket_closes_when_the_token_expires(
     client: httpx.AsyncClient, live_server: str, settings: Settings
 ) -> None:
     account = await register(client)
-    short = TokenCodec(
-        secret=settings.resolved_jwt_secret(), issuer=settings.jwt_issuer, ttl_seconds=1
-    ).issue(expect_global_id(account.id, "User"))
+    short = replace(TokenCodec.from_settings(settings), ttl_seconds=1, leeway_seconds=0).issue(
+        expect_global_id(account.id, "User")
+    )
     socket = await Socket.open(live_server, short)
     await socket.subscribe(HOME)
     assert await socket.closed_with(wait=5) == 4403

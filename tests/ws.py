@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from ssl import SSLContext
 from typing import Any
 
 import websockets
@@ -21,11 +22,17 @@ class Socket:
 
     @classmethod
     async def open(
-        cls, base_url: str, token: str | None = None, *, protocol: str = TRANSPORT_WS
+        cls,
+        base_url: str,
+        token: str | None = None,
+        *,
+        protocol: str = TRANSPORT_WS,
+        ssl: SSLContext | None = None,
     ) -> Socket:
-        """Connects and signs in; raises ConnectionClosed when the server refuses."""
+        """Connects (wss:// for an https:// base URL, verified with `ssl`) and signs in; raises
+        ConnectionClosed when the server refuses."""
         url = base_url.replace("http", "ws", 1) + "/graphql"
-        connection = await websockets.connect(url, subprotocols=[protocol])  # type: ignore[list-item]
+        connection = await websockets.connect(url, subprotocols=[protocol], ssl=ssl)  # type: ignore[list-item]
         socket = cls(connection, protocol)
         payload = {"authorization": f"Bearer {token}"} if token else {}
         await socket.send({"type": "connection_init", "payload": payload})

@@ -7,8 +7,9 @@ import uuid
 
 from starlette.requests import HTTPConnection
 
-from core.security import bearer_token
+from core.security import Identity, bearer_token
 from schema.context import Context
+from services import tokens
 from services.rate_limits import CLIENT_BUDGET
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -19,9 +20,22 @@ def request_id(connection: HTTPConnection) -> str:
     return given if _REQUEST_ID.match(given) else uuid.uuid4().hex
 
 
-def viewer_id(connection: HTTPConnection, authorization: str | None) -> int | None:
+async def viewer_identity(connection: HTTPConnection, authorization: str | None) -> Identity | None:
+    """Who an Authorization value (`Bearer <token>`) signs in: None for a missing, malformed,
+    expired or revoked token (revoked: issued before the user's last password change)."""
     token = bearer_token(authorization)
-    return connection.app.state.tokens.user_id(token) if token else None
+    state = connection.app.state
+    identity: Identity | None = state.tokens.identity(token) if token else None
+    if identity is None:
+        return None
+    ttl = state.settings.cache_ttl_seconds
+    return identity if await tokens.is_current(state.db, state.redis, identity, ttl=ttl) else None
+
+
+async def viewer_id(connection: HTTPConnection, authorization: str | None) -> int | None:
+    """The signed-in user's id (viewer_identity), for HTTP endpoints."""
+    identity = await viewer_identity(connection, authorization)
+    return None if identity is None else identity.user_id
 
 
 async def build_context(connection: HTTPConnection) -> Context:
@@ -31,7 +45,7 @@ async def build_context(connection: HTTPConnection) -> Context:
         redis=state.redis,
         tokens=state.tokens,
         settings=state.settings,
-        viewer_id=viewer_id(connection, connection.headers.get("authorization")),
+        viewer_id=await viewer_id(connection, connection.headers.get("authorization")),
         request_id=getattr(connection.state, "request_id", None) or request_id(connection),
         search=state.search,
         client_budget=getattr(connection.state, CLIENT_BUDGET, None),

@@ -16,8 +16,8 @@ from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core.security import bearer_token
 from services.rate_limits import CLIENT, CLIENT_BUDGET, ClientBudget, Decision, client_key, refusal
-from web.context import viewer_id
 from web.rest.errors import error_response
 
 _DENIAL = "websocket.http.response"
@@ -49,7 +49,8 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         address = scope["client"][0] if scope.get("client") else "unknown"
-        user = viewer_id(connection, connection.headers.get("authorization"))
+        token = bearer_token(connection.headers.get("authorization"))
+        user = scope["app"].state.tokens.user_id(token) if token else None  # signed: enough here
         decision = await limiter.take(CLIENT, client_key(user, address), rate=limiter.requests)
         if not decision.allowed:
             await _refuse(scope, receive, send, decision)

@@ -1,8 +1,9 @@
 """GraphQL over WebSocket on /graphql: graphql-transport-ws, and the legacy graphql-ws.
 
-Sign-in is the connection_init payload `{"authorization": "Bearer <token>"}`: a bad token
-closes the socket with 4403, and so does the token's expiry, when the client reconnects with
-a fresh one (and `since`). A connection without a token may subscribe to what needs no
+Sign-in is the connection_init payload `{"authorization": "Bearer <token>"}`: a bad or revoked
+token closes the socket with 4403, and so does the token's expiry or its revocation by a
+password change (noticed within RECHECK_SECONDS), when the client reconnects with a fresh one
+(and `since`). A connection without a token may subscribe to what needs no
 sign-in. Limits: WS_CONNECTIONS_PER_USER across all API processes (4403 past it), and
 WS_SUBSCRIPTIONS_PER_CONNECTION operations at once on one connection.
 """
@@ -30,15 +31,19 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from core.logs import REQUEST_ID
 from core.metrics import WEBSOCKETS
-from core.security import bearer_token
+from core.security import Identity
+from core.tasks import stopping
 from schema import schema
 from schema.context import Context
+from services import tokens
 from services.rate_limits import CLIENT_BUDGET
+from web.context import viewer_identity
 
 log = logging.getLogger("chirp.websocket")
 FORBIDDEN = 4403
 TOO_SLOW = 4413  # a subscription fell BUFFER events behind: resubscribe with `since`
 KEEP_ALIVE_SECONDS = 15
+RECHECK_SECONDS = 30.0  # how often an open socket checks that its token was not revoked
 _STATE = "chirp.websocket"
 _ENCODED = 64
 
@@ -50,7 +55,7 @@ class _Connection:
         self.websocket = websocket
         self.context = context
         self.id = uuid.uuid4().hex
-        self.expiry: asyncio.TimerHandle | None = None
+        self.watch: asyncio.Task[None] | None = None
         self._closing: asyncio.Task[None] | None = None
 
     def close(self, code: int, reason: str) -> None:
@@ -63,8 +68,8 @@ class _Connection:
 
     async def release(self) -> None:
         WEBSOCKETS.dec()
-        if self.expiry is not None:
-            self.expiry.cancel()
+        if self.watch is not None:
+            self.watch.cancel()
         with suppress(RedisError):  # the entry lapses by itself
             await self.websocket.app.state.presence.leave(self.id)
         await self.context.close()
@@ -135,11 +140,12 @@ class GraphQLWebSocket(GraphQL[Context, None]):
         authorization = params.get("authorization", params.get("Authorization"))
         if authorization is None:
             return UNSET  # type: ignore[no-any-return]  # anonymous: sign-in fields answer UNAUTHENTICATED
-        token = bearer_token(authorization) if isinstance(authorization, str) else None
-        identity = context.tokens.identity(token) if token else None
-        if identity is None:
-            raise ConnectionRejectionError({"message": "Invalid or expired token."})
         connection = self._connections[id(context)]
+        identity = None
+        if isinstance(authorization, str):
+            identity = await viewer_identity(connection.websocket, authorization)
+        if identity is None:
+            raise ConnectionRejectionError({"message": "Invalid, expired or revoked token."})
         presence = connection.websocket.app.state.presence
         try:
             admitted = await presence.admit(identity.user_id, connection.id)
@@ -150,8 +156,29 @@ class GraphQLWebSocket(GraphQL[Context, None]):
             raise ConnectionRejectionError({"message": "Too many connections for this user."})
         context.viewer_id = identity.user_id
         context.after_write()  # loaders for this viewer
-        delay = max(identity.expires_at - time.time(), 0)
-        connection.expiry = asyncio.get_running_loop().call_later(
-            delay, connection.close, FORBIDDEN, "Token expired: reconnect with a new one."
-        )
+        connection.watch = asyncio.create_task(_watch(connection, identity))
         return UNSET  # type: ignore[no-any-return]
+
+
+async def _watch(connection: _Connection, identity: Identity) -> None:
+    """Closes the socket with 4403 when its token expires, or within RECHECK_SECONDS of its
+    revocation (a password change)."""
+    state = connection.websocket.app.state
+    while not stopping():
+        left = identity.expires_at - time.time()
+        if left <= 0:
+            connection.close(FORBIDDEN, "Token expired: reconnect with a new one.")
+            return
+        await asyncio.sleep(min(left, RECHECK_SECONDS))
+        if time.time() >= identity.expires_at:
+            continue
+        try:
+            current = await tokens.is_current(
+                state.db, state.redis, identity, ttl=state.settings.cache_ttl_seconds
+            )
+        except Exception:  # the database is out of reach: check again next time
+            log.warning("websocket: the token could not be checked", exc_info=True)
+            continue
+        if not current:
+            connection.close(FORBIDDEN, "Token revoked: sign in again.")
+            return

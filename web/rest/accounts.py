@@ -19,7 +19,7 @@ async def register(call: Call, *, body: Register) -> shapes.AuthPayload:
             password=body["password"],
             display_name=body.get("displayName"),
         )
-    return await _signed_in(call, user.id)
+    return await _signed_in(call, user.id, user.token_generation)
 
 
 async def login(call: Call, *, body: Login) -> shapes.AuthPayload:
@@ -27,7 +27,7 @@ async def login(call: Call, *, body: Login) -> shapes.AuthPayload:
         user = await accounts.authenticate(
             session, call.context.limiter, handle=body["handle"], password=body["password"]
         )
-    return await _signed_in(call, user.id)
+    return await _signed_in(call, user.id, user.token_generation)
 
 
 async def user(call: Call, *, handle: Handle) -> shapes.User:
@@ -37,6 +37,6 @@ async def user(call: Call, *, handle: Handle) -> shapes.User:
     return await shapes.user(call, User.from_row(row))
 
 
-async def _signed_in(call: Call, user_id: int) -> shapes.AuthPayload:
-    token = call.context.tokens.issue(user_id)
+async def _signed_in(call: Call, user_id: int, generation: int) -> shapes.AuthPayload:
+    token = call.context.tokens.issue(user_id, generation=generation)
     return {"token": token, "user": await shapes.user(call, await reloaded_user(call, user_id))}
