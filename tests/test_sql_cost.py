@@ -77,7 +77,9 @@ async def test_timeline_page_costs_constant_statements(
         warm[first] = (len(statements), await _redis_calls(redis) - calls - 1)
     assert cold[20] == cold[100] <= 8, cold
     assert warm[20][0] == warm[100][0] == 0, warm  # no SQL when the cache is warm
-    assert max(warm[20][1], warm[100][1]) <= 16, warm  # Redis commands, whatever the size
+    # Redis commands, whatever the size: ~12 for the page, 6 for the two rate limit scripts
+    # (each EVALSHA runs TIME and SET), ~3 to check that the token was not revoked
+    assert max(warm[20][1], warm[100][1]) <= 24, warm
     print(
         f"\nper timeline page: cold cache {cold[20]} SQL statements (first=20 and 100); "
         f"warm: 0 SQL, {warm[20][1]} Redis commands"
