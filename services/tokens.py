@@ -31,22 +31,33 @@ def stale(session: AsyncSession, user_id: int) -> None:
 
 async def is_current(db: Database, redis: aioredis.Redis, identity: Identity, *, ttl: int) -> bool:
     """True when the user exists and has not revoked the token since it was issued."""
-    generation = await _generation(db, redis, identity.user_id, ttl=ttl)
-    return generation is not None and generation == identity.generation
+    (current,) = await are_current(db, redis, [identity], ttl=ttl)
+    return current
 
 
-async def _generation(db: Database, redis: aioredis.Redis, user_id: int, *, ttl: int) -> int | None:
-    async def load(user_ids: list[int]) -> list[int | None]:
+async def are_current(
+    db: Database, redis: aioredis.Redis, identities: list[Identity], *, ttl: int
+) -> list[bool]:
+    """is_current for many tokens at once: one cache read, one statement for the misses."""
+    user_ids = sorted({identity.user_id for identity in identities})
+    generations = dict(zip(user_ids, await _generations(db, redis, user_ids, ttl=ttl), strict=True))
+    return [generations[identity.user_id] == identity.generation for identity in identities]
+
+
+async def _generations(
+    db: Database, redis: aioredis.Redis, user_ids: list[int], *, ttl: int
+) -> list[int | None]:
+    async def load(wanted: list[int]) -> list[int | None]:
         async with db.read() as connection:
-            rows = (await connection.execute(_BY_ID, {"ids": user_ids})).all()
+            rows = (await connection.execute(_BY_ID, {"ids": wanted})).all()
         found = {row.id: row.token_generation for row in rows}
-        return [found.get(user_id) for user_id in user_ids]
+        return [found.get(user_id) for user_id in wanted]
 
     try:
-        (generation,) = await cache.read_through(
-            redis, cache.TOKEN_GENERATION, [user_id], load, ttl=ttl
+        generations = await cache.read_through(
+            redis, cache.TOKEN_GENERATION, user_ids, load, ttl=ttl
         )
     except RedisError:
         log.warning("tokens: Redis failed; the token generation is read from the database")
-        (generation,) = await load([user_id])
-    return generation if isinstance(generation, int) else None
+        generations = await load(user_ids)
+    return [value if isinstance(value, int) else None for value in generations]

@@ -55,7 +55,9 @@ class _Connection:
         self.websocket = websocket
         self.context = context
         self.id = uuid.uuid4().hex
-        self.watch: asyncio.Task[None] | None = None
+        self.identity: Identity | None = None  # signed in with this token
+        self.checked_at = 0.0  # when the token was last found not revoked (monotonic)
+        self.expiry: asyncio.TimerHandle | None = None
         self._closing: asyncio.Task[None] | None = None
 
     def close(self, code: int, reason: str) -> None:
@@ -68,8 +70,8 @@ class _Connection:
 
     async def release(self) -> None:
         WEBSOCKETS.dec()
-        if self.watch is not None:
-            self.watch.cancel()
+        if self.expiry is not None:
+            self.expiry.cancel()
         with suppress(RedisError):  # the entry lapses by itself
             await self.websocket.app.state.presence.leave(self.id)
         await self.context.close()
@@ -86,6 +88,7 @@ class GraphQLWebSocket(GraphQL[Context, None]):
             max_subscriptions_per_connection=subscriptions_per_connection,
         )
         self._connections: dict[int, _Connection] = {}  # by id() of their context
+        self._watcher: asyncio.Task[None] | None = None  # rechecks the open sockets' tokens
         # a shared event's data, encoded once for all its subscribers: id() -> (data, JSON)
         self._encoded: OrderedDict[int, tuple[object, str]] = OrderedDict()
 
@@ -156,29 +159,46 @@ class GraphQLWebSocket(GraphQL[Context, None]):
             raise ConnectionRejectionError({"message": "Too many connections for this user."})
         context.viewer_id = identity.user_id
         context.after_write()  # loaders for this viewer
-        connection.watch = asyncio.create_task(_watch(connection, identity))
+        connection.identity, connection.checked_at = identity, time.monotonic()
+        connection.expiry = asyncio.get_running_loop().call_later(
+            max(identity.expires_at - time.time(), 0),
+            connection.close,
+            FORBIDDEN,
+            "Token expired: reconnect with a new one.",
+        )
+        if self._watcher is None:
+            self._watcher = asyncio.create_task(self._recheck(connection.websocket.app.state))
         return UNSET  # type: ignore[no-any-return]
 
-
-async def _watch(connection: _Connection, identity: Identity) -> None:
-    """Closes the socket with 4403 when its token expires, or within RECHECK_SECONDS of its
-    revocation (a password change)."""
-    state = connection.websocket.app.state
-    while not stopping():
-        left = identity.expires_at - time.time()
-        if left <= 0:
-            connection.close(FORBIDDEN, "Token expired: reconnect with a new one.")
-            return
-        await asyncio.sleep(min(left, RECHECK_SECONDS))
-        if time.time() >= identity.expires_at:
-            continue
+    async def _recheck(self, state: Any) -> None:
+        """While sockets are open: closes with 4403 those whose token was revoked (a password
+        change), each checked every RECHECK_SECONDS, all those due in one batch."""
         try:
-            current = await tokens.is_current(
-                state.db, state.redis, identity, ttl=state.settings.cache_ttl_seconds
-            )
-        except Exception:  # the database is out of reach: check again next time
-            log.warning("websocket: the token could not be checked", exc_info=True)
-            continue
-        if not current:
+            while self._connections and not stopping():
+                await asyncio.sleep(min(RECHECK_SECONDS, 1.0))
+                now = time.monotonic()
+                due = [
+                    connection
+                    for connection in self._connections.values()
+                    if connection.identity is not None
+                    and connection.checked_at + RECHECK_SECONDS <= now
+                ]
+                if due:
+                    await _close_revoked(state, due, now)
+        finally:
+            self._watcher = None
+
+
+async def _close_revoked(state: Any, connections: list[_Connection], now: float) -> None:
+    identities = [connection.identity for connection in connections if connection.identity]
+    try:
+        current = await tokens.are_current(
+            state.db, state.redis, identities, ttl=state.settings.cache_ttl_seconds
+        )
+    except Exception:  # the database is out of reach: check again next time
+        log.warning("websocket: tokens could not be checked", exc_info=True)
+        return
+    for connection, still in zip(connections, current, strict=True):
+        connection.checked_at = now
+        if not still:
             connection.close(FORBIDDEN, "Token revoked: sign in again.")
-            return
