@@ -33,6 +33,7 @@ class Context:
     viewer_id: int | None
     request_id: str
     search: search_backends.SearchBackend  # PostgreSQL or Meilisearch: the app's (lifespan)
+    limiter: Limiter  # the app's rate limits (services/rate_limits.py)
     hub: live.Hub | None = None  # live events, for subscriptions
     close_socket: Callable[[int, str], None] | None = None  # on a WebSocket
     connection_params: dict[str, Any] | None = None  # the WebSocket's connection_init payload
@@ -40,11 +41,9 @@ class Context:
     estimated_cost: int = 0  # the operation's, set once it validated (schema/query_limits.py)
     reads: RequestReads = field(init=False)
     loaders: Loaders = field(init=False)
-    limiter: Limiter = field(init=False)
 
     def __post_init__(self) -> None:
         self.reads = RequestReads(self.db)
-        self.limiter = Limiter(self.redis, self.settings)
         self.loaders = self._new_loaders()
 
     def _new_loaders(self) -> Loaders:

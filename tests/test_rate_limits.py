@@ -309,6 +309,7 @@ async def test_an_operation_pays_its_weight_less_what_the_middleware_took(
         viewer_id=None,
         request_id="test",
         search=state.search,
+        limiter=Limiter(state.redis, small),
         client_budget=ClientBudget(new_address(), prepaid=1),
     )
     context.estimated_cost = 450  # 5 units: the middleware took 1, the operation takes 4
@@ -401,6 +402,7 @@ async def test_an_operation_refused_by_the_extension_is_refused_before_execution
         viewer_id=None,
         request_id="test",
         search=state.search,
+        limiter=Limiter(state.redis, small),
         client_budget=ClientBudget(address, prepaid=0),  # as on a WebSocket: it pays here
     )
     result = await state.schema.execute(CHEAP, context_value=context)

@@ -48,5 +48,6 @@ async def build_context(connection: HTTPConnection) -> Context:
         viewer_id=await viewer_id(connection, connection.headers.get("authorization")),
         request_id=getattr(connection.state, "request_id", None) or request_id(connection),
         search=state.search,
+        limiter=state.limiter,
         client_budget=getattr(connection.state, CLIENT_BUDGET, None),
     )

@@ -127,6 +127,7 @@ class GraphQLWebSocket(GraphQL[Context, None]):
             viewer_id=None,
             request_id=uuid.uuid4().hex,
             search=state.search,
+            limiter=state.limiter,
             hub=state.hub,
             client_budget=request.scope.get("state", {}).get(CLIENT_BUDGET),
         )
