@@ -105,3 +105,9 @@ def format_error(error: GraphQLError, *, variables_stage: bool = False) -> dict[
         formatted["extensions"] = {**extensions, "code": extensions.get("code") or staged}
     ERRORS.labels(formatted["extensions"]["code"]).inc()
     return formatted
+
+
+def format_api_error(error: ApiError) -> dict[str, Any]:
+    """An expected failure raised outside GraphQL execution (before it), as GraphQL clients see
+    every error: formatted, and counted, by format_error."""
+    return format_error(GraphQLError(error.message, original_error=error))

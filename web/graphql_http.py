@@ -11,7 +11,7 @@ from strawberry.exceptions import MissingQueryError
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
-from core.errors import ApiError
+from core.errors import ApiError, format_api_error
 from web import persisted
 from web.context import build_context
 from web.errors import format_errors, is_request_error, refused_before_execution
@@ -40,7 +40,7 @@ async def graphql_endpoint(request: Request) -> Response:
         body = {"errors": [{"message": rejected.message, "extensions": {"code": "BAD_USER_INPUT"}}]}
         return JSONResponse(body, status_code=rejected.status, headers=rejected.headers)
     except ApiError as refused:  # a persisted query that cannot be had
-        body = {"errors": [{"message": refused.message, "extensions": {"code": refused.code}}]}
+        body = {"errors": [format_api_error(refused)]}
         return JSONResponse(body, status_code=refused.http_status)
 
 

@@ -16,6 +16,7 @@ from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core.errors import format_api_error
 from core.security import bearer_token
 from services.rate_limits import CLIENT, CLIENT_BUDGET, ClientBudget, Decision, client_key, refusal
 from web.rest.errors import error_response
@@ -75,8 +76,7 @@ async def _refuse(scope: Scope, receive: Receive, send: Send, decision: Decision
     if scope["path"].startswith("/api/"):
         response = error_response(error)  # the REST API's error body
     else:
-        graphql = {"message": error.message, "extensions": {"code": error.code, **error.extensions}}
-        response = JSONResponse({"errors": [graphql]}, status_code=429)
+        response = JSONResponse({"errors": [format_api_error(error)]}, status_code=429)
     response.headers.update({"Retry-After": str(decision.retry_after), **rate_headers(decision)})
     if scope["type"] == "http" or _DENIAL in scope.get("extensions", {}):
         await response(scope, receive, send)  # Starlette sends a WebSocket's as a denial
