@@ -68,7 +68,7 @@ def markdown(results: dict[str, Any]) -> str:
     if results["scaling"]:
         lines += [
             "",
-            "`timeline_read` as the data grows:",
+            "`timeline_read` as the data grows:" + _run_of(results, "scaling"),
             "",
             "| backend | users | req/s | p50 ms | p99 ms | ceiling p50 ms | ratio |",
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -84,7 +84,7 @@ def markdown(results: dict[str, Any]) -> str:
             "`fanout`: one tweet into every follower's live timeline (the worker's job, follower "
             "lookups included) beside a bare Lua ZADD script on the same Redis; delivery is from "
             "`createTweet` answering to the last follower's timeline holding it, through the "
-            "outbox, relay, broker and a worker process.",
+            "outbox, relay, broker and a worker process." + _run_of(results, "fanout"),
             "",
             "| backend | followers | inserts/s | ceiling inserts/s | ratio | delivery ms, median |",
             "| --- | ---: | ---: | ---: | ---: | ---: |",
@@ -102,7 +102,8 @@ def markdown(results: dict[str, Any]) -> str:
             "home timeline and following one account that posts: from `createTweet` answering to "
             "each client holding the event; events delivered per second in a burst of posts; "
             "server memory per idle subscribed connection. Ceiling: a bare Starlette WebSocket app "
-            "sending a message of the same size to the same clients.",
+            "sending a message of the same size to the same clients."
+            + _run_of(results, "subscriptions"),
             "",
             "| backend | subscribers | p50 ms | p99 ms | events/s | KB/connection "
             "| ceiling p50 ms | ceiling p99 ms | ceiling events/s |",
@@ -115,11 +116,17 @@ def markdown(results: dict[str, Any]) -> str:
                 f"| {d['ceiling_p50_ms']:.1f} | {d['ceiling_p99_ms']:.1f} "
                 f"| {d['ceiling_events_per_second']:,.0f} |"
             )
-    lines += _search_markdown(results.get("search") or {})
+    lines += _search_markdown(results.get("search") or {}, _run_of(results, "search"))
     return "\n".join(lines) + "\n"
 
 
-def _search_markdown(search: dict[str, Any]) -> list[str]:
+def _run_of(results: dict[str, Any], section: str) -> str:
+    """Where a section comes from a later run than the rest (bench.run --only ... --merge)."""
+    started = results.get("section_runs", {}).get(section)
+    return f" (Run of {started}.)" if started and started != results["started"] else ""
+
+
+def _search_markdown(search: dict[str, Any], run_of: str) -> list[str]:
     if not search.get("queries") and not search.get("skipped"):
         return []
     sizes = ", ".join(
@@ -131,7 +138,7 @@ def _search_markdown(search: dict[str, Any]) -> list[str]:
         f"`search`: `searchTweets(query, first: 20)` on {sizes}; `matches` is how many tweets "
         "the query finds in all. Ceiling on PostgreSQL: a bare Starlette app running the "
         "statement services/search.py builds, then the page's rows, through asyncpg; on "
-        "Meilisearch: its own HTTP search call.",
+        "Meilisearch: its own HTTP search call." + run_of,
         "",
         "| backend | engine | query kind | query | matches | ours req/s | p50 ms | p99 ms "
         "| ceiling req/s | ceiling p50 ms | ceiling p99 ms | ratio | SQL/request | spread |",

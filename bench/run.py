@@ -5,13 +5,15 @@
 
 Backends: the embedded default always; the machine's PostgreSQL + Redis when they answer.
 Results: bench/results/latest.json (and a dated copy), results.md and PNG charts; a run of
-some scenarios only (--only) writes to var/bench-results unless told --output.
+some scenarios only (--only) writes to var/bench-results unless told --output, or --merge
+(its sections replace those of bench/results/latest.json, and the README says from which run).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import platform
 import socket
 import statistics
@@ -20,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -313,6 +316,29 @@ def run(options: Options) -> dict[str, object]:
     }
 
 
+# the sections of the results each group of scenarios writes
+SECTIONS = {
+    "requests": ["scenarios"],
+    "scaling": ["scaling"],
+    "fanout": ["fanout"],
+    "subscriptions": ["subscriptions"],
+    "search": ["search"],
+}
+
+
+def merged(full: dict[str, Any], partial: dict[str, Any], only: list[str]) -> dict[str, Any]:
+    """The full run's results with the sections of a partial run in their place, each noted
+    with the run it came from (the report says so)."""
+    results = dict(full)
+    runs = dict(full.get("section_runs", {}))
+    for group in only:
+        for section in SECTIONS[group]:
+            results[section] = partial[section]
+            runs[section] = partial["started"]
+    results["section_runs"] = runs
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -342,7 +368,14 @@ def main() -> None:
         "--only", action="append", choices=GROUPS, help="these scenarios only (repeatable)"
     )
     parser.add_argument("--output", type=Path, help=f"default {RESULTS}, with --only {PARTIAL}")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help=f"with --only: the sections run replace those of {RESULTS}/latest.json (README too)",
+    )
     args = parser.parse_args()
+    if args.merge and not args.only:
+        parser.error("--merge goes with --only")
     backends = args.backend or ["embedded"] + (
         ["services"] if answers(5432) and answers(6379) else []
     )
@@ -372,8 +405,10 @@ def main() -> None:
             subscribers=50,
             search_tweets=SMOKE_SEARCH_TWEETS,
         )
-    output = args.output or (PARTIAL if args.only else RESULTS)
+    output = args.output or (PARTIAL if args.only and not args.merge else RESULTS)
     results = run(options)
+    if args.merge:
+        results = merged(json.loads((RESULTS / "latest.json").read_text()), results, only)
     report.write(results, output)
     print(f"results in {output}/latest.json, results.md and the PNG charts beside them")
 

@@ -83,6 +83,8 @@ class RequestReads:
 
     async def close(self) -> None:
         """Gives the connection back; a later read takes one again (a WebSocket's next event)."""
+        if self._connection is None and not self._lock.locked():
+            return  # none taken, none being taken
         async with self._lock:
             if self._connection is not None:
                 await self._connection.close()

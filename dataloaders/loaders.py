@@ -19,9 +19,20 @@ from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
-from sqlalchemy import BigInteger, DateTime, Row, Text, any_, bindparam, func, select
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Row,
+    Text,
+    any_,
+    bindparam,
+    func,
+    literal,
+    select,
+    union_all,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.sql import Executable
+from sqlalchemy.sql import CompoundSelect, Executable
 from strawberry.dataloader import DataLoader
 
 from core.db import RequestReads
@@ -232,12 +243,15 @@ class SharedRows:
     edges: dict[tuple[Any, ...], Any] = field(default_factory=dict)  # built from them, by flags
 
 
-_LIKED_BY = select(Like.user_id, Like.tweet_id).where(
-    Like.tweet_id == any_(_IDS), Like.user_id == any_(bindparam("viewers", type_=ARRAY(BigInteger)))
-)
-_RETWEETED_BY = select(Tweet.author_id, Tweet.retweet_of_id).where(
-    Tweet.retweet_of_id == any_(_IDS),
-    Tweet.author_id == any_(bindparam("viewers", type_=ARRAY(BigInteger))),
+_VIEWERS = bindparam("viewers", type_=ARRAY(BigInteger))
+# which viewers like (True) or retweeted (False) which tweets: one statement for both flags
+_FLAGS: CompoundSelect[Any] = union_all(
+    select(
+        Like.user_id.label("viewer"), Like.tweet_id.label("tweet"), literal(True).label("like")
+    ).where(Like.tweet_id == any_(_IDS), Like.user_id == any_(_VIEWERS)),
+    select(Tweet.author_id, Tweet.retweet_of_id, literal(False)).where(
+        Tweet.retweet_of_id == any_(_IDS), Tweet.author_id == any_(_VIEWERS)
+    ),
 )
 
 
@@ -245,19 +259,17 @@ async def shared_rows(
     reads: RequestReads, redis: aioredis.Redis, tweet_ids: list[int], viewers: set[int], *, ttl: int
 ) -> SharedRows:
     """The tweets (and what they retweet), their authors, and which viewers like or retweeted
-    them: through the cache, plus two statements for the flags, whatever the viewers."""
+    them: through the cache, plus one statement for the flags, whatever the viewers."""
     loaders = Loaders(reads, redis, None, ttl=ttl)
     tweets = {row.id: row for row in await loaders.tweets.load_many(tweet_ids) if row}
     originals = [row.retweet_of_id for row in tweets.values() if row.retweet_of_id]
     tweets |= {row.id: row for row in await loaders.tweets.load_many(originals) if row}
     authors = list({row.author_id for row in tweets.values()})
     users = {row.id: row for row in await loaders.users.load_many(authors) if row}
-    keys, audience = list(tweets), list(viewers)
-    liked = await loaders._rows(_LIKED_BY, keys=keys, viewers=audience)
-    retweeted = await loaders._rows(_RETWEETED_BY, keys=keys, viewers=audience)
+    flags = await loaders._rows(_FLAGS, keys=list(tweets), viewers=list(viewers))
     return SharedRows(
         tweets=tweets,
         users=users,
-        liked={(row.user_id, row.tweet_id) for row in liked},
-        retweeted={(row.author_id, row.retweet_of_id) for row in retweeted},
+        liked={(row.viewer, row.tweet) for row in flags if row.like},
+        retweeted={(row.viewer, row.tweet) for row in flags if not row.like},
     )

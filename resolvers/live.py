@@ -12,16 +12,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 import strawberry
+from graphql import OperationDefinitionNode
 
 from core import cursors
 from core.errors import BadUserInput, NotFound
 from core.ids import expect_global_id
 from core.metrics import EVENTS
 from dataloaders import SharedRows
+from schema import shared_events
 from schema.context import Context, Info
 from schema.notifications import NotificationEdge, load_notifications
 from schema.relay import TweetIdArg
@@ -61,8 +63,7 @@ async def home_timeline(info: Info, since: Since = None) -> AsyncGenerator[Tweet
                 return None
             return TweetEdge(cursor=cursors.encode(TWEETS, tweet_id), node=tweet)
 
-        items = _replay_then(replay, subscriber.queue)
-        async for built in _each(context, live.HOME, items, edge, after=after):
+        async for built in _each(info, live.HOME, replay, subscriber, edge, after=after):
             yield built
 
 
@@ -89,8 +90,8 @@ async def notifications_feed(
             cursor = cursors.encode(notifications.NOTIFICATIONS, notification_id)
             return NotificationEdge(cursor=cursor, node=found)
 
-        items = _replay_then(replay, subscriber.queue)
-        async for built in _each(context, live.NOTIFICATION, items, edge, after=after):
+        events = _each(info, live.NOTIFICATION, replay, subscriber, edge, after=after)
+        async for built in events:
             yield built
 
 
@@ -103,10 +104,9 @@ async def tweet_updated(info: Info, id: TweetIdArg) -> AsyncGenerator[Tweet, Non
     with hub.subscribe(live.TWEET_UPDATED, tweet_id, _too_slow(context)) as subscriber:
         sent_at, sent = 0.0, None
         while True:
-            await subscriber.queue.get()
+            await subscriber.get()
             await asyncio.sleep(max(sent_at + 1 / UPDATES_PER_SECOND - time.monotonic(), 0))
-            while not subscriber.queue.empty():  # what came meanwhile is in this update
-                subscriber.queue.get_nowait()
+            subscriber.drop_unread()  # what came meanwhile is in this update
             context.after_write()
             tweet = await load_tweet(info, tweet_id)
             if tweet is None:
@@ -119,38 +119,54 @@ async def tweet_updated(info: Info, id: TweetIdArg) -> AsyncGenerator[Tweet, Non
 
 
 async def _each(
-    context: Context,
+    info: Info,
     topic: str,
-    items: AsyncIterator[live.Item],
+    replay: list[int],
+    subscriber: live.Subscriber,
     build: Callable[[int, Any], Awaitable[T | None]],
     *,
     after: int,
 ) -> AsyncIterator[T]:
-    """Builds and yields each id newer than `after` once, with fresh loaders; gone ones
-    (deleted) are skipped. What `since` named the client has: a late announcement of it (a
-    worker saying it again after its fan-out) is not sent again."""
+    """Builds and yields the replayed ids, then each one the subscriber gets, each newer than
+    `after` once, with fresh loaders (an event read once for every subscriber needs none);
+    gone ones (deleted) are skipped. What `since` named the client has: a late announcement of
+    it (a worker saying it again after its fan-out) is not sent again. A shared result already
+    executed for another subscriber goes out as it is."""
+    context, events = info.context, EVENTS.labels(topic)
+    document = (info.operation, info.variable_values)  # what a shared result is shared for
     seen: OrderedDict[int, None] = OrderedDict()
-    async for item, shared in items:
+    position = 0
+    while True:
+        if position < len(replay):
+            item, shared = replay[position], None
+            position += 1
+        else:
+            item, shared = await subscriber.get()
         if item <= after or item in seen:
             continue
         seen[item] = None
         if len(seen) > 2 * live.BUFFER + REPLAY_MAX:
             seen.popitem(last=False)
-        context.after_write()
+        if shared is None:
+            context.after_write()
         built = await build(item, shared)
         if built is not None:
-            EVENTS.labels(topic).inc()
-            yield built
+            events.inc()
+            if not await _sent_as_shared(context, document, built):
+                yield built
         await context.reads.close()  # the event is sent: hold no connection while idle
 
 
-async def _replay_then(
-    replay: Iterable[int], queue: asyncio.Queue[live.Item]
-) -> AsyncIterator[live.Item]:
-    for item in replay:
-        yield item, None
-    while True:
-        yield await queue.get()
+async def _sent_as_shared(
+    context: Context, document: tuple[OperationDefinitionNode, Any], built: object
+) -> bool:
+    """Whether the result of a shared event, executed for another subscriber of the same
+    document, went out to this one as it is (schema/shared_events.py, web/websocket.py)."""
+    share, send = getattr(built, "share", None), context.send_shared
+    if share is None or send is None:
+        return False
+    data = await shared_events.shared_data(*document, share)
+    return data is not None and await send(data)
 
 
 def _shared_edge(shared: SharedRows, viewer_id: int, tweet_id: int) -> TweetEdge | None:

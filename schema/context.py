@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeAlias
@@ -24,7 +24,7 @@ from services.rate_limits import ClientBudget, Limiter
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(slots=True)  # one per WebSocket too: thousands of them
 class Context:
     db: Database
     redis: aioredis.Redis
@@ -36,6 +36,8 @@ class Context:
     limiter: Limiter  # the app's rate limits (services/rate_limits.py)
     hub: live.Hub | None = None  # live events, for subscriptions
     close_socket: Callable[[int, str], None] | None = None  # on a WebSocket
+    # on a WebSocket: sends a subscription result encoded before (web/websocket.py)
+    send_shared: Callable[[object], Awaitable[bool]] | None = None
     connection_params: dict[str, Any] | None = None  # the WebSocket's connection_init payload
     client_budget: ClientBudget | None = None  # the per-client request budget (web/rate_limit.py)
     estimated_cost: int = 0  # the operation's, set once it validated (schema/query_limits.py)

@@ -31,7 +31,8 @@ class QueryLimits(SchemaExtension):
     actual: int | None = None
     _introspection_keys: frozenset[str] = frozenset()
 
-    def on_operation(self) -> Iterator[None]:
+    def on_parse(self) -> Iterator[None]:
+        """Before the document is parsed (or taken from the parser cache, which comes after)."""
         context = self.execution_context
         settings = self._settings()
         if not settings.introspection:

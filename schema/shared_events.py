@@ -39,9 +39,9 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
         share = getattr(self.root_value, "share", None)
         if share is None or not self._plain_document():
             return super().execute_operation(serially)
-        key = (id(self.operation), share)
+        key, variables = (id(self.operation), share), self.variable_values.coerced
         found = _shared.get(key)
-        if found is not None and found[0] is self.operation and found[1] == self.variable_values:
+        if found is not None and found[0] is self.operation and found[1] == variables:
             return asyncio.shield(found[2])  # a subscriber that leaves cancels only its own wait
         result = super().execute_operation(serially)
         future: asyncio.Future[Any]
@@ -50,7 +50,7 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
         else:
             future = asyncio.get_running_loop().create_future()
             future.set_result(result)
-        _shared[key] = (self.operation, self.variable_values, future)
+        _shared[key] = (self.operation, variables, future)
         if len(_shared) > _RESULTS:
             _shared.popitem(last=False)
         return asyncio.shield(future)
@@ -79,3 +79,19 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
             if selection.directives or not self._plain(nested):
                 return False
         return True
+
+
+async def shared_data(
+    operation: OperationDefinitionNode, variables: Any, share: Hashable
+) -> Any | None:
+    """The data of this event's execution for this operation (and `variables`, coerced) by
+    another subscriber, once it completed without errors; None when none ran (this subscriber
+    executes it), or it failed."""
+    found = _shared.get((id(operation), share))
+    if found is None or found[0] is not operation or found[1] != variables:
+        return None
+    try:
+        result = await asyncio.shield(found[2])
+    except Exception:  # noqa: BLE001 - the usual way reports it
+        return None
+    return None if result.errors else result.data

@@ -13,9 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench import report
 from bench.datasets import dataset
 from bench.harness import server
-from bench.run import api_env
+from bench.run import api_env, merged
 from bench.scenarios import PROFILE_QUERY, TIMELINE_QUERY, sample_users
 from bench.search import QUERIES, SEARCH_QUERY
 from core.security import TokenCodec
@@ -125,3 +126,34 @@ def same_answer(graphql: httpx.Response, bare: httpx.Response) -> bool:
     ours = graphql.json()
     ours.pop("extensions")
     return bool(ours == bare.json())
+
+
+def test_a_merged_partial_run_replaces_its_sections_and_says_so() -> None:
+    full = {
+        "started": "2026-01-01T00:00:00+00:00",
+        "machine": {"cpus": 2, "memory_gb": 1.0, "busy_cpu_percent_before": 0.0},
+        "scenarios": [],
+        "scaling": [],
+        "fanout": [{"backend": "old"}],
+        "subscriptions": [{"backend": "old"}],
+        "search": {},
+    }
+    delivery = {
+        "backend": "new",
+        "subscribers": 10,
+        "p50_ms": 1.0,
+        "p99_ms": 2.0,
+        "events_per_second": 3.0,
+        "kb_per_connection": 4.0,
+        "ceiling_p50_ms": 1.0,
+        "ceiling_p99_ms": 2.0,
+        "ceiling_events_per_second": 3.0,
+    }
+    partial = {**full, "started": "2026-02-02T00:00:00+00:00", "subscriptions": [delivery]}
+    results = merged(full, partial, ["subscriptions"])
+    assert results["fanout"] == [{"backend": "old"}]
+    assert results["subscriptions"] == [delivery]
+    assert results["started"] == full["started"]
+    text = report.markdown({**results, "fanout": []})
+    assert "Run of 2026-01-01" in text.splitlines()[0]
+    assert "sending a message of the same size to the same clients. (Run of 2026-02-02" in text

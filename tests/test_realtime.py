@@ -26,7 +26,8 @@ from services import live
 from tests.conftest import ROOT
 from tests.graphql import Account, ok, post, register
 from tests.test_social import FOLLOW, RETWEET
-from tests.ws import LEGACY_WS, Socket
+from tests.ws import LEGACY_WS, TRANSPORT_WS, Socket
+from web import websocket
 
 HOME = "subscription($since: String) { homeTimeline(since: $since) { cursor node { id } } }"
 UPDATED = "subscription($id: ID!) { tweetUpdated(id: $id) { id text likeCount } }"
@@ -177,6 +178,45 @@ async def test_subscribers_share_an_answer_only_when_it_is_the_same(
     retweet = expect_global_id(seen[0]["id"], "Tweet")
     answers = [share for _, share in shared_events._shared if share[1] == retweet]
     assert len(answers) == 2  # executed once per distinct answer: the two flags differ
+    for socket in sockets:
+        await socket.close()
+
+
+async def test_a_shared_answer_goes_out_as_encoded_once_and_reads_the_same(
+    client: httpx.AsyncClient, live_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One subscriber executes a new tweet's answer; the others of the same document get it
+    as it was encoded, each under its own operation id, reading exactly as the usual way
+    sends it. The legacy protocol takes the usual way."""
+    writer = await register(client)
+    readers = [await register(client) for _ in range(4)]
+    for reader in readers:
+        await follow(client, reader, writer)
+    direct: list[bool] = []
+    send_shared = websocket._Connection.send_shared
+
+    async def spy(self: websocket._Connection, data: object) -> bool:
+        direct.append(await send_shared(self, data))
+        return direct[-1]
+
+    monkeypatch.setattr(websocket._Connection, "send_shared", spy)
+    query = """subscription { homeTimeline { cursor node { id text likeCount viewerHasLiked
+      author { handle displayName } } } }"""
+    sockets, operations = [], []
+    for n, reader in enumerate(readers):
+        protocol = LEGACY_WS if n == 0 else TRANSPORT_WS
+        socket = await Socket.open(live_server, reader.token, protocol=protocol)
+        operations.append(await socket.subscribe(query))
+        sockets.append(socket)
+    await asyncio.sleep(0.3)  # all registered
+    await post(client, writer, "one answer for all")
+    messages = [await socket.receive() for socket in sockets]
+    assert [message["id"] for message in messages] == operations
+    assert [message["type"] for message in messages] == ["data", "next", "next", "next"]
+    payloads = [message["payload"] for message in messages]
+    assert payloads[0]["data"]["homeTimeline"]["node"]["text"] == "one answer for all"
+    assert all(payload == payloads[0] for payload in payloads)
+    assert direct.count(True) >= 2  # the executing one, and the legacy socket, go the usual way
     for socket in sockets:
         await socket.close()
 

@@ -60,6 +60,9 @@ class RateLimitMiddleware:
         budget = ClientBudget(address, prepaid=1 if scope["type"] == "http" else 0)
         budget.decision = decision
         scope.setdefault("state", {})[CLIENT_BUDGET] = budget
+        if scope["type"] == "websocket":
+            await self.app(scope, receive, send)  # no response headers to add to its messages
+            return
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start" and budget.decision is not None:

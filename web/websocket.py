@@ -11,12 +11,14 @@ WS_SUBSCRIPTIONS_PER_CONNECTION operations at once on one connection.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
 import uuid
 from collections import OrderedDict
 from contextlib import suppress
+from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any
 
@@ -24,9 +26,14 @@ from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+    Operation,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
 from strawberry.types.unset import UNSET, UnsetType
 
 from core.logs import REQUEST_ID
@@ -46,12 +53,38 @@ KEEP_ALIVE_SECONDS = 15
 RECHECK_SECONDS = 30.0  # how often an open socket checks that its token was not revoked
 _STATE = "chirp.websocket"
 _ENCODED = 64
+# the graphql-transport-ws operation whose task is running (each operation has a task of its own)
+_OPERATION: ContextVar[Operation[Context, None] | None] = ContextVar("operation", default=None)
+
+
+class _TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        await super().handle_connection_init(message)
+        # cancelled by now: holding it would keep its CancelledError, with the frames of its
+        # traceback, for as long as the socket is open (~1 KB of each idle connection)
+        self.connection_init_timeout_task = None
+
+    async def run_operation(self, operation: Operation[Context, None]) -> None:
+        _OPERATION.set(operation)  # its resolvers may send its results (send_shared)
+        await super().run_operation(operation)
 
 
 class _Connection:
     """What one WebSocket holds besides Strawberry's own state, and gives back at the end."""
 
-    def __init__(self, websocket: WebSocket, context: Context) -> None:
+    __slots__ = (
+        "view",
+        "websocket",
+        "context",
+        "id",
+        "identity",
+        "checked_at",
+        "expiry",
+        "_closing",
+    )
+
+    def __init__(self, view: GraphQLWebSocket, websocket: WebSocket, context: Context) -> None:
+        self.view = view
         self.websocket = websocket
         self.context = context
         self.id = uuid.uuid4().hex
@@ -68,6 +101,20 @@ class _Connection:
         with suppress(Exception):  # already gone
             await self.websocket.close(code=code, reason=reason)
 
+    async def send_shared(self, data: object) -> bool:
+        """Sends the data of a result shared by many subscribers (one without errors) as the
+        running operation's `next` message, as Strawberry would, but without its per-message
+        extension hooks and encoding (our extensions add nothing to subscription events). False
+        on the legacy protocol or when the socket is gone: the event then takes the usual way."""
+        operation = _OPERATION.get()
+        if operation is None or operation.completed:
+            return False
+        try:
+            await self.websocket.send_text(_next_message(operation.id, self.view.encoded(data)))
+        except (WebSocketDisconnect, RuntimeError):
+            return False
+        return True
+
     async def release(self) -> None:
         WEBSOCKETS.dec()
         if self.expiry is not None:
@@ -78,6 +125,8 @@ class _Connection:
 
 
 class GraphQLWebSocket(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = _TransportWSHandler
+
     def __init__(self, *, subscriptions_per_connection: int) -> None:
         super().__init__(
             schema,
@@ -96,14 +145,17 @@ class GraphQLWebSocket(GraphQL[Context, None]):
         """A `next` message whose data many subscribers share is encoded once."""
         if not isinstance(data, dict) or data.get("type") != "next" or len(data["payload"]) != 1:
             return super().encode_json(data)  # type: ignore[return-value]
-        result = data["payload"]["data"]
-        found = self._encoded.get(id(result))
-        if found is None or found[0] is not result:
-            found = (result, str(super().encode_json(result)))
-            self._encoded[id(result)] = found
+        return _next_message(data["id"], self.encoded(data["payload"]["data"]))
+
+    def encoded(self, data: object) -> str:
+        """The JSON of a result's data, encoded once while it is among the newest few."""
+        found = self._encoded.get(id(data))
+        if found is None or found[0] is not data:
+            found = (data, str(super().encode_json(data)))
+            self._encoded[id(data)] = found
             if len(self._encoded) > _ENCODED:
                 self._encoded.popitem(last=False)
-        return f'{{"id":{json.dumps(data["id"])},"type":"next","payload":{{"data":{found[1]}}}}}'
+        return found[1]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -131,10 +183,11 @@ class GraphQLWebSocket(GraphQL[Context, None]):
             hub=state.hub,
             client_budget=request.scope.get("state", {}).get(CLIENT_BUDGET),
         )
-        connection = _Connection(request, context)
+        connection = _Connection(self, request, context)
         REQUEST_ID.set(context.request_id)  # one id for the connection's log lines
         WEBSOCKETS.inc()
         context.close_socket = connection.close
+        context.send_shared = connection.send_shared
         request.scope[_STATE] = connection
         self._connections[id(context)] = connection
         return context
@@ -203,3 +256,12 @@ async def _close_revoked(state: Any, connections: list[_Connection], now: float)
         connection.checked_at = now
         if not still:
             connection.close(FORBIDDEN, "Token revoked: sign in again.")
+
+
+def _next_message(operation_id: str, data: str) -> str:
+    return f"{_next_start(operation_id)}{data}}}}}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _next_start(operation_id: str) -> str:
+    return f'{{"id":{json.dumps(operation_id)},"type":"next","payload":{{"data":'
