@@ -20,7 +20,8 @@ def write(results: dict[str, Any], directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     text = json.dumps(results, indent=2)
     (directory / "latest.json").write_text(text)
-    stamp = results["started"].replace(":", "").replace("-", "")
+    newest = max([results["started"], *results.get("section_runs", {}).values()])
+    stamp = newest.replace(":", "").replace("-", "")  # a merged run's copy: its newest part
     (directory / f"run-{stamp}.json").write_text(text)
     (directory / "results.md").write_text(markdown(results))
     if results["scenarios"]:  # a run of some scenarios only (--only) may have none
