@@ -39,10 +39,10 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
         share = getattr(self.root_value, "share", None)
         if share is None or not self._plain_document():
             return super().execute_operation(serially)
-        key, variables = (id(self.operation), share), self.variable_values.coerced
-        found = _shared.get(key)
-        if found is not None and found[0] is self.operation and found[1] == variables:
-            return asyncio.shield(found[2])  # a subscriber that leaves cancels only its own wait
+        variables = self.variable_values.coerced
+        found = _execution(self.operation, variables, share)
+        if found is not None:
+            return asyncio.shield(found)  # a subscriber that leaves cancels only its own wait
         result = super().execute_operation(serially)
         future: asyncio.Future[Any]
         if self.is_awaitable(result):
@@ -50,7 +50,7 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
         else:
             future = asyncio.get_running_loop().create_future()
             future.set_result(result)
-        _shared[key] = (self.operation, variables, future)
+        _shared[(id(self.operation), share)] = (self.operation, variables, future)
         if len(_shared) > _RESULTS:
             _shared.popitem(last=False)
         return asyncio.shield(future)
@@ -87,11 +87,22 @@ async def shared_data(
     """The data of this event's execution for this operation (and `variables`, coerced) by
     another subscriber, once it completed without errors; None when none ran (this subscriber
     executes it), or it failed."""
-    found = _shared.get((id(operation), share))
-    if found is None or found[0] is not operation or found[1] != variables:
+    found = _execution(operation, variables, share)
+    if found is None:
         return None
     try:
-        result = await asyncio.shield(found[2])
+        result = await asyncio.shield(found)
     except Exception:  # noqa: BLE001 - the usual way reports it
         return None
     return None if result.errors else result.data
+
+
+def _execution(
+    operation: OperationDefinitionNode, variables: Any, share: Hashable
+) -> asyncio.Future[Any] | None:
+    """The execution of this event for this operation and these (coerced) variables, if one
+    started and is still among the newest _RESULTS."""
+    found = _shared.get((id(operation), share))
+    if found is None or found[0] is not operation or found[1] != variables:
+        return None
+    return found[2]

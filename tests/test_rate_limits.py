@@ -300,18 +300,7 @@ async def test_an_operation_pays_its_weight_less_what_the_middleware_took(
     app: Starlette, settings: Settings
 ) -> None:
     small = replace(settings, rate_limit_per_minute=10)
-    state = app.state
-    context = Context(
-        db=state.db,
-        redis=state.redis,
-        tokens=state.tokens,
-        settings=small,
-        viewer_id=None,
-        request_id="test",
-        search=state.search,
-        limiter=Limiter(state.redis, small),
-        client_budget=ClientBudget(new_address(), prepaid=1),
-    )
+    context = _anonymous_context(app, small, ClientBudget(new_address(), prepaid=1))
     context.estimated_cost = 450  # 5 units: the middleware took 1, the operation takes 4
     await charge(context)
     assert context.client_budget is not None and context.client_budget.decision is not None
@@ -393,19 +382,9 @@ async def test_an_operation_refused_by_the_extension_is_refused_before_execution
     address = new_address()
     for _ in range(2):
         await limiter.take(rate_limits.CLIENT, client_key(None, address), rate=Rate(2, 60))
-    state = app.state
-    context = Context(
-        db=state.db,
-        redis=state.redis,
-        tokens=state.tokens,
-        settings=small,
-        viewer_id=None,
-        request_id="test",
-        search=state.search,
-        limiter=Limiter(state.redis, small),
-        client_budget=ClientBudget(address, prepaid=0),  # as on a WebSocket: it pays here
-    )
-    result = await state.schema.execute(CHEAP, context_value=context)
+    # prepaid nothing, as on a WebSocket: it pays here
+    context = _anonymous_context(app, small, ClientBudget(address, prepaid=0))
+    result = await app.state.schema.execute(CHEAP, context_value=context)
     refused = refused_before_execution(result)  # what web/graphql_http.py answers with 429
     assert result.data is None and refused is not None and refused.retry_after == 30
     await context.close()
@@ -450,3 +429,19 @@ async def test_the_rest_api_shares_the_limits_and_answers_429_in_its_own_shape(
         refused = await c.post("/api/v1/login", json=credentials)
         assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
         assert refused.json()["error"]["code"] == "RATE_LIMITED"
+
+
+def _anonymous_context(app: Starlette, settings: Settings, budget: ClientBudget) -> Context:
+    """A signed-out operation's context on the app's stores, with its own limits and budget."""
+    state = app.state
+    return Context(
+        db=state.db,
+        redis=state.redis,
+        tokens=state.tokens,
+        settings=settings,
+        viewer_id=None,
+        request_id="test",
+        search=state.search,
+        limiter=Limiter(state.redis, settings),
+        client_budget=budget,
+    )
