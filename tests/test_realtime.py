@@ -249,7 +249,8 @@ async def test_the_socket_closes_when_the_token_expires(
     client: httpx.AsyncClient, live_server: str, settings: Settings
 ) -> None:
     account = await register(client)
-    short = replace(TokenCodec.from_settings(settings), ttl_seconds=1, leeway_seconds=0).issue(
+    # exp is whole seconds: a 2-second token lives at least 1 s, enough to sign in under load
+    short = replace(TokenCodec.from_settings(settings), ttl_seconds=2, leeway_seconds=0).issue(
         expect_global_id(account.id, "User")
     )
     socket = await Socket.open(live_server, short)
