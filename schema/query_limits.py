@@ -3,7 +3,9 @@
 Size and nesting are read with the lexer before the document is parsed, so a hostile
 document costs no more than its first tokens over the limit. Depth, aliases and cost are
 measured once the operation has validated (so fragments exist and do not cycle), on the
-parsed document, cached or not. The estimated cost goes on the context as
+parsed document, cached or not, with the variables coerced as execution will coerce them
+(`first: 100.0` is the 100 the resolver gets); variables that do not coerce are refused by
+execution before anything runs. The estimated cost goes on the context as
 `estimated_cost` at the end of validation, before execution; the response's
 `extensions.cost` says it with the objects the response really holds.
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from graphql import get_operation_ast
+from graphql import get_operation_ast, get_variable_values
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
@@ -61,10 +63,14 @@ class QueryLimits(SchemaExtension):
         operation = get_operation_ast(context.graphql_document, context.operation_name)
         if operation is None:
             return
-        settings = self._settings()
-        size = operation_size(
-            context.schema._schema, context.graphql_document, operation, context.variables
+        schema = context.schema._schema
+        variables = get_variable_values(
+            schema, operation.variable_definitions or (), context.variables or {}, max_errors=1
         )
+        if isinstance(variables, list):
+            return  # execution refuses them, before anything runs, with their errors
+        settings = self._settings()
+        size = operation_size(schema, context.graphql_document, operation, variables)
         self.estimated = size.cost
         self._introspection_keys = size.introspection_keys
         if hasattr(context.context, "estimated_cost"):

@@ -3,8 +3,10 @@
 The cost is GitHub's kind of estimate, about the most objects the response can hold. Every
 object costs 1 each time it can be fetched; a connection (a `...Connection` type with a
 `first` argument) costs 1 and multiplies what it selects, edges, nodes and pageInfo, by its
-`first` (the variable's value, else the argument's default: the page size its resolver
-uses). Another list of objects counts `first` or `limit` items, else LIST_SIZE. So
+`first`: the value execution will give it, read with graphql-core's own coercion from the
+coerced variables (so `100.0` counts as the 100 it becomes), else the argument's default, the
+page size its resolver uses. Another list of objects counts `first` or `limit` items, else
+LIST_SIZE. So
 `homeTimeline(first: 100) { edges { node { replies(first: 100) { edges { node { id } } } } } }`
 costs 1 + 100 * (1 + 1 + 1 + 100 * (1 + 1)) = 20,301. Introspection reads no data and
 costs 0; its `ofType` chain (a type's wrappers, a few levels) adds no depth, so that
@@ -21,8 +23,8 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLError,
     GraphQLField,
-    GraphQLInt,
     GraphQLInterfaceType,
     GraphQLObjectType,
     GraphQLSchema,
@@ -31,13 +33,13 @@ from graphql import (
     OperationType,
     SelectionSetNode,
     Source,
-    VariableNode,
+    get_argument_values,
     get_named_type,
     is_composite_type,
     is_list_type,
     is_non_null_type,
-    value_from_ast,
 )
+from graphql.execution import VariableValues
 from graphql.language import Lexer, TokenKind
 from graphql.type.introspection import SchemaMetaFieldDef, TypeMetaFieldDef
 
@@ -86,10 +88,11 @@ def operation_size(
     schema: GraphQLSchema,
     document: DocumentNode,
     operation: OperationDefinitionNode,
-    variables: dict[str, Any] | None,
+    variables: VariableValues,
 ) -> Size:
-    """Depth, aliases and cost of a validated operation (no fragment cycles, known fields)."""
-    walker = _Walker(schema, document, operation, variables or {})
+    """Depth, aliases and cost of a validated operation (no fragment cycles, known fields),
+    with its variables as execution coerces them (graphql-core's `get_variable_values`)."""
+    walker = _Walker(schema, document, variables)
     root = _root_type(schema, operation.operation)
     cost, depth = walker.selection(operation.selection_set, root, introspection=False)
     return Size(
@@ -132,18 +135,13 @@ class _Walker:
         self,
         schema: GraphQLSchema,
         document: DocumentNode,
-        operation: OperationDefinitionNode,
-        variables: dict[str, Any],
+        variables: VariableValues,
     ) -> None:
         self.schema = schema
         self.fragments = {
             d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
         }
-        self.variables = dict(variables)
-        for definition in operation.variable_definitions or ():
-            name = definition.variable.name.value
-            if name not in self.variables and definition.default_value is not None:
-                self.variables[name] = value_from_ast(definition.default_value, GraphQLInt)
+        self.variables = variables
         # cost per instance of its type and depth, of each fragment: a fragment spread many
         # times is walked once, so nested spreads cannot make the walk exponential
         self._seen: dict[tuple[str, bool], tuple[int, int]] = {}
@@ -212,20 +210,18 @@ class _Walker:
         return None
 
     def _count(self, node: FieldNode, definition: GraphQLField, *names: str) -> int:
-        """The value of the first of these arguments the field has; LIST_SIZE when none."""
+        """The value execution gives the first of these arguments the field has (its literal,
+        its variable or its default, coerced as the resolver gets it); LIST_SIZE when none."""
+        try:
+            arguments = get_argument_values(definition, node, self.variables)
+        except GraphQLError:  # execution fails this field the same way, before its resolver
+            return LIST_SIZE
         for name in names:
-            argument = definition.args.get(name)
-            if argument is None:
-                continue
-            given = next((a.value for a in node.arguments or () if a.name.value == name), None)
-            value: Any = None
-            if isinstance(given, VariableNode):
-                value = self.variables.get(given.name.value)
-            elif given is not None:
-                value = value_from_ast(given, GraphQLInt)
-            if not isinstance(value, int) or isinstance(value, bool):
-                value = argument.default_value
-            return max(value, 0) if isinstance(value, int) else LIST_SIZE
+            if name in definition.args:
+                value = arguments.get(name)
+                if value is None:  # null: the resolver takes its default
+                    value = definition.args[name].default_value
+                return max(value, 0) if isinstance(value, int) else LIST_SIZE
         return LIST_SIZE
 
     def root_introspection(self, selection_set: SelectionSetNode) -> frozenset[str]:
