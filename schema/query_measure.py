@@ -10,7 +10,8 @@ LIST_SIZE. So
 `homeTimeline(first: 100) { edges { node { replies(first: 100) { edges { node { id } } } } } }`
 costs 1 + 100 * (1 + 1 + 1 + 100 * (1 + 1)) = 20,301. Introspection reads no data and
 costs 0; its `ofType` chain (a type's wrappers, a few levels) adds no depth, so that
-GraphiQL's introspection query passes QUERY_MAX_DEPTH.
+GraphiQL's introspection query passes QUERY_MAX_DEPTH. Every walk reads each fragment once,
+however often it is spread, so that the measures are linear in the document's size.
 """
 
 from __future__ import annotations
@@ -226,6 +227,7 @@ class _Walker:
 
     def root_introspection(self, selection_set: SelectionSetNode) -> frozenset[str]:
         keys: set[str] = set()
+        spread: set[str] = set()  # fragments already read: a spread repeated adds no key
         stack = [selection_set]
         while stack:
             for node in stack.pop().selections:
@@ -234,7 +236,8 @@ class _Walker:
                         keys.add((node.alias or node.name).value)
                 elif isinstance(node, InlineFragmentNode):
                     stack.append(node.selection_set)
-                elif isinstance(node, FragmentSpreadNode) and node.name.value in self.fragments:
+                elif isinstance(node, FragmentSpreadNode) and node.name.value not in spread:
+                    spread.add(node.name.value)
                     stack.append(self.fragments[node.name.value].selection_set)
         return frozenset(keys)
 

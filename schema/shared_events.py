@@ -58,25 +58,35 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
     def _plain_document(self) -> bool:
         found = _plain.get(id(self.operation))
         if found is None or found[0] is not self.operation:
-            found = (self.operation, self._plain(self.operation.selection_set, root=True))
+            plain = self._plain(self.operation.selection_set, {}, root=True)
+            found = (self.operation, plain)
             _plain[id(self.operation)] = found
             if len(_plain) > _RESULTS:
                 _plain.pop(next(iter(_plain)))
         return found[1]
 
-    def _plain(self, selection_set: SelectionSetNode | None, *, root: bool = False) -> bool:
+    def _plain(
+        self, selection_set: SelectionSetNode | None, read: dict[str, bool], *, root: bool = False
+    ) -> bool:
         """Whether every field below is read off the payload (the subscription field's own
-        arguments, such as `since`, only chose the events)."""
+        arguments, such as `since`, only chose the events). `read` holds the answer for each
+        fragment read so far: each is read once, however often it is spread."""
         for selection in selection_set.selections if selection_set else ():
+            if selection.directives:
+                return False
             if isinstance(selection, FieldNode):
                 if selection.name.value not in _PLAIN or (selection.arguments and not root):
                     return False
-                nested = selection.selection_set
+                plain = self._plain(selection.selection_set, read)
             elif isinstance(selection, InlineFragmentNode):
-                nested = selection.selection_set
+                plain = self._plain(selection.selection_set, read)
             elif isinstance(selection, FragmentSpreadNode):
-                nested = self.fragments[selection.name.value].definition.selection_set
-            if selection.directives or not self._plain(nested):
+                name = selection.name.value
+                if name not in read:
+                    fragment = self.fragments[name].definition
+                    read[name] = self._plain(fragment.selection_set, read)
+                plain = read[name]
+            if not plain:
                 return False
         return True
 

@@ -1,11 +1,93 @@
-"""Attacks on the GraphQL layer before execution (issue 15): costed as execution will run it."""
+"""Attacks on the GraphQL layer before execution (issue 15): measured in time linear in the
+document, and costed as execution will run it."""
 
 from __future__ import annotations
 
-import httpx
+import dataclasses
+from types import SimpleNamespace
+from typing import Any
 
+import httpx
+from graphql import (
+    DocumentNode,
+    FragmentDefinitionNode,
+    execute_subscription_event,
+    get_operation_ast,
+    get_variable_values,
+    parse,
+)
+
+from schema import schema
+from schema.query_measure import operation_size
+from schema.shared_events import SharedEventExecutor
 from tests.graphql import gql, register
 from tests.test_query_limits import refusal
+from tests.ws import Socket
+
+
+def fragment_bomb(n: int, leaf: str = "__typename", on: str = "Query") -> str:
+    """n fragments, each spreading the next twice: 2^n spreads for a walk that follows each."""
+    spreads = " ".join(f"fragment F{i} on {on} {{ ...F{i + 1} ...F{i + 1} }}" for i in range(n))
+    return f"{spreads} fragment F{n} on {on} {{ {leaf} }}"
+
+
+def counting(document: DocumentNode) -> tuple[DocumentNode, list[int]]:
+    """`document` with each fragment's selections counting how often a walk reads them."""
+    reads = [0]
+
+    class Counted(tuple[Any, ...]):
+        def __iter__(self) -> Any:
+            reads[0] += 1
+            return super().__iter__()
+
+    def counted(definition: Any) -> Any:
+        if not isinstance(definition, FragmentDefinitionNode):
+            return definition
+        selections = Counted(definition.selection_set.selections)
+        inner = dataclasses.replace(definition.selection_set, selections=selections)
+        return dataclasses.replace(definition, selection_set=inner)
+
+    definitions = tuple(counted(definition) for definition in document.definitions)
+    return dataclasses.replace(document, definitions=definitions), reads
+
+
+def test_the_measures_read_each_fragment_a_few_times_however_often_it_is_spread() -> None:
+    for n in (8, 16):
+        leaf = "viewer { id } __schema { queryType { name } }"
+        document, reads = counting(parse("{ ...F0 } " + fragment_bomb(n, leaf)))
+        operation = get_operation_ast(document)
+        assert operation is not None
+        variables = get_variable_values(schema._schema, (), {})
+        assert not isinstance(variables, list)
+        size = operation_size(schema._schema, document, operation, variables)
+        assert size.cost == 2**n and size.introspection_keys == {"__schema"}
+        assert reads[0] <= 4 * (n + 1), (n, reads[0])  # 2^(n+1) when each spread is followed
+
+
+async def test_a_shared_subscription_event_reads_each_fragment_once() -> None:
+    n = 12
+    query = "subscription { homeTimeline { ...F0 } } " + fragment_bomb(n, "cursor", "TweetEdge")
+    document, reads = counting(parse(query))
+    executor = SharedEventExecutor.build(schema._schema, document)
+    assert isinstance(executor, SharedEventExecutor)
+    event = SimpleNamespace(share=("tweet", 1), cursor="c")  # an answer shared by its viewers
+    result = await execute_subscription_event(executor.build_per_event_executor(event))
+    assert result.data == {"homeTimeline": {"cursor": "c"}}
+    assert reads[0] <= 2 * (n + 1), reads[0]  # whether it is shared, then the execution
+
+
+async def test_a_fragment_bomb_answers_at_once_over_http_and_websocket(live_server: str) -> None:
+    bomb = "query { ...F0 } " + fragment_bomb(25)  # ~1 KB; 2^25 spreads
+    async with httpx.AsyncClient(base_url=live_server) as http:  # httpx's 5 s timeout
+        response = await http.post("/graphql", json={"query": bomb})
+    assert response.json()["data"] == {"__typename": "Query"}
+    socket = await Socket.open(live_server)
+    try:
+        await socket.subscribe(bomb)
+        assert (await socket.next())["data"] == {"__typename": "Query"}
+    finally:
+        await socket.close()
+
 
 NESTED = """query($n: Int) { homeTimeline(first: $n) { edges { node {
   replies(first: $n) { edges { node { replies(first: $n) { edges { cursor } } } } } } } } }"""
