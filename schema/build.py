@@ -10,7 +10,7 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.extensions import ParserCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StreamResult
 from strawberry.types import ExecutionContext
@@ -28,6 +28,7 @@ from schema.scalars import DATETIME
 from schema.shared_events import SharedEventExecutor
 from schema.tweets import Tweet, TweetConnection, TweetEdge
 from schema.users import User, UserConnection
+from schema.validation import Validation
 
 logger = logging.getLogger("chirp.graphql")
 
@@ -230,7 +231,7 @@ def build_schema(**options: Any) -> Schema:
         extensions=[
             QueryLimits,  # first: its checks come before the cached parse and validation
             lambda: ParserCache(maxsize=1024),
-            lambda: ValidationCache(maxsize=1024),
+            Validation,  # cached, bounded for hostile documents (schema/validation.py)
             OperationMetrics,
             RequestBudget,  # after the cost estimate: it charges by the estimated cost
         ],

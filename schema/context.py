@@ -93,6 +93,14 @@ class Context:
 
 
 Info: TypeAlias = strawberry.Info[Context, None]
+_DEFAULTS = Settings()
+
+
+def settings_of(context: object) -> Settings:
+    """The settings an operation runs with: its context's; the defaults for a context of
+    another kind (an operation executed by hand)."""
+    settings = getattr(context, "settings", None)
+    return settings if isinstance(settings, Settings) else _DEFAULTS
 
 
 class HasContext(Protocol):

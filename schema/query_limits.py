@@ -16,16 +16,14 @@ from collections.abc import Iterator
 from typing import Any
 
 from graphql import get_operation_ast, get_variable_values
-from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
 from core.config import Settings
 from core.errors import Forbidden, QueryTooComplex
+from schema.context import settings_of
 from schema.query_measure import MAX_NESTING, lexical_size, operation_size
 from services import persisted_queries
-
-_DEFAULTS = Settings()
 
 
 class QueryLimits(SchemaExtension):
@@ -36,9 +34,7 @@ class QueryLimits(SchemaExtension):
     def on_parse(self) -> Iterator[None]:
         """Before the document is parsed (or taken from the parser cache, which comes after)."""
         context = self.execution_context
-        settings = self._settings()
-        if not settings.introspection:
-            context.validation_rules = (*context.validation_rules, NoSchemaIntrospectionCustomRule)
+        settings = settings_of(context.context)
         if settings.persisted_queries_only and not _listed(settings, context.query):
             raise Forbidden(
                 "Only persisted queries run here: send extensions.persistedQuery with the "
@@ -69,7 +65,7 @@ class QueryLimits(SchemaExtension):
         )
         if isinstance(variables, list):
             return  # execution refuses them, before anything runs, with their errors
-        settings = self._settings()
+        settings = settings_of(context.context)
         size = operation_size(schema, context.graphql_document, operation, variables)
         self.estimated = size.cost
         self._introspection_keys = size.introspection_keys
@@ -91,10 +87,6 @@ class QueryLimits(SchemaExtension):
         if self.estimated is None or self._is_subscription():
             return {}  # subscription events keep their shared encoding (web/websocket.py)
         return {"cost": {"estimated": self.estimated, "actual": self.actual or 0}}
-
-    def _settings(self) -> Settings:
-        settings = getattr(self.execution_context.context, "settings", None)
-        return settings if isinstance(settings, Settings) else _DEFAULTS
 
     def _is_subscription(self) -> bool:
         try:

@@ -15,13 +15,19 @@ from collections.abc import Hashable
 from typing import Any
 
 from graphql import (
+    DocumentNode,
     FieldNode,
     FragmentSpreadNode,
+    GraphQLError,
+    GraphQLSchema,
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
 )
+from graphql.execution import Executor
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+from schema.context import settings_of
 
 # fields answered from the payload's own attributes, the same for every subscriber
 _PLAIN = frozenset(
@@ -35,6 +41,21 @@ _plain: dict[int, tuple[OperationDefinitionNode, bool]] = {}
 
 
 class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
+    @classmethod
+    def build(
+        cls,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        root_value: Any = None,
+        context_value: Any = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> list[GraphQLError] | Executor[Any]:
+        """As graphql-core's; with introspection off, the errors of variables suggest no names
+        (as validation's do not: schema/validation.py)."""
+        kwargs["hide_suggestions"] = not settings_of(context_value).introspection
+        return super().build(schema, document, root_value, context_value, *args, **kwargs)
+
     def execute_operation(self, serially: bool | None = None) -> Any:
         share = getattr(self.root_value, "share", None)
         if share is None or not self._plain_document():

@@ -1,5 +1,5 @@
 """Attacks on the GraphQL layer before execution (issue 15): measured in time linear in the
-document, and costed as execution will run it."""
+document, costed as execution will run it, and telling nothing introspection would not."""
 
 from __future__ import annotations
 
@@ -17,11 +17,13 @@ from graphql import (
     parse,
 )
 
+from core.config import Settings
 from schema import schema
 from schema.query_measure import operation_size
 from schema.shared_events import SharedEventExecutor
 from tests.graphql import gql, register
-from tests.test_query_limits import refusal
+from tests.test_query_limits import refusal, serving
+from tests.test_rate_limits import limited_server
 from tests.ws import Socket
 
 
@@ -89,6 +91,23 @@ async def test_a_fragment_bomb_answers_at_once_over_http_and_websocket(live_serv
         await socket.close()
 
 
+async def test_many_fields_of_one_name_are_refused_before_validation_runs_long(
+    client: httpx.AsyncClient,
+) -> None:
+    crowd = "{ " + " ".join(["viewer { id }"] * 400) + " }"  # 2,000 tokens, 80,000 pairs
+    body = await gql(client, crowd)
+    assert "data" not in body
+    assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    assert body["errors"][0]["message"] == "Validation aborted."
+    fragments = " ".join(
+        f"fragment T{i} on Tweet {{ id text likeCount author {{ id handle }} }}" for i in range(16)
+    )
+    spreads = " ".join(f"...T{i}" for i in range(16))
+    timeline = "{ homeTimeline { edges { node { id " + spreads + " } } } } " + fragments
+    account = await register(client)
+    assert "errors" not in await gql(client, timeline, token=account.token)  # a client's query
+
+
 NESTED = """query($n: Int) { homeTimeline(first: $n) { edges { node {
   replies(first: $n) { edges { node { replies(first: $n) { edges { cursor } } } } } } } } }"""
 
@@ -112,3 +131,46 @@ async def test_first_as_a_float_costs_the_int_execution_makes_of_it(
     for query in (literal, default):
         body = await gql(client, query, token=viewer.token)
         assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED", body
+
+
+GUESSES = [  # a name mistyped: unknown field, argument, type, input field; variable coercion
+    ("{ viewe { id } }", None),
+    ('{ user(handel: "a") { id } }', None),
+    ("query($h: Strin!) { user(handle: $h) { id } }", None),
+    ('mutation { register(input: {handle: "a", password: "b", handel: "c"}) { token } }', None),
+    (
+        "mutation($i: RegisterInput!) { register(input: $i) { token } }",
+        {"i": {"handle": "a", "password": "b", "passwrd": "c"}},
+    ),
+]
+
+
+async def test_errors_suggest_names_only_with_introspection(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    for query, variables in GUESSES:
+        body = await gql(client, query, variables)
+        assert any("Did you mean" in e["message"] for e in body["errors"]), body
+    async with serving(settings, introspection=False) as http:
+        for query, variables in GUESSES:
+            body = await gql(http, query, variables)
+            assert body["errors"][0]["extensions"]["code"] in (
+                "GRAPHQL_VALIDATION_FAILED",
+                "BAD_USER_INPUT",
+            )
+            assert all("Did you mean" not in e["message"] for e in body["errors"]), body
+
+
+async def test_errors_suggest_no_names_over_a_websocket_without_introspection(
+    settings: Settings,
+) -> None:
+    with limited_server(settings, introspection=False) as url:
+        socket = await Socket.open(url.removesuffix("/graphql"))  # Socket.open adds it
+        try:
+            for query, variables in GUESSES:
+                await socket.subscribe(query, variables)
+                payload = await socket.next()
+                assert payload["errors"], payload
+                assert all("Did you mean" not in e["message"] for e in payload["errors"]), payload
+        finally:
+            await socket.close()
