@@ -29,8 +29,13 @@ def clean_text(text: str, *, field: str, max_length: int, allow_empty: bool = Fa
     return text
 
 
+def is_handle(handle: str) -> bool:
+    # the whole string: `$` alone also matches before a final newline
+    return HANDLE_RE.fullmatch(handle) is not None
+
+
 def check_handle(handle: str) -> str:
-    if not HANDLE_RE.match(handle):
+    if not is_handle(handle):
         raise BadUserInput("A handle is 1 to 15 letters, digits or underscores.")
     return handle
 
