@@ -64,12 +64,14 @@ async def authenticate(
     # no account has a malformed handle: nothing to protect, and no key made of arbitrary text
     failures = handle.lower() if is_handle(handle) else None
     if failures is not None:
-        await limiter.enforce(LOGIN_FAILURES, failures, rate=limiter.login_failures, record=False)
+        # every attempt takes its unit before the password is checked, so concurrent attempts
+        # cannot all pass the limit; a success gives it back: only failures count
+        await limiter.enforce(LOGIN_FAILURES, failures, rate=limiter.login_failures)
     user = await user_by_handle(session, handle)
     if not await verify_password(user.password_hash if user else None, password) or user is None:
-        if failures is not None:
-            await limiter.take(LOGIN_FAILURES, failures, rate=limiter.login_failures)
         raise Unauthenticated("Wrong handle or password.")
+    if failures is not None:
+        await limiter.give_back(LOGIN_FAILURES, failures, rate=limiter.login_failures)
     return user
 
 

@@ -131,6 +131,24 @@ async def test_peek_takes_nothing(limiter: Limiter) -> None:
     assert not (await limiter.peek("test", ident, rate=rate)).allowed
 
 
+async def test_give_back_returns_taken_units_and_never_more(limiter: Limiter) -> None:
+    rate, ident = Rate(2, 60), uuid.uuid4().hex
+    for _ in range(2):
+        assert (await limiter.take("test", ident, rate=rate)).allowed
+    assert not (await limiter.take("test", ident, rate=rate)).allowed
+    assert (await limiter.give_back("test", ident, rate=rate)).remaining == 1
+    assert (await limiter.take("test", ident, rate=rate)).allowed
+    for _ in range(3):
+        given = await limiter.give_back("test", ident, rate=rate)
+    assert given.allowed and given.remaining == 2  # whole again, not more
+    assert not await limiter.redis.exists(rate_limits.key("test", ident))
+    assert [(await limiter.take("test", ident, rate=rate)).allowed for _ in range(3)] == [
+        True,
+        True,
+        False,
+    ]
+
+
 async def test_no_limit_when_zero_and_open_when_redis_is_down(settings: Settings) -> None:
     down = aioredis.from_url("redis://127.0.0.1:1/0")
     limiter = Limiter(down, settings)
