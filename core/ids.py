@@ -77,15 +77,24 @@ def to_global_id(type_name: str, raw_id: int) -> str:
     return base64.urlsafe_b64encode(f"{type_name}:{raw_id}".encode()).decode().rstrip("=")
 
 
+def parse_raw_id(raw: str) -> int | None:
+    """The id `raw` spells as str(id) does, when it fits PostgreSQL's bigint; else None."""
+    try:
+        raw_id = int(raw)
+    except ValueError:
+        return None
+    return raw_id if 0 < raw_id < 1 << 63 and raw == str(raw_id) else None
+
+
 def parse_global_id(global_id: str) -> tuple[str, int]:
     """Returns (type name, raw id); BAD_USER_INPUT when it is not one of ours."""
     try:
         padded = global_id + "=" * (-len(global_id) % 4)
         type_name, _, raw = base64.urlsafe_b64decode(padded.encode("ascii")).decode().partition(":")
-        raw_id = int(raw)
     except (ValueError, UnicodeError, binascii.Error):
         raise BadUserInput("Malformed id.") from None
-    if not type_name.isalpha() or not 0 < raw_id < 1 << 63 or raw != str(raw_id):
+    raw_id = parse_raw_id(raw)
+    if not type_name.isalpha() or raw_id is None:
         raise BadUserInput("Malformed id.")
     return type_name, raw_id
 

@@ -12,6 +12,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from core.config import Settings
+from core.ids import parse_raw_id
 
 _hasher = PasswordHasher()  # argon2id with the library's recommended cost
 _DUMMY_HASH = _hasher.hash("not a real password")
@@ -102,11 +103,11 @@ class TokenCodec:
                 leeway=self.leeway_seconds,
                 options={"require": ["sub", "iat", "exp", "iss", "aud", "gen"]},
             )
-            generation = claims["gen"]
-            if not isinstance(generation, int) or isinstance(generation, bool):
-                return None
+            generation, user_id = claims["gen"], parse_raw_id(claims["sub"])
+            if not isinstance(generation, int) or isinstance(generation, bool) or user_id is None:
+                return None  # signed, yet no user's: only a leaked key makes these
             return Identity(
-                user_id=int(claims["sub"]),
+                user_id=user_id,
                 expires_at=float(claims["exp"]),
                 generation=generation,
             )

@@ -36,7 +36,7 @@ from sqlalchemy.sql import CompoundSelect, Executable
 from strawberry.dataloader import DataLoader
 
 from core.db import RequestReads
-from core.text import HANDLE_RE
+from core.text import is_handle
 from models import Follow, Like, Notification, Tweet, TweetVersion, User
 from services import cache
 
@@ -194,7 +194,7 @@ class Loaders:
 
     async def _users_by_handle(self, keys: list[str]) -> list[Row[Any] | None]:
         lowered = [key.lower() for key in keys]
-        valid = [key for key in lowered if HANDLE_RE.match(key)]
+        valid = [key for key in lowered if is_handle(key)]
         rows = await self._rows(_USERS_BY_HANDLE, keys=valid)
         by_handle = {row.handle.lower(): row for row in rows}
         for row in rows:

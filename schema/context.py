@@ -11,14 +11,15 @@ from typing import Any, Protocol, TypeAlias
 import redis.asyncio as aioredis
 import strawberry
 from redis.exceptions import RedisError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.config import Settings
 from core.db import Database, RequestReads
-from core.errors import BadUserInput, Unauthenticated
+from core.errors import BadUserInput, NotFound, Unauthenticated
 from core.security import TokenCodec
 from dataloaders import Loaders
-from services import cache, home, live, outbox, search_backends
+from services import cache, home, live, outbox, search_backends, tokens
 from services.rate_limits import ClientBudget, Limiter
 
 log = logging.getLogger(__name__)
@@ -55,8 +56,15 @@ class Context:
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """One unit of work. Once it has committed, the cached values it changed are dropped
         and the viewer's own timeline shows the change."""
-        async with self.db.transaction() as session:
-            yield session
+        try:
+            async with self.db.transaction() as session:
+                yield session
+        except (IntegrityError, NotFound):
+            # the viewer's token passed on a cached generation: its user may be gone since
+            viewer = self.viewer_id
+            if viewer is not None and await tokens.forget_if_gone(self.db, self.redis, viewer):
+                raise Unauthenticated("This account no longer exists.") from None
+            raise
         events, stale = outbox.recorded(session), cache.stale_keys(session)
         try:
             await cache.forget(self.redis, stale)

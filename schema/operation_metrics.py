@@ -24,7 +24,7 @@ def _label(name: str | None) -> str:
         return "anonymous"
     if name in _names:
         return name
-    if _NAME.match(name) and len(_names) < NAMES_MAX:
+    if _NAME.fullmatch(name) and len(_names) < NAMES_MAX:
         _names.add(name)
         return name
     return "other"

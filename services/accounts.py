@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core import ids
 from core.errors import BadUserInput, Conflict, NotFound, Unauthenticated
 from core.security import hash_password, verify_password
-from core.text import HANDLE_RE, check_handle, clean_text
+from core.text import check_handle, clean_text, is_handle
 from models import User
 from services import cache, outbox, tokens
 from services.rate_limits import LOGIN_FAILURES, Limiter
@@ -62,14 +62,16 @@ async def authenticate(
     """The user with these credentials; the same error for an unknown handle or a wrong password.
     A handle with too many recent failures is refused before its password is even checked."""
     # no account has a malformed handle: nothing to protect, and no key made of arbitrary text
-    failures = handle.lower() if HANDLE_RE.match(handle) else None
+    failures = handle.lower() if is_handle(handle) else None
     if failures is not None:
-        await limiter.enforce(LOGIN_FAILURES, failures, rate=limiter.login_failures, record=False)
+        # every attempt takes its unit before the password is checked, so concurrent attempts
+        # cannot all pass the limit; a success gives it back: only failures count
+        await limiter.enforce(LOGIN_FAILURES, failures, rate=limiter.login_failures)
     user = await user_by_handle(session, handle)
     if not await verify_password(user.password_hash if user else None, password) or user is None:
-        if failures is not None:
-            await limiter.take(LOGIN_FAILURES, failures, rate=limiter.login_failures)
         raise Unauthenticated("Wrong handle or password.")
+    if failures is not None:
+        await limiter.give_back(LOGIN_FAILURES, failures, rate=limiter.login_failures)
     return user
 
 
@@ -110,7 +112,7 @@ async def update_profile(
 
 
 async def user_by_handle(session: AsyncSession, handle: str) -> User | None:
-    if not HANDLE_RE.match(handle):
+    if not is_handle(handle):
         return None
     return await session.scalar(select(User).where(func.lower(User.handle) == handle.lower()))
 

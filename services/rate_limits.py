@@ -31,7 +31,8 @@ _PREFIX = "ratelimit"
 _WARN_EVERY_SECONDS = 60.0
 
 # KEYS[1]: the limited thing. ARGV: limit, period (ms), cost, record (1: keep the take).
-# Returns {allowed (1/0), remaining, retry after (ms), reset (ms)}.
+# A negative cost gives units back (always allowed). Returns {allowed (1/0), remaining,
+# retry after (ms), reset (ms)}.
 _GCRA = Script("""
 if redis.replicate_commands then redis.replicate_commands() end
 local limit, period = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -47,9 +48,14 @@ if allow_at > now then
   local remaining = math.floor((now + period - tat) / interval + 1e-6)
   return {0, remaining, math.ceil(allow_at - now), math.ceil(tat - now)}
 end
-if record and cost > 0 then
+if record and cost ~= 0 then
   tat = new_tat
-  redis.call('SET', KEYS[1], string.format('%.3f', tat), 'PX', math.ceil(tat - now))
+  if tat > now then
+    redis.call('SET', KEYS[1], string.format('%.3f', tat), 'PX', math.ceil(tat - now))
+  else
+    tat = now
+    redis.call('DEL', KEYS[1])
+  end
 end
 local remaining = math.floor((now + period - tat) / interval + 1e-6)
 return {1, remaining, 0, math.ceil(tat - now)}
@@ -109,15 +115,17 @@ class Limiter:
         """Takes `cost` units when they are there; takes nothing when refused."""
         return await self._run(kind, ident, rate, cost, record=True)
 
+    async def give_back(self, kind: str, ident: str, *, rate: Rate, cost: int = 1) -> Decision:
+        """Returns `cost` units an earlier `take` took, as if it had never been."""
+        return await self._run(kind, ident, rate, -cost, record=True)
+
     async def peek(self, kind: str, ident: str, *, rate: Rate, cost: int = 1) -> Decision:
         """Whether `take` would pass now, taking nothing."""
         return await self._run(kind, ident, rate, cost, record=False)
 
-    async def enforce(
-        self, kind: str, ident: str, *, rate: Rate, cost: int = 1, record: bool = True
-    ) -> Decision:
-        """`take` (or `peek`, record=False), raising RATE_LIMITED when refused."""
-        decision = await self._run(kind, ident, rate, cost, record=record)
+    async def enforce(self, kind: str, ident: str, *, rate: Rate, cost: int = 1) -> Decision:
+        """`take`, raising RATE_LIMITED when refused."""
+        decision = await self.take(kind, ident, rate=rate, cost=cost)
         if not decision.allowed:
             raise refusal(kind, decision)
         return decision

@@ -29,6 +29,19 @@ def stale(session: AsyncSession, user_id: int) -> None:
     cache.stale(session, cache.key(cache.TOKEN_GENERATION, user_id))
 
 
+async def forget_if_gone(db: Database, redis: aioredis.Redis, user_id: int) -> bool:
+    """Whether the user is gone from the database (deleted behind the service's back while its
+    generation stayed cached); its cached generation is then dropped, so its tokens stop at once."""
+    async with db.read() as connection:
+        if await connection.scalar(select(User.id).where(User.id == user_id)) is not None:
+            return False
+    try:
+        await cache.forget(redis, [cache.key(cache.TOKEN_GENERATION, user_id)])
+    except RedisError:
+        log.warning("tokens: Redis failed; a deleted user's tokens work until the cache expires")
+    return True
+
+
 async def is_current(db: Database, redis: aioredis.Redis, identity: Identity, *, ttl: int) -> bool:
     """True when the user exists and has not revoked the token since it was issued."""
     (current,) = await are_current(db, redis, [identity], ttl=ttl)

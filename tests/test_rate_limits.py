@@ -29,6 +29,7 @@ from websockets.exceptions import InvalidStatus
 from app import create_app
 from core.config import Settings
 from core.errors import RateLimited
+from core.ids import expect_global_id
 from schema.context import Context
 from schema.rate_limit import charge
 from services import rate_limits
@@ -41,6 +42,11 @@ from web.errors import refused_before_execution
 
 LOGIN = "mutation($input: LoginInput!) { login(input: $input) { token user { id } } }"
 CHEAP = "{ __typename }"
+CHANGE_PASSWORD = """
+mutation($current: String!, $new: String!) {
+  changePassword(currentPassword: $current, newPassword: $new) { token }
+}
+"""
 _addresses = itertools.count(1)
 
 
@@ -129,6 +135,24 @@ async def test_peek_takes_nothing(limiter: Limiter) -> None:
         assert (await limiter.peek("test", ident, rate=rate)).allowed
     assert (await limiter.take("test", ident, rate=rate)).allowed
     assert not (await limiter.peek("test", ident, rate=rate)).allowed
+
+
+async def test_give_back_returns_taken_units_and_never_more(limiter: Limiter) -> None:
+    rate, ident = Rate(2, 60), uuid.uuid4().hex
+    for _ in range(2):
+        assert (await limiter.take("test", ident, rate=rate)).allowed
+    assert not (await limiter.take("test", ident, rate=rate)).allowed
+    assert (await limiter.give_back("test", ident, rate=rate)).remaining == 1
+    assert (await limiter.take("test", ident, rate=rate)).allowed
+    for _ in range(3):
+        given = await limiter.give_back("test", ident, rate=rate)
+    assert given.allowed and given.remaining == 2  # whole again, not more
+    assert not await limiter.redis.exists(rate_limits.key("test", ident))
+    assert [(await limiter.take("test", ident, rate=rate)).allowed for _ in range(3)] == [
+        True,
+        True,
+        False,
+    ]
 
 
 async def test_no_limit_when_zero_and_open_when_redis_is_down(settings: Settings) -> None:
@@ -257,6 +281,27 @@ async def test_a_signed_in_client_is_its_user(settings: Settings) -> None:
             assert (await send(c, token=bob.token)).status_code == 200  # another user
             assert (await send(c)).status_code == 200  # this address, anonymous
             assert (await send(c, token="not a token")).status_code == 200  # anonymous too
+
+
+async def test_a_revoked_or_expired_token_spends_its_address_not_its_user(
+    settings: Settings,
+) -> None:
+    async with serving(settings, rate_limit_per_minute=3) as app:
+        async with client_of(app, new_address()) as setup:
+            ann = await register(setup, password="first password")
+            variables = {"current": "first password", "new": "second password"}
+            changed = await ok(setup, CHANGE_PASSWORD, variables, token=ann.token)  # ann's 1st
+        fresh = changed["changePassword"]["token"]
+        expired = replace(app.state.tokens, ttl_seconds=-3600).issue(
+            expect_global_id(ann.id, "User"), generation=1
+        )
+        for stolen in (ann.token, expired):  # revoked by the change; expired
+            async with client_of(app, new_address()) as attacker:
+                statuses = [(await send(attacker, token=stolen)).status_code for _ in range(4)]
+                assert statuses == [200, 200, 200, 429]  # the attacker's address paid
+        async with client_of(app, new_address()) as c:
+            response = await send(c, token=fresh)
+            assert response.status_code == 200 and response.headers["X-RateLimit-Remaining"] == "1"
 
 
 async def test_two_app_instances_share_the_budget(settings: Settings) -> None:

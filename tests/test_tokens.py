@@ -11,11 +11,15 @@ import httpx
 import jwt
 import pytest
 import websockets
+from sqlalchemy import delete
 
 from core.config import Settings
+from core.db import Database
 from core.ids import expect_global_id
 from core.security import TokenCodec
-from tests.graphql import Account, error_code, ok, register
+from models import User
+from tests import rest
+from tests.graphql import POST, Account, error_code, ok, register
 from tests.ws import Socket
 from web import websocket
 
@@ -28,6 +32,9 @@ mutation($current: String!, $new: String!) {
 LOGIN = "mutation($input: LoginInput!) { login(input: $input) { token } }"
 VIEWER = "{ viewer { handle } }"
 HOME = "subscription { homeTimeline { cursor } }"
+TIMELINE = "{ homeTimeline(first: 1) { edges { cursor } } }"
+FOLLOW = "mutation($id: ID!) { follow(userId: $id) { id } }"
+PROFILE = 'mutation { updateProfile(input: {bio: "b"}) { bio } }'
 
 
 def _claims(**changes: Any) -> dict[str, Any]:
@@ -79,6 +86,13 @@ def test_issuer_and_audience_must_match() -> None:
     del without_audience["aud"]
     assert codec.user_id(_signed(OLD, without_audience)) is None
     assert TokenCodec(keys=(OLD,), audience="another-api").user_id(codec.issue(42)) is None
+
+
+def test_a_subject_that_is_not_a_user_id_is_refused() -> None:
+    codec = TokenCodec(keys=(OLD,))
+    assert codec.user_id(_signed(OLD, _claims(sub=str(2**63 - 1)))) == 2**63 - 1
+    for sub in (str(2**63), str(2**64), "0", "-1", "042", " 42", "4_2", "+42", "\u0664\u0662"):
+        assert codec.user_id(_signed(OLD, _claims(sub=sub))) is None, sub
 
 
 def test_jwt_keys_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -185,4 +199,70 @@ async def test_change_password_closes_open_sockets_within_the_recheck(
     await socket.subscribe(HOME)
     assert await socket.silent(0.5)  # checked a few times: still current
     await _change(client, account, "first password", "second password")
+    assert await socket.closed_with(wait=5) == websocket.FORBIDDEN
+
+
+async def _refused_everywhere(client: httpx.AsyncClient, live_server: str, token: str) -> None:
+    """The token signs nobody in: HTTP GraphQL, REST and WebSocket alike."""
+    assert (await ok(client, VIEWER, token=token))["viewer"] is None
+    assert await error_code(client, TIMELINE, token=token) == "UNAUTHENTICATED"
+    assert await error_code(client, POST, {"input": {"text": "hi"}}, token=token) == (
+        "UNAUTHENTICATED"
+    )
+    stolen = Account(id="", handle="", token=token)
+    refused = await rest.failure(client, "POST", "/tweets", stolen, json={"text": "hi"})
+    assert refused == (401, "UNAUTHENTICATED")
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        await Socket.open(live_server, token)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == websocket.FORBIDDEN
+
+
+async def test_a_subject_beyond_bigint_signs_nobody_in(
+    client: httpx.AsyncClient, live_server: str, settings: Settings
+) -> None:
+    key = TokenCodec.from_settings(settings).keys[0]
+    for sub in (str(2**63), str(2**70)):
+        await _refused_everywhere(client, live_server, _signed(key, _claims(sub=sub)))
+
+
+async def _gone(client: httpx.AsyncClient, db: Database) -> tuple[Account, Account]:
+    """An account deleted from the database behind the service's back, while its token
+    generation is cached as current; and another account, still there."""
+    gone, other = await register(client), await register(client)
+    assert (await ok(client, VIEWER, token=gone.token))["viewer"]  # cached now
+    async with db.transaction() as session:
+        await session.execute(delete(User).where(User.id == expect_global_id(gone.id, "User")))
+    return gone, other
+
+
+async def test_the_writes_of_a_user_gone_from_the_database_are_unauthenticated(
+    client: httpx.AsyncClient, live_server: str, db: Database
+) -> None:
+    writes = [
+        lambda gone, other: error_code(client, POST, {"input": {"text": "hi"}}, token=gone.token),
+        lambda gone, other: error_code(client, FOLLOW, {"id": other.id}, token=gone.token),
+        lambda gone, other: error_code(client, PROFILE, token=gone.token),
+    ]
+    for write in writes:
+        gone, other = await _gone(client, db)
+        assert await write(gone, other) == "UNAUTHENTICATED"
+        await _refused_everywhere(client, live_server, gone.token)  # at once, not after the TTL
+    gone, other = await _gone(client, db)
+    refused = await rest.failure(client, "POST", "/tweets", gone, json={"text": "hi"})
+    assert refused == (401, "UNAUTHENTICATED")
+    await _refused_everywhere(client, live_server, gone.token)
+
+
+async def test_an_open_socket_of_a_user_gone_from_the_database_closes(
+    client: httpx.AsyncClient, live_server: str, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(websocket, "RECHECK_SECONDS", 0.2)
+    account = await register(client)
+    socket = await Socket.open(live_server, account.token)
+    await socket.subscribe(HOME)
+    async with db.transaction() as session:
+        await session.execute(delete(User).where(User.id == expect_global_id(account.id, "User")))
+    assert await error_code(client, POST, {"input": {"text": "hi"}}, token=account.token) == (
+        "UNAUTHENTICATED"
+    )
     assert await socket.closed_with(wait=5) == websocket.FORBIDDEN

@@ -13,11 +13,12 @@ from services import tokens
 from services.rate_limits import CLIENT_BUDGET
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_IDENTITY = "viewer_identity"  # request_identity's, in the ASGI scope's state
 
 
 def request_id(connection: HTTPConnection) -> str:
     given = connection.headers.get("x-request-id", "")
-    return given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+    return given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
 
 
 async def viewer_identity(connection: HTTPConnection, authorization: str | None) -> Identity | None:
@@ -32,20 +33,26 @@ async def viewer_identity(connection: HTTPConnection, authorization: str | None)
     return identity if await tokens.is_current(state.db, state.redis, identity, ttl=ttl) else None
 
 
-async def viewer_id(connection: HTTPConnection, authorization: str | None) -> int | None:
-    """The signed-in user's id (viewer_identity), for HTTP endpoints."""
-    identity = await viewer_identity(connection, authorization)
-    return None if identity is None else identity.user_id
+async def request_identity(connection: HTTPConnection) -> Identity | None:
+    """viewer_identity of the request's Authorization header, looked up once a request: the
+    rate-limit middleware (web/rate_limit.py) asks first, the context after it."""
+    state = connection.scope.setdefault("state", {})
+    if _IDENTITY not in state:
+        authorization = connection.headers.get("authorization")
+        state[_IDENTITY] = await viewer_identity(connection, authorization)
+    identity: Identity | None = state[_IDENTITY]
+    return identity
 
 
 async def build_context(connection: HTTPConnection) -> Context:
     state = connection.app.state
+    identity = await request_identity(connection)
     return Context(
         db=state.db,
         redis=state.redis,
         tokens=state.tokens,
         settings=state.settings,
-        viewer_id=await viewer_id(connection, connection.headers.get("authorization")),
+        viewer_id=None if identity is None else identity.user_id,
         request_id=getattr(connection.state, "request_id", None) or request_id(connection),
         search=state.search,
         limiter=state.limiter,

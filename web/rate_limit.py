@@ -1,7 +1,8 @@
 """The per-client request budget (RATE_LIMIT_PER_MINUTE) on /graphql and everything under /api/.
 
-A client is its user when the request carries a valid bearer token, else its IP address (the
-ASGI client address: uvicorn's --proxy-headers puts there the X-Forwarded-For address of a
+A client is its user when the request carries a valid bearer token (signed, not expired, not
+revoked: a stolen token that was revoked must not spend its owner's budget), else its IP address
+(the ASGI client address: uvicorn's --proxy-headers puts there the X-Forwarded-For address of a
 trusted proxy). Each request takes one unit before anything else runs; over the budget it is
 answered HTTP 429 with Retry-After, and a WebSocket handshake is denied with 429 where the server
 can say so. The GraphQL extension (schema/rate_limit.py) charges costly operations more through
@@ -17,8 +18,8 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.errors import format_api_error
-from core.security import bearer_token
 from services.rate_limits import CLIENT, CLIENT_BUDGET, ClientBudget, Decision, client_key, refusal
+from web.context import request_identity
 from web.rest.errors import error_response
 
 _DENIAL = "websocket.http.response"
@@ -50,8 +51,8 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         address = scope["client"][0] if scope.get("client") else "unknown"
-        token = bearer_token(connection.headers.get("authorization"))
-        user = scope["app"].state.tokens.user_id(token) if token else None  # signed: enough here
+        identity = await request_identity(connection)  # the generation is cached in Redis
+        user = None if identity is None else identity.user_id
         decision = await limiter.take(CLIENT, client_key(user, address), rate=limiter.requests)
         if not decision.allowed:
             await _refuse(scope, receive, send, decision)
