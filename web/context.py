@@ -41,10 +41,8 @@ async def viewer_id(connection: HTTPConnection, authorization: str | None) -> in
 async def build_context(connection: HTTPConnection) -> Context:
     state = connection.app.state
     return Context(
-        db=state.db,
-        redis=state.redis,
+        stores=state.stores,
         tokens=state.tokens,
-        settings=state.settings,
         viewer_id=await viewer_id(connection, connection.headers.get("authorization")),
         request_id=getattr(connection.state, "request_id", None) or request_id(connection),
         search=state.search,
