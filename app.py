@@ -20,10 +20,11 @@ from core.config import Settings
 from core.db import Database, RequestReads
 from core.security import TokenCodec
 from dataloaders import SharedRows, shared_rows
-from schema import schema
+from schema.build import schema
 from services import live, persisted_queries, search_backends
 from services.presence import Presence
 from services.rate_limits import Limiter
+from services.stores import Stores
 from web.graphiql import graphiql_routes
 from web.graphql_http import graphql_endpoint
 from web.headers import header_middleware
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.settings = settings
         app.state.db = db
         app.state.redis = redis
+        app.state.stores = Stores(db, redis, settings)
         app.state.schema = schema
         app.state.tokens = tokens
         app.state.hub = live.Hub(redis, db, partial(_shared_rows, db, redis, settings))

@@ -125,16 +125,15 @@ def _wait(process: subprocess.Popen[bytes]) -> None:
 
 def main() -> None:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    logs.configure()
+    logs.configure(Settings.from_env().log_format)
     if sys.argv[1:] == ["--api"]:  # one of several, started by run_api_processes
         serve_api(Settings.from_env())
         return
-    data_dir = Path(os.environ.get("DATA_DIR", "./var"))
-    api_processes = Settings.from_env().api_processes  # its default: 1 on the embedded servers
-    servers = resolve_backends(data_dir)
+    before = Settings.from_env()  # its API_PROCESSES default: 1 on the embedded servers
+    servers = resolve_backends(before.data_dir)
     workers: list[subprocess.Popen[bytes]] = []
     try:
-        settings = replace(Settings.from_env(), api_processes=api_processes)
+        settings = replace(Settings.from_env(), api_processes=before.api_processes)
         migrate(settings.database_url or "")
         workers += [_start_worker() for _ in range(settings.workers)]
         if settings.api_processes > 1:

@@ -6,27 +6,11 @@ import contextlib
 import hashlib
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any, get_type_hints
 
 BROKER_NAMESPACE = "chirp-jobs"  # the Redis broker's key prefix (workers/broker.py)
-
-
-def _int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    return int(raw) if raw not in (None, "") else default
-
-
-def _bool(name: str, default: bool) -> bool:
-    raw = os.environ.get(name, "").strip().lower()
-    if raw == "":
-        return default
-    return raw not in ("0", "false", "no", "off")
-
-
-def _opt(name: str) -> str | None:
-    value = os.environ.get(name)
-    return value or None
 
 
 def _api_processes(database_url: str | None, redis_url: str | None) -> int:
@@ -35,10 +19,6 @@ def _api_processes(database_url: str | None, redis_url: str | None) -> int:
     if database_url and redis_url:
         return min(os.cpu_count() or 1, 4)
     return 1
-
-
-def _list(name: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in os.environ.get(name, "").split(",") if part.strip())
 
 
 def _derived_key(secret: str) -> tuple[str, str]:
@@ -72,17 +52,15 @@ class Settings:
     worker_id: int | None = None
     jwt_issuer: str = "chirp"
     jwt_ttl_seconds: int = 7 * 24 * 3600
-    tweet_max_length: int = 280
     edit_window_seconds: int = 30 * 60
     edit_limit: int = 5
-    page_max: int = 100
     db_pool_size: int = 20
     redis_pool_size: int = 100
     hybrid_threshold: int = 10_000
     timeline_ttl_days: int = 7
     cache_ttl_seconds: int = 600
     ws_connections_per_user: int = 10
-    ws_subscriptions_per_connection: int = 20
+    ws_subscriptions_per_connection: int = 50
     job_max_retries: int = 8
     job_queue: str = "timelines"
     workers: int = 1
@@ -95,57 +73,22 @@ class Settings:
     introspection: bool = True
     graphiql: bool = True
     persisted_queries_only: str | None = None  # path of the allow-list (JSON: hash -> query)
+    log_format: str | None = None  # "json" or "text"; None: text on a terminal, else JSON
 
     @classmethod
     def from_env(cls) -> Settings:
-        worker = _opt("WORKER_ID")
-        database_url, redis_url = _opt("DATABASE_URL"), _opt("REDIS_URL")
-        return cls(
-            host=os.environ.get("HOST", "127.0.0.1"),
-            port=_int("PORT", 8000),
-            data_dir=Path(os.environ.get("DATA_DIR", "./var")),
-            database_url=database_url,
-            redis_url=redis_url,
-            broker_url=_opt("BROKER_URL"),
-            search_url=_opt("SEARCH_URL"),
-            search_api_key=_opt("SEARCH_API_KEY"),
-            jwt_secret=_opt("JWT_SECRET"),
-            jwt_keys=_opt("JWT_KEYS"),
-            jwt_issuer=os.environ.get("JWT_ISSUER") or "chirp",
-            jwt_audience=os.environ.get("JWT_AUDIENCE") or "chirp-api",
-            jwt_leeway_seconds=_int("JWT_LEEWAY_SECONDS", 30),
-            cors_origins=_list("CORS_ORIGINS"),
-            tls_certfile=_opt("TLS_CERTFILE"),
-            tls_keyfile=_opt("TLS_KEYFILE"),
-            rate_limit_per_minute=_int("RATE_LIMIT_PER_MINUTE", 1000),
-            rate_limit_cost_unit=_int("RATE_LIMIT_COST_UNIT", 100),
-            login_failure_limit=_int("LOGIN_FAILURE_LIMIT", 10),
-            login_failure_window_seconds=_int("LOGIN_FAILURE_WINDOW_SECONDS", 15 * 60),
-            tweet_rate_limit=_int("TWEET_RATE_LIMIT", 300),
-            tweet_rate_window_seconds=_int("TWEET_RATE_WINDOW_SECONDS", 3 * 3600),
-            worker_id=int(worker) if worker else None,
-            edit_window_seconds=_int("EDIT_WINDOW_SECONDS", 30 * 60),
-            edit_limit=_int("EDIT_LIMIT", 5),
-            db_pool_size=_int("DB_POOL_SIZE", 20),
-            redis_pool_size=_int("REDIS_POOL_SIZE", 100),
-            hybrid_threshold=_int("HYBRID_THRESHOLD", 10_000),
-            timeline_ttl_days=_int("TIMELINE_TTL_DAYS", 7),
-            cache_ttl_seconds=_int("CACHE_TTL_SECONDS", 600),
-            ws_connections_per_user=_int("WS_CONNECTIONS_PER_USER", 10),
-            ws_subscriptions_per_connection=_int("WS_SUBSCRIPTIONS_PER_CONNECTION", 20),
-            job_max_retries=_int("JOB_MAX_RETRIES", 8),
-            job_queue=os.environ.get("JOB_QUEUE") or "timelines",
-            workers=_int("WORKERS", 1),
-            api_processes=_int("API_PROCESSES", _api_processes(database_url, redis_url)),
-            trend_window_hours=_int("TREND_WINDOW_HOURS", 24),
-            query_max_depth=_int("QUERY_MAX_DEPTH", 12),
-            query_max_aliases=_int("QUERY_MAX_ALIASES", 30),
-            query_max_tokens=_int("QUERY_MAX_TOKENS", 2000),
-            query_max_cost=_int("QUERY_MAX_COST", 50_000),
-            introspection=_bool("INTROSPECTION", True),
-            graphiql=_bool("GRAPHIQL", True),
-            persisted_queries_only=_opt("PERSISTED_QUERIES_ONLY"),
-        )
+        """Each field from the variable of its name in upper case (WORKER_ID for worker_id);
+        an unset or empty variable keeps the field's default, written once, above."""
+        given = {
+            item.name: _parse(item.name, raw)
+            for item in fields(cls)
+            if (raw := os.environ.get(item.name.upper(), "").strip())
+        }
+        if "api_processes" not in given:
+            given["api_processes"] = _api_processes(
+                given.get("database_url"), given.get("redis_url")
+            )
+        return cls(**given)
 
     @property
     def timeline_ttl_seconds(self) -> int:
@@ -186,3 +129,23 @@ class Settings:
                 os.link(tmp, path)  # the first writer wins when processes race
             tmp.unlink()
         return path.read_text().strip()
+
+
+_HINTS = get_type_hints(Settings)
+
+
+def _parse(name: str, raw: str) -> Any:
+    """A variable's text as the type of its field."""
+    hint = _HINTS[name]
+    if hint is bool:
+        return raw.lower() not in ("0", "false", "no", "off")
+    if hint is int or hint == int | None:
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError(f"{name.upper()} must be a whole number, not {raw!r}.") from None
+    if hint is Path:
+        return Path(raw)
+    if hint == tuple[str, ...]:
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+    return raw  # str, str | None

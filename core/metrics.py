@@ -38,3 +38,8 @@ QUEUE_DEPTH = Gauge(
     "broker_queue_depth", "Jobs not yet done in the broker's queue (RabbitMQ: not yet taken)"
 )
 FANOUT_LAG = "fanout_lag_seconds"  # a histogram kept in Redis by the workers: web/health.py
+EFFECT_FAILURES = Counter(
+    "effects_failed_total",
+    "Effects of a commit that failed after it (the outbox job redoes them)",
+    ["effect"],
+)

@@ -8,7 +8,11 @@ call returns, and a `while True` loop would go on for ever. Loops check `stoppin
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+import logging
+from collections.abc import Coroutine, Iterable
+from typing import Any
+
+log = logging.getLogger("chirp.tasks")
 
 STOP_SECONDS = 5.0
 
@@ -26,3 +30,20 @@ async def stop(tasks: Iterable[asyncio.Task[None]]) -> None:
         task.cancel()
     if pending:
         await asyncio.wait(pending, timeout=STOP_SECONDS)
+
+
+_spawned: set[asyncio.Task[Any]] = set()  # held until done: the loop keeps weak references
+
+
+def spawn(work: Coroutine[Any, Any, Any]) -> None:
+    """Runs `work` in the background, not awaited by whoever asked for it; its failure is
+    logged."""
+    task = asyncio.create_task(work)
+    _spawned.add(task)
+    task.add_done_callback(_finished)
+
+
+def _finished(task: asyncio.Task[Any]) -> None:
+    _spawned.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background task failed", exc_info=task.exception())

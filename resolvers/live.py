@@ -25,11 +25,13 @@ from core.metrics import EVENTS
 from dataloaders import SharedRows
 from schema import shared_events
 from schema.context import Context, Info
-from schema.notifications import NotificationEdge, load_notifications
+from schema.notifications import Notification, NotificationEdge
 from schema.relay import TweetIdArg
-from schema.tweets import Tweet, TweetEdge, assemble, load_tweet
+from schema.tweets import Tweet, TweetEdge, optional
 from services import home, live, notifications
 from services.timelines import TWEETS
+from views import notifications as notification_views
+from views import tweets as tweet_views
 
 REPLAY_MAX = 1_000  # entries `since` may be behind; older: read the query, then resubscribe
 UPDATES_PER_SECOND = 4  # tweetUpdated: a burst of changes is sent as one
@@ -58,10 +60,10 @@ async def home_timeline(info: Info, since: Since = None) -> AsyncGenerator[Tweet
         async def edge(tweet_id: int, shared: Any) -> TweetEdge | None:
             if isinstance(shared, SharedRows):
                 return _shared_edge(shared, viewer_id, tweet_id)
-            tweet = await load_tweet(info, tweet_id)
-            if tweet is None:
+            view = await tweet_views.tweet(context.loaders, tweet_id)
+            if view is None:
                 return None
-            return TweetEdge(cursor=cursors.encode(TWEETS, tweet_id), node=tweet)
+            return TweetEdge(cursor=cursors.encode(TWEETS, tweet_id), node=Tweet.of(view))
 
         async for built in _each(info, live.HOME, replay, subscriber, edge, after=after):
             yield built
@@ -84,11 +86,12 @@ async def notifications_feed(
             _check_gap(len(replay))
 
         async def edge(notification_id: int, _: Any) -> NotificationEdge | None:
-            (found,) = await load_notifications(info, [notification_id])
+            loaders = context.loaders
+            (found,) = await notification_views.notifications(loaders, viewer_id, [notification_id])
             if found is None:
                 return None
             cursor = cursors.encode(notifications.NOTIFICATIONS, notification_id)
-            return NotificationEdge(cursor=cursor, node=found)
+            return NotificationEdge(cursor=cursor, node=Notification.of(found))
 
         events = _each(info, live.NOTIFICATION, replay, subscriber, edge, after=after)
         async for built in events:
@@ -98,7 +101,7 @@ async def notifications_feed(
 async def tweet_updated(info: Info, id: TweetIdArg) -> AsyncGenerator[Tweet, None]:
     context = info.context
     tweet_id, hub = expect_global_id(id, "Tweet"), context.live()
-    if await load_tweet(info, tweet_id) is None:
+    if await tweet_views.tweet(context.loaders, tweet_id) is None:
         raise NotFound("No such tweet.")
     await context.reads.close()
     with hub.subscribe(live.TWEET_UPDATED, tweet_id, _too_slow(context)) as subscriber:
@@ -108,7 +111,7 @@ async def tweet_updated(info: Info, id: TweetIdArg) -> AsyncGenerator[Tweet, Non
             await asyncio.sleep(max(sent_at + 1 / UPDATES_PER_SECOND - time.monotonic(), 0))
             subscriber.drop_unread()  # what came meanwhile is in this update
             context.after_write()
-            tweet = await load_tweet(info, tweet_id)
+            tweet = optional(await tweet_views.tweet(context.loaders, tweet_id))
             if tweet is None:
                 return  # deleted: the subscription completes
             if _state(tweet) != sent:  # an event may arrive after its change was already sent
@@ -183,7 +186,7 @@ def _shared_edge(shared: SharedRows, viewer_id: int, tweet_id: int) -> TweetEdge
     )
     key = (tweet_id, *flags)
     if key not in shared.edges:
-        [tweet] = assemble(
+        [view] = tweet_views.assemble(
             [tweet_id],
             shared.tweets,
             shared.users,
@@ -192,7 +195,7 @@ def _shared_edge(shared: SharedRows, viewer_id: int, tweet_id: int) -> TweetEdge
         )
         cursor = cursors.encode(TWEETS, tweet_id)
         share = (shared.batch, *key)
-        shared.edges[key] = tweet and TweetEdge(cursor=cursor, node=tweet, share=share)
+        shared.edges[key] = view and TweetEdge(cursor=cursor, node=Tweet.of(view), share=share)
     built: TweetEdge | None = shared.edges[key]
     return built
 

@@ -11,6 +11,7 @@ from schema.context import Info
 from schema.notifications import NotificationConnection
 from schema.relay import AFTER, FIRST
 from services import notifications
+from views import pages
 
 
 async def notifications_page(
@@ -18,10 +19,8 @@ async def notifications_page(
     first: Annotated[int | None, strawberry.argument(description=FIRST)] = 20,
     after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
 ) -> NotificationConnection:
-    viewer_id = info.context.viewer()
-    async with info.context.reads.connection() as connection:
-        page = await notifications.page(connection, viewer_id=viewer_id, first=first, after=after)
-    return await NotificationConnection.of(info, page)
+    listed = await pages.notification_page(info.context, first=first, after=after)
+    return NotificationConnection.of(listed)
 
 
 async def unread_count(info: Info) -> int:
@@ -39,7 +38,6 @@ async def mark_read(
 ) -> int:
     viewer_id = info.context.viewer()
     last = expect_global_id(up_to, "Notification") if up_to is not None else None
-    async with info.context.transaction() as session:
-        changed = await notifications.mark_read(session, viewer_id=viewer_id, up_to=last)
-    info.context.after_write()
+    async with info.context.work() as work:
+        changed = await notifications.mark_read(work, viewer_id=viewer_id, up_to=last)
     return changed

@@ -12,6 +12,7 @@ from schema.relay import AFTER, FIRST
 from schema.tweets import TweetConnection
 from schema.users import UserConnection
 from services import search, trends
+from views import pages
 
 _QUERY = (
     f'Any text of at most {search.QUERY_MAX} characters: words, "quoted phrases", #hashtags '
@@ -34,17 +35,15 @@ class HashtagTrend:
 async def search_tweets(
     info: Info, query: Query, first: First = 20, after: After = None
 ) -> TweetConnection:
-    context = info.context
-    page = await context.search.tweets(context.reads, query=query, first=first, after=after)
-    return await TweetConnection.of(info, page)
+    listed = await pages.search_tweets(info.context, query=query, first=first, after=after)
+    return TweetConnection.of(listed)
 
 
 async def search_users(
     info: Info, query: Query, first: First = 20, after: After = None
 ) -> UserConnection:
-    context = info.context
-    page = await context.search.users(context.reads, query=query, first=first, after=after)
-    return await UserConnection.of(info, page)
+    listed = await pages.search_users(info.context, query=query, first=first, after=after)
+    return UserConnection.of(listed)
 
 
 async def trending_hashtags(
@@ -52,11 +51,10 @@ async def trending_hashtags(
     limit: Annotated[int | None, strawberry.argument(description=_LIMIT)] = 10,
 ) -> list[HashtagTrend]:
     context = info.context
-    async with context.reads.connection() as connection:
-        found = await trends.trending(
-            connection,
-            context.redis,
-            limit=10 if limit is None else limit,
-            window_hours=context.settings.trend_window_hours,
-        )
+    found = await trends.trending(
+        context.db,
+        context.redis,
+        limit=10 if limit is None else limit,
+        window_hours=context.settings.trend_window_hours,
+    )
     return [HashtagTrend(tag=trend.tag, tweet_count=trend.tweet_count) for trend in found]

@@ -7,21 +7,21 @@ from datetime import timedelta
 from typing import Annotated
 
 import strawberry
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.errors import NotFound
 from core.ids import expect_global_id, to_global_id
-from schema.context import HasContext, Info
+from schema.context import Info
 from schema.inputs import CreateTweetInput, EditTweetInput
 from schema.relay import TweetIdArg
-from schema.tweets import Tweet, load_tweet
+from schema.tweets import Tweet, optional
 from services import engagement, tweets
+from services.work import Work
+from views import tweets as views
 
 _TweetAction = Callable[..., Awaitable[int]]
 
 
 async def tweet(info: Info, id: TweetIdArg) -> Tweet | None:
-    return await load_tweet(info, expect_global_id(id, "Tweet"))
+    return optional(await views.tweet(info.context.loaders, expect_global_id(id, "Tweet")))
 
 
 async def create_tweet(
@@ -29,15 +29,15 @@ async def create_tweet(
     input: Annotated[CreateTweetInput, strawberry.argument(description="The tweet.")],
 ) -> Tweet:
     reply_to = expect_global_id(input.reply_to_id, "Tweet") if input.reply_to_id else None
-    async with info.context.transaction() as session:
+    async with info.context.work() as work:
         tweet_id = await tweets.post_tweet(
-            session,
+            work,
             author_id=info.context.viewer(),
             text=input.text,
             reply_to_id=reply_to,
             limiter=info.context.limiter,
         )
-    return await reloaded_tweet(info, tweet_id)
+    return Tweet.of(await views.existing(info.context.loaders, tweet_id))
 
 
 async def edit_tweet(
@@ -46,23 +46,22 @@ async def edit_tweet(
 ) -> Tweet:
     settings = info.context.settings
     tweet_id = expect_global_id(input.id, "Tweet")
-    async with info.context.transaction() as session:
+    async with info.context.work() as work:
         await tweets.edit_tweet(
-            session,
+            work,
             actor_id=info.context.viewer(),
             tweet_id=tweet_id,
             text=input.text,
             window=timedelta(seconds=settings.edit_window_seconds),
             limit=settings.edit_limit,
         )
-    return await reloaded_tweet(info, tweet_id)
+    return Tweet.of(await views.existing(info.context.loaders, tweet_id))
 
 
 async def delete_tweet(info: Info, id: TweetIdArg) -> strawberry.ID:
     tweet_id = expect_global_id(id, "Tweet")
-    async with info.context.transaction() as session:
-        await tweets.delete_tweet(session, actor_id=info.context.viewer(), tweet_id=tweet_id)
-    info.context.after_write()
+    async with info.context.work() as work:
+        await tweets.delete_tweet(work, actor_id=info.context.viewer(), tweet_id=tweet_id)
     return strawberry.ID(to_global_id("Tweet", tweet_id))
 
 
@@ -82,17 +81,9 @@ async def undo_retweet(info: Info, id: TweetIdArg) -> Tweet:
     return await _engage(info, id, engagement.undo_retweet)
 
 
-async def reloaded_tweet(info: HasContext, tweet_id: int) -> Tweet:
-    info.context.after_write()
-    found = await load_tweet(info, tweet_id)
-    if found is None:
-        raise NotFound("No such tweet.")
-    return found
-
-
 async def _engage(info: Info, id: strawberry.ID, action: _TweetAction) -> Tweet:
     tweet_id = expect_global_id(id, "Tweet")
-    session: AsyncSession
-    async with info.context.transaction() as session:
-        original = await action(session, actor_id=info.context.viewer(), tweet_id=tweet_id)
-    return await reloaded_tweet(info, original)
+    work: Work
+    async with info.context.work() as work:
+        original = await action(work, actor_id=info.context.viewer(), tweet_id=tweet_id)
+    return Tweet.of(await views.existing(info.context.loaders, original))

@@ -1,3 +1,1 @@
-from schema.build import schema
-
-__all__ = ["schema"]
+"""Strawberry types, one module per domain; the served schema is schema.build.schema."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -10,27 +9,22 @@ from typing import Any, Protocol, TypeAlias
 
 import redis.asyncio as aioredis
 import strawberry
-from redis.exceptions import RedisError
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.config import Settings
 from core.db import Database, RequestReads
 from core.errors import BadUserInput, NotFound, Unauthenticated
 from core.security import TokenCodec
 from dataloaders import Loaders
-from services import cache, home, live, outbox, search_backends, tokens
+from services import live, search_backends, tokens
 from services.rate_limits import ClientBudget, Limiter
-
-log = logging.getLogger(__name__)
+from services.stores import Stores
+from services.work import Work, unit_of_work
 
 
 @dataclass(slots=True)  # one per WebSocket too: thousands of them
 class Context:
-    db: Database
-    redis: aioredis.Redis
+    stores: Stores  # the app's (lifespan)
     tokens: TokenCodec
-    settings: Settings
     viewer_id: int | None
     request_id: str
     search: search_backends.SearchBackend  # PostgreSQL or Meilisearch: the app's (lifespan)
@@ -49,37 +43,35 @@ class Context:
         self.reads = RequestReads(self.db)
         self.loaders = self._new_loaders()
 
+    @property
+    def db(self) -> Database:
+        return self.stores.db
+
+    @property
+    def redis(self) -> aioredis.Redis:
+        return self.stores.redis
+
+    @property
+    def settings(self) -> Settings:
+        return self.stores.settings
+
     def _new_loaders(self) -> Loaders:
         return Loaders(self.reads, self.redis, self.viewer_id, ttl=self.settings.cache_ttl_seconds)
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """One unit of work. Once it has committed, the cached values it changed are dropped
-        and the viewer's own timeline shows the change."""
+    async def work(self) -> AsyncIterator[Work]:
+        """A unit of work (services/work.py); the loaders start afresh after it, so that what
+        the mutation answers shows its change."""
         try:
-            async with self.db.transaction() as session:
-                yield session
-        except (IntegrityError, NotFound):
+            async with unit_of_work(self.stores) as work:
+                yield work
+        except (NotFound, Unauthenticated):
             # the viewer's token passed on a cached generation: its user may be gone since
             viewer = self.viewer_id
             if viewer is not None and await tokens.forget_if_gone(self.db, self.redis, viewer):
                 raise Unauthenticated("This account no longer exists.") from None
             raise
-        events, stale = outbox.recorded(session), cache.stale_keys(session)
-        try:
-            await cache.forget(self.redis, stale)
-            if events and self.viewer_id is not None:  # register has no viewer
-                async with self.reads.connection() as connection:
-                    await home.show_own_changes(
-                        connection,
-                        self.redis,
-                        events,
-                        actor_id=self.viewer(),
-                        settings=self.settings,
-                    )
-            await live.publish(self.redis, _live_events(events, stale, self.viewer_id))
-        except RedisError:
-            log.warning("after commit: Redis failed; caches expire, the outbox jobs redo timelines")
+        self.after_write()
 
     def live(self) -> live.Hub:
         if self.hub is None or self.close_socket is None:
@@ -116,16 +108,3 @@ class HasContext(Protocol):
 
     @property
     def context(self) -> Context: ...
-
-
-def _live_events(
-    recorded: list[tuple[str, dict[str, Any]]], stale: set[str], actor_id: int | None
-) -> list[live.Event]:
-    """What subscribers hear of a commit: new tweets (the actor's), and changed ones."""
-    events: list[live.Event] = [
-        {"topic": live.TWEET, "tweet": payload["tweet_id"], "author": actor_id}
-        for topic, payload in recorded
-        if topic == "tweet.posted" and actor_id is not None
-    ]
-    changed = cache.ids_of(cache.TWEET, stale)
-    return events + [{"topic": live.TWEET_UPDATED, "tweet": tweet_id} for tweet_id in changed]

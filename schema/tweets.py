@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -11,11 +10,13 @@ import strawberry
 from sqlalchemy import Row
 
 from core.ids import to_global_id
-from core.pagination import Page
-from schema.context import HasContext, Info
+from schema.context import Info
 from schema.relay import AFTER, FIRST, Node, PageInfo
 from schema.users import User
-from services import timelines
+from views import pages
+from views import tweets as views
+from views.pages import Listed
+from views.tweets import TweetView
 
 
 @strawberry.type(description="An earlier text of an edited tweet.")
@@ -46,6 +47,25 @@ class Tweet(Node):
     )
     row: strawberry.Private[Row[Any]]
 
+    @classmethod
+    def of(cls, view: TweetView) -> Tweet:
+        row = view.row
+        return cls(
+            id=strawberry.ID(to_global_id("Tweet", row.id)),
+            text=row.text,
+            created_at=row.created_at,
+            edited_at=row.edited_at,
+            hashtags=list(row.hashtags),
+            like_count=row.like_count,
+            retweet_count=row.retweet_count,
+            reply_count=row.reply_count,
+            author=User.from_row(view.author),
+            retweet_of=cls.of(view.original) if view.original is not None else None,
+            viewer_has_liked=view.liked,
+            viewer_has_retweeted=view.retweeted,
+            row=row,
+        )
+
     @strawberry.field(description="Earlier versions, oldest first; empty when never edited.")
     async def edit_history(self, info: Info) -> list[TweetVersion]:
         rows = await info.context.loaders.edit_history.load(self.row.id)
@@ -57,7 +77,7 @@ class Tweet(Node):
         )
     )
     async def reply_to(self, info: Info) -> Tweet | None:
-        return await load_tweet(info, self.row.reply_to_id)
+        return optional(await views.tweet(info.context.loaders, self.row.reply_to_id))
 
     @strawberry.field(description="Direct replies, oldest first.")
     async def replies(
@@ -66,11 +86,8 @@ class Tweet(Node):
         first: Annotated[int | None, strawberry.argument(description=FIRST)] = 20,
         after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> TweetConnection:
-        async with info.context.reads.connection() as connection:
-            page = await timelines.replies(
-                connection, tweet_id=self.row.id, first=first, after=after
-            )
-        return await TweetConnection.of(info, page)
+        listed = await pages.replies(info.context, tweet_id=self.row.id, first=first, after=after)
+        return TweetConnection.of(listed)
 
     @strawberry.field(
         description=(
@@ -82,72 +99,8 @@ class Tweet(Node):
         return [User.from_row(row) for row in rows if row is not None]
 
 
-async def load_tweet(info: HasContext, tweet_id: int | None) -> Tweet | None:
-    if tweet_id is None:
-        return None
-    (tweet,) = await load_tweets(info, [tweet_id])
-    return tweet
-
-
-async def load_tweets(info: HasContext, tweet_ids: list[int]) -> list[Tweet | None]:
-    """Tweets with their authors, originals and viewer flags, each kind in one batch.
-
-    Hydrating a whole page at once keeps the per-field work of GraphQL execution to plain
-    attribute reads: no resolver awaits per tweet.
-    """
-    loaders = info.context.loaders
-    rows = await loaders.tweets.load_many(tweet_ids)
-    original_ids = [row.retweet_of_id for row in rows if row is not None and row.retweet_of_id]
-    originals = {row.id: row for row in await loaders.tweets.load_many(original_ids) if row}
-    every = {row.id: row for row in rows if row is not None} | originals
-    keys = list(every)
-    authors, liked, retweeted = await asyncio.gather(
-        loaders.users.load_many([row.author_id for row in every.values()]),
-        loaders.viewer_likes.load_many(keys),
-        loaders.viewer_retweets.load_many(keys),
-    )
-    users = {row.id: row for row in authors if row is not None}
-    likes = {key for key, flag in zip(keys, liked, strict=True) if flag}
-    retweets = {key for key, flag in zip(keys, retweeted, strict=True) if flag}
-    return assemble(tweet_ids, every, users, likes.__contains__, retweets.__contains__)
-
-
-def assemble(
-    tweet_ids: list[int],
-    rows: dict[int, Any],
-    users: dict[int, Any],
-    liked: Callable[[int], bool],
-    retweeted: Callable[[int], bool],
-) -> list[Tweet | None]:
-    """Tweets from rows already read: the tweets and what they retweet, and their authors."""
-    built: dict[int, Tweet] = {}
-    for row in rows.values():
-        author = users.get(row.author_id)
-        if author is not None:
-            built[row.id] = _tweet(row, User.from_row(author), liked(row.id), retweeted(row.id))
-    for tweet in built.values():
-        original_id = tweet.row.retweet_of_id
-        if original_id is not None:
-            tweet.retweet_of = built.get(original_id)
-    return [built.get(tweet_id) for tweet_id in tweet_ids]
-
-
-def _tweet(row: Row[Any], author: User, liked: bool, retweeted: bool) -> Tweet:
-    return Tweet(
-        id=strawberry.ID(to_global_id("Tweet", row.id)),
-        text=row.text,
-        created_at=row.created_at,
-        edited_at=row.edited_at,
-        hashtags=list(row.hashtags),
-        like_count=row.like_count,
-        retweet_count=row.retweet_count,
-        reply_count=row.reply_count,
-        author=author,
-        retweet_of=None,
-        viewer_has_liked=liked,
-        viewer_has_retweeted=retweeted,
-        row=row,
-    )
+def optional(view: TweetView | None) -> Tweet | None:
+    return Tweet.of(view) if view is not None else None
 
 
 @strawberry.type(description="A tweet in a list, with the cursor that resumes after it.")
@@ -164,11 +117,6 @@ class TweetConnection:
     page_info: PageInfo = strawberry.field(description="Where this page sits in the list.")
 
     @classmethod
-    async def of(cls, info: HasContext, page: Page) -> TweetConnection:
-        tweets = await load_tweets(info, page.node_ids)
-        edges = [
-            TweetEdge(cursor=cursor, node=tweet)
-            for cursor, tweet in zip(page.cursors, tweets, strict=True)
-            if tweet is not None
-        ]
-        return cls(edges=edges, page_info=PageInfo.of(page))
+    def of(cls, listed: Listed[TweetView]) -> TweetConnection:
+        edges = [TweetEdge(cursor=cursor, node=Tweet.of(view)) for cursor, view in listed.entries]
+        return cls(edges=edges, page_info=PageInfo.of(listed.page))

@@ -9,10 +9,10 @@ import strawberry
 from sqlalchemy import Row
 
 from core.ids import to_global_id
-from core.pagination import Page
-from schema.context import HasContext, Info
+from schema.context import Info
 from schema.relay import AFTER, FIRST, Node, PageInfo
-from services import timelines
+from views import pages
+from views.pages import Listed
 
 if TYPE_CHECKING:
     from schema.tweets import TweetConnection
@@ -65,11 +65,10 @@ class User(Node):
     ) -> TweetConnectionRef:
         from schema.tweets import TweetConnection
 
-        async with info.context.reads.connection() as connection:
-            page = await timelines.user_tweets(
-                connection, user_id=self.raw_id, first=first, after=after
-            )
-        return await TweetConnection.of(info, page)
+        listed = await pages.user_tweets(
+            info.context, user_id=self.raw_id, first=first, after=after
+        )
+        return TweetConnection.of(listed)
 
     @strawberry.field(description="Newest follow first.")
     async def followers(
@@ -78,11 +77,8 @@ class User(Node):
         first: Annotated[int | None, strawberry.argument(description=FIRST)] = 20,
         after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> UserConnection:
-        async with info.context.reads.connection() as connection:
-            page = await timelines.followers(
-                connection, user_id=self.raw_id, first=first, after=after
-            )
-        return await UserConnection.of(info, page)
+        listed = await pages.followers(info.context, user_id=self.raw_id, first=first, after=after)
+        return UserConnection.of(listed)
 
     @strawberry.field(description="Newest follow first.")
     async def following(
@@ -91,11 +87,8 @@ class User(Node):
         first: Annotated[int | None, strawberry.argument(description=FIRST)] = 20,
         after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> UserConnection:
-        async with info.context.reads.connection() as connection:
-            page = await timelines.following(
-                connection, user_id=self.raw_id, first=first, after=after
-            )
-        return await UserConnection.of(info, page)
+        listed = await pages.following(info.context, user_id=self.raw_id, first=first, after=after)
+        return UserConnection.of(listed)
 
     @strawberry.field(description="Tweets this user liked, most recent like first.")
     async def likes(
@@ -106,16 +99,12 @@ class User(Node):
     ) -> TweetConnectionRef:
         from schema.tweets import TweetConnection
 
-        async with info.context.reads.connection() as connection:
-            page = await timelines.user_likes(
-                connection, user_id=self.raw_id, first=first, after=after
-            )
-        return await TweetConnection.of(info, page)
+        listed = await pages.user_likes(info.context, user_id=self.raw_id, first=first, after=after)
+        return TweetConnection.of(listed)
 
 
-async def load_user(info: HasContext, user_id: int) -> User | None:
-    row = await info.context.loaders.users.load(user_id)
-    return User.from_row(row) if row else None
+def optional(row: Any | None) -> User | None:
+    return User.from_row(row) if row is not None else None
 
 
 @strawberry.type(description="A user in a list, with the cursor that resumes after it.")
@@ -130,11 +119,6 @@ class UserConnection:
     page_info: PageInfo = strawberry.field(description="Where this page sits in the list.")
 
     @classmethod
-    async def of(cls, info: HasContext, page: Page) -> UserConnection:
-        rows = await info.context.loaders.users.load_many(page.node_ids)
-        edges = [
-            UserEdge(cursor=cursor, node=User.from_row(row))
-            for cursor, row in zip(page.cursors, rows, strict=True)
-            if row is not None
-        ]
-        return cls(edges=edges, page_info=PageInfo.of(page))
+    def of(cls, listed: Listed[Any]) -> UserConnection:
+        edges = [UserEdge(cursor=cursor, node=User.from_row(row)) for cursor, row in listed.entries]
+        return cls(edges=edges, page_info=PageInfo.of(listed.page))

@@ -11,8 +11,9 @@ from core.errors import BadUserInput, Conflict, NotFound, Unauthenticated
 from core.security import hash_password, verify_password
 from core.text import check_handle, clean_text, is_handle
 from models import User
-from services import cache, outbox, tokens
+from services.events import PasswordChanged, UserChanged
 from services.rate_limits import LOGIN_FAILURES, Limiter
+from services.work import Work
 
 PASSWORD_MIN = 8
 PASSWORD_MAX = 1024
@@ -30,14 +31,12 @@ def _display_name(value: str) -> str:
     return clean_text(value, field="displayName", max_length=DISPLAY_NAME_MAX)
 
 
-async def register(
-    session: AsyncSession, *, handle: str, password: str, display_name: str | None
-) -> User:
+async def register(work: Work, *, handle: str, password: str, display_name: str | None) -> User:
     check_handle(handle)
     _check_password(password)
     name = _display_name(display_name) if display_name is not None else handle
     user_id = ids.new_id()
-    inserted = await session.scalar(
+    inserted = await work.session.scalar(
         insert(User)
         .values(
             id=user_id,
@@ -52,8 +51,8 @@ async def register(
     )
     if inserted is None:
         raise Conflict("That handle is taken.")
-    await outbox.record(session, "user.changed", user_id=user_id)
-    return await _get(session, user_id)
+    work.record(UserChanged(user_id))
+    return await _get(work.session, user_id)
 
 
 async def authenticate(
@@ -76,9 +75,10 @@ async def authenticate(
 
 
 async def change_password(
-    session: AsyncSession, *, user_id: int, current_password: str, new_password: str
+    work: Work, *, user_id: int, current_password: str, new_password: str
 ) -> User:
     """Sets a new password and raises the token generation: every earlier token is revoked."""
+    session = work.session
     user = await session.get(User, user_id, with_for_update=True, populate_existing=True)
     if user is None or not await verify_password(user.password_hash, current_password):
         raise Unauthenticated("Wrong password.")
@@ -91,12 +91,12 @@ async def change_password(
             token_generation=User.token_generation + 1,
         )
     )
-    tokens.stale(session, user_id)
+    work.record(PasswordChanged(user_id))
     return await _get(session, user_id)
 
 
 async def update_profile(
-    session: AsyncSession, *, user_id: int, display_name: str | None, bio: str | None
+    work: Work, *, user_id: int, display_name: str | None, bio: str | None
 ) -> User:
     values: dict[str, str] = {}
     if display_name is not None:
@@ -104,11 +104,9 @@ async def update_profile(
     if bio is not None:
         values["bio"] = clean_text(bio, field="bio", max_length=BIO_MAX, allow_empty=True)
     if values:
-        await session.execute(update(User).where(User.id == user_id).values(**values))
-        cache.stale(session, cache.key(cache.USER, user_id))
-    if "display_name" in values:  # what search holds of a profile, with the handle
-        await outbox.record(session, "user.changed", user_id=user_id)
-    return await _get(session, user_id)
+        await work.session.execute(update(User).where(User.id == user_id).values(**values))
+        work.record(UserChanged(user_id))
+    return await _get(work.session, user_id)
 
 
 async def user_by_handle(session: AsyncSession, handle: str) -> User | None:

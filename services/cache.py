@@ -18,12 +18,10 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.metrics import CACHE
 from core.scripts import Script
 
-_STALE = "stale cache keys"
 LEASE_MS = 2_000
 WAITS = (0.002, 0.004, 0.008, 0.016, 0.032)
 # KEYS: values; ARGV: lease token, ttl, then one encoded value per key
@@ -66,22 +64,6 @@ def key(kind: str, item: object) -> str:
 def scoped(kind: str, scope: object) -> str:
     """A kind narrowed to one scope, e.g. one viewer's flags: `key(scoped(LIKED, viewer), id)`."""
     return f"{kind}:{scope}"
-
-
-def stale(session: AsyncSession, *keys: str) -> None:
-    """Notes keys this transaction changes; `forget` drops them once it has committed."""
-    session.info.setdefault(_STALE, set()).update(keys)
-
-
-def ids_of(kind: str, keys: set[str]) -> list[int]:
-    """The ids among `keys` of values of this kind."""
-    prefix = key(kind, "")
-    return [int(name[len(prefix) :]) for name in keys if name.startswith(prefix)]
-
-
-def stale_keys(session: AsyncSession) -> set[str]:
-    keys: set[str] = session.info.pop(_STALE, set())
-    return keys
 
 
 async def read_through(

@@ -4,50 +4,47 @@ from __future__ import annotations
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import ids
 from core.errors import BadUserInput, NotFound
 from models import Follow, User
-from services import cache, outbox
+from services.events import FollowChanged
+from services.work import Work
 
 
-async def follow(session: AsyncSession, *, actor_id: int, user_id: int) -> int:
+async def follow(work: Work, *, actor_id: int, user_id: int) -> int:
     if actor_id == user_id:
         raise BadUserInput("You cannot follow yourself.")
     follow_id = ids.new_id()
-    try:
-        inserted = await session.scalar(
-            insert(Follow)
-            .values(
-                follower_id=actor_id,
-                followee_id=user_id,
-                id=follow_id,
-                created_at=ids.snowflake_time(follow_id),
-            )
-            .on_conflict_do_nothing(index_elements=["follower_id", "followee_id"])
-            .returning(Follow.id)
+    inserted = await work.session.scalar(
+        insert(Follow)
+        .values(
+            follower_id=actor_id,
+            followee_id=user_id,
+            id=follow_id,
+            created_at=ids.snowflake_time(follow_id),
         )
-    except IntegrityError:
-        raise NotFound("No such user.") from None
+        .on_conflict_do_nothing(index_elements=["follower_id", "followee_id"])
+        .returning(Follow.id)
+    )
     if inserted is not None:
-        await _count(session, follower_id=actor_id, followee_id=user_id, delta=1)
-        await outbox.record(session, "follow.changed", follower_id=actor_id, followee_id=user_id)
+        await _count(work.session, follower_id=actor_id, followee_id=user_id, delta=1)
+        work.record(FollowChanged(actor_id, user_id))
     return user_id
 
 
-async def unfollow(session: AsyncSession, *, actor_id: int, user_id: int) -> int:
-    if await session.scalar(select(User.id).where(User.id == user_id)) is None:
+async def unfollow(work: Work, *, actor_id: int, user_id: int) -> int:
+    if await work.session.scalar(select(User.id).where(User.id == user_id)) is None:
         raise NotFound("No such user.")
-    removed = await session.scalar(
+    removed = await work.session.scalar(
         delete(Follow)
         .where(Follow.follower_id == actor_id, Follow.followee_id == user_id)
         .returning(Follow.id)
     )
     if removed is not None:
-        await _count(session, follower_id=actor_id, followee_id=user_id, delta=-1)
-        await outbox.record(session, "follow.changed", follower_id=actor_id, followee_id=user_id)
+        await _count(work.session, follower_id=actor_id, followee_id=user_id, delta=-1)
+        work.record(FollowChanged(actor_id, user_id))
     return user_id
 
 
@@ -59,10 +56,3 @@ async def _count(session: AsyncSession, *, follower_id: int, followee_id: int, d
     }
     for user_id in sorted(changes):
         await session.execute(update(User).where(User.id == user_id).values(**changes[user_id]))
-    cache.stale(
-        session,
-        cache.key(cache.USER, follower_id),
-        cache.key(cache.USER, followee_id),
-        cache.key(cache.scoped(cache.FOLLOWING, follower_id), followee_id),
-        cache.key(cache.scoped(cache.FOLLOWED_BY, followee_id), follower_id),
-    )

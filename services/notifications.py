@@ -15,15 +15,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from core import ids
 from core.pagination import Page, keyset_page
 from models import Follow, Like, Notification, Tweet, User
+from services.events import NotificationsCreated
+from services.work import Work
 
 NOTIFICATIONS = "notification"  # the cursor scope
 MENTION, REPLY, LIKE, RETWEET, FOLLOW = "MENTION", "REPLY", "LIKE", "RETWEET", "FOLLOW"
-Created = list[tuple[int, int]]  # (notification id, recipient id)
+KINDS = (MENTION, REPLY, LIKE, RETWEET, FOLLOW)
 
 
-async def for_tweet(session: AsyncSession, *, tweet_id: int) -> Created:
+async def for_tweet(work: Work, *, tweet_id: int) -> None:
     """MENTION for each existing @handle, REPLY to the author replied to, RETWEET to the
     author of the retweeted tweet."""
+    session = work.session
     tweet = (
         await session.execute(
             select(Tweet.author_id, Tweet.mentions, Tweet.reply_to_id, Tweet.retweet_of_id).where(
@@ -32,13 +35,14 @@ async def for_tweet(session: AsyncSession, *, tweet_id: int) -> Created:
         )
     ).first()
     if tweet is None:
-        return []
+        return
     wanted: list[tuple[int, str, int | None]] = []
     if tweet.retweet_of_id is not None:
         original = await _author_of(session, tweet.retweet_of_id)
         if original is not None:
             wanted.append((original, RETWEET, tweet.retweet_of_id))
-        return await _insert(session, tweet.author_id, wanted)
+        await _insert(work, tweet.author_id, wanted)
+        return
     if tweet.reply_to_id is not None:
         parent = await _author_of(session, tweet.reply_to_id)
         if parent is not None:
@@ -49,27 +53,27 @@ async def for_tweet(session: AsyncSession, *, tweet_id: int) -> Created:
         )
         replied = {recipient for recipient, _, _ in wanted}  # one notice for the same reply
         wanted += [(user, MENTION, tweet_id) for user in mentioned if user not in replied]
-    return await _insert(session, tweet.author_id, wanted)
+    await _insert(work, tweet.author_id, wanted)
 
 
-async def for_like(session: AsyncSession, *, tweet_id: int, actor_id: int) -> Created:
-    liked = await session.scalar(
+async def for_like(work: Work, *, tweet_id: int, actor_id: int) -> None:
+    liked = await work.session.scalar(
         select(Tweet.author_id)
         .join(Like, Like.tweet_id == Tweet.id)
         .where(Like.tweet_id == tweet_id, Like.user_id == actor_id)
     )
-    return [] if liked is None else await _insert(session, actor_id, [(liked, LIKE, tweet_id)])
+    if liked is not None:
+        await _insert(work, actor_id, [(liked, LIKE, tweet_id)])
 
 
-async def for_follow(session: AsyncSession, *, follower_id: int, followee_id: int) -> Created:
-    follows = await session.scalar(
+async def for_follow(work: Work, *, follower_id: int, followee_id: int) -> None:
+    follows = await work.session.scalar(
         select(Follow.id).where(
             Follow.follower_id == follower_id, Follow.followee_id == followee_id
         )
     )
-    if follows is None:
-        return []
-    return await _insert(session, follower_id, [(followee_id, FOLLOW, None)])
+    if follows is not None:
+        await _insert(work, follower_id, [(followee_id, FOLLOW, None)])
 
 
 async def page(
@@ -101,14 +105,14 @@ async def unread_count(connection: AsyncConnection, *, viewer_id: int) -> int:
     return int((await connection.execute(query)).scalar_one())
 
 
-async def mark_read(session: AsyncSession, *, viewer_id: int, up_to: int | None) -> int:
+async def mark_read(work: Work, *, viewer_id: int, up_to: int | None) -> int:
     """Marks the viewer's unread notifications read, up to and including `up_to`."""
     query = update(Notification).where(
         Notification.recipient_id == viewer_id, Notification.read.is_(False)
     )
     if up_to is not None:
         query = query.where(Notification.id <= up_to)
-    changed = await session.execute(query.values(read=True))
+    changed = await work.session.execute(query.values(read=True))
     return int(changed.rowcount)  # type: ignore[attr-defined]
 
 
@@ -117,9 +121,7 @@ async def _author_of(session: AsyncSession, tweet_id: int) -> int | None:
     return author
 
 
-async def _insert(
-    session: AsyncSession, actor_id: int, wanted: Sequence[tuple[int, str, int | None]]
-) -> Created:
+async def _insert(work: Work, actor_id: int, wanted: Sequence[tuple[int, str, int | None]]) -> None:
     """Inserts the notifications that are new; a user's own actions never notify that user."""
     rows = []
     for recipient, kind, tweet_id in wanted:
@@ -136,11 +138,13 @@ async def _insert(
                 }
             )
     if not rows:
-        return []
-    created = await session.execute(
+        return
+    created = await work.session.execute(
         insert(Notification)
         .values(rows)
         .on_conflict_do_nothing()
         .returning(Notification.id, Notification.recipient_id)
     )
-    return [(row.id, row.recipient_id) for row in created]
+    new = tuple((row.id, row.recipient_id) for row in created)
+    if new:
+        work.record(NotificationsCreated(new))

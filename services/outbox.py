@@ -1,29 +1,28 @@
-"""The transactional outbox: side effects recorded with the change, delivered after it commits.
+"""The transactional outbox: a unit of work's events, kept with the change and delivered after it
+commits.
 
-A service calls `record` inside the caller's transaction; the relay (workers/relay.py) hands
-committed events to the broker and deletes them, so nothing is lost while the broker is down.
+The unit of work (services/work.py) writes its events here inside its transaction; the relay
+(workers/relay.py) hands committed rows to the broker and deletes them, so nothing is lost while
+the broker is down, and a worker turns each into its effects (services/effects.py).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import OutboxEvent
+from services import events
 
 CHANNEL = "outbox"
-_RECORDED = "outbox events"
 
 
-async def record(session: AsyncSession, topic: str, **payload: Any) -> None:
-    await session.execute(insert(OutboxEvent).values(topic=topic, payload=payload))
-    await session.execute(text(f"NOTIFY {CHANNEL}"))  # wakes the relay when the commit lands
-    session.info.setdefault(_RECORDED, []).append((topic, payload))
-
-
-def recorded(session: AsyncSession) -> list[tuple[str, dict[str, Any]]]:
-    """The events this session's transaction recorded (for effects shown at once)."""
-    events: list[tuple[str, dict[str, Any]]] = session.info.pop(_RECORDED, [])
-    return events
+async def record(session: AsyncSession, recorded: Sequence[events.Event]) -> None:
+    """One row per event, in one statement, and a NOTIFY that wakes the relay at the commit."""
+    if not recorded:
+        return
+    rows = [{"topic": topic, "payload": payload} for topic, payload in map(events.encode, recorded)]
+    await session.execute(insert(OutboxEvent).values(rows))
+    await session.execute(text(f"NOTIFY {CHANNEL}"))

@@ -167,8 +167,8 @@ async def reindex(
 async def _recount_trends(db: Database, settings: Settings) -> str:
     redis = aioredis.from_url(settings.redis_url or "")
     try:
-        async with db.read() as connection:
-            await trends.rebuild(connection, redis, settings.trend_window_hours)
+        if not await trends.rebuild(db, redis, settings.trend_window_hours):
+            return "Another process is counting the trending hashtags again; left to it."
     finally:
         await redis.aclose()
     return (
@@ -187,7 +187,7 @@ def main() -> None:
     )
     parser.add_argument("--batch", type=int, default=BATCH, help="rows per request")
     args = parser.parse_args()
-    servers = resolve_backends(Path(os.environ.get("DATA_DIR", "./var")))  # as `make run` does
+    servers = resolve_backends(Settings.from_env().data_dir)  # as `make run` does
     try:
         print(asyncio.run(reindex(Settings.from_env(), restart=args.restart, batch=args.batch)))
     except KeyboardInterrupt:

@@ -2,8 +2,8 @@
 under, and a password change raises it, which revokes every earlier token at once.
 
 The check runs on every signed-in request and WebSocket, so the generation is read through
-the Redis cache (services/cache.py) with the database as the truth; the change drops the
-cached value after its commit.
+the Redis cache (services/cache.py) with the database as the truth; a change drops the
+cached value after its commit (services/effects.py).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import logging
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 from sqlalchemy import bindparam, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import Database
 from core.security import Identity
@@ -22,11 +21,6 @@ from services import cache
 
 log = logging.getLogger(__name__)
 _BY_ID = select(User.id, User.token_generation).where(User.id.in_(bindparam("ids", expanding=True)))
-
-
-def stale(session: AsyncSession, user_id: int) -> None:
-    """Notes that this transaction changes the user's token generation."""
-    cache.stale(session, cache.key(cache.TOKEN_GENERATION, user_id))
 
 
 async def forget_if_gone(db: Database, redis: aioredis.Redis, user_id: int) -> bool:

@@ -5,12 +5,12 @@ of tag -> tweets, with a hash of the tweets it counted (id -> their tags), so co
 idempotent (a job run twice counts once), a deleted tweet is taken out with the tags it was
 counted under, and an edited one is counted again under its new tags. Buckets expire after
 the window. When the marker BUILT is missing (Redis flushed or new), the window is counted
-again from the database, once, under a lock.
+again from the database, once, under a lock, in the background: a read never waits for it, and
+answers what the buckets hold meanwhile.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,6 +20,8 @@ import redis.asyncio as aioredis
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core import tasks
+from core.db import Database
 from core.errors import BadUserInput
 from core.ids import snowflake_floor, snowflake_time
 from core.scripts import Script
@@ -118,12 +120,12 @@ async def count_tweet(
 
 
 async def trending(
-    connection: AsyncConnection, redis: aioredis.Redis, *, limit: int, window_hours: int
+    db: Database, redis: aioredis.Redis, *, limit: int, window_hours: int
 ) -> list[Trend]:
     if not 1 <= limit <= LIMIT_MAX:
         raise BadUserInput(f"limit must be between 1 and {LIMIT_MAX}.")
     if not await redis.exists(BUILT):
-        await rebuild(connection, redis, window_hours)
+        tasks.spawn(rebuild(db, redis, window_hours))
     now = int(time.time()) // BUCKET_SECONDS
     top = f"trend:top:{window_hours}:{now}"
     if not await redis.exists(top):
@@ -138,27 +140,24 @@ async def trending(
     return [Trend(_text(tag), int(score)) for tag, score in found if score > 0]
 
 
-async def rebuild(connection: AsyncConnection, redis: aioredis.Redis, window_hours: int) -> None:
-    """Counts the window's tweets again from the database; one caller does it, the others
-    wait for it (counting twice would be harmless, only slower)."""
+async def rebuild(db: Database, redis: aioredis.Redis, window_hours: int) -> bool:
+    """Counts the window's tweets again from the database, unless another process is at it
+    (False; counting twice would be harmless, only slower)."""
     if not await redis.set(_LOCK, "1", nx=True, ex=_LOCK_SECONDS):
-        for _ in range(_LOCK_SECONDS * 20):
-            if await redis.exists(BUILT) or not await redis.exists(_LOCK):
-                return
-            await asyncio.sleep(0.05)
-        return
+        return False
     try:
         since = snowflake_floor(datetime.now(UTC) - timedelta(hours=window_hours))
         last = since - 1
         while True:
-            rows = (
-                await connection.execute(
-                    select(Tweet.id, Tweet.hashtags)
-                    .where(Tweet.id > last, func.cardinality(Tweet.hashtags) > 0)
-                    .order_by(Tweet.id)
-                    .limit(_REBUILD_BATCH)
-                )
-            ).all()
+            async with db.read() as connection:
+                rows = (
+                    await connection.execute(
+                        select(Tweet.id, Tweet.hashtags)
+                        .where(Tweet.id > last, func.cardinality(Tweet.hashtags) > 0)
+                        .order_by(Tweet.id)
+                        .limit(_REBUILD_BATCH)
+                    )
+                ).all()
             if not rows:
                 break
             await count(redis, [(row.id, row.hashtags) for row in rows], window_hours=window_hours)
@@ -166,6 +165,7 @@ async def rebuild(connection: AsyncConnection, redis: aioredis.Redis, window_hou
         await redis.set(BUILT, "1")
     finally:
         await redis.delete(_LOCK)
+    return True
 
 
 def _text(value: str | bytes) -> str:

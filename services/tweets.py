@@ -11,8 +11,9 @@ from core import ids
 from core.errors import Conflict, Forbidden, NotFound
 from core.text import clean_text, hashtags, mentions
 from models import Tweet, TweetVersion, User
-from services import cache, outbox
+from services.events import TweetEdited, TweetPosted, TweetRemoved
 from services.rate_limits import TWEETS, Limiter
+from services.work import Work
 
 TWEET_MAX = 280
 
@@ -22,7 +23,7 @@ def _clean(text: str) -> str:
 
 
 async def post_tweet(
-    session: AsyncSession,
+    work: Work,
     *,
     author_id: int,
     text: str,
@@ -32,6 +33,7 @@ async def post_tweet(
     """Posts a tweet or a reply. With a limiter (None: imports and tests of other rules), each
     post counts against the author's createTweet limit, once the input is known to be good."""
     text = _clean(text)
+    session = work.session
     if reply_to_id is not None:
         reply_to_id = await original_id(session, reply_to_id)
     if limiter is not None:
@@ -54,13 +56,12 @@ async def post_tweet(
         update(User).where(User.id == author_id).values(tweet_count=User.tweet_count + 1)
     )
     await session.flush()
-    await outbox.record(session, "tweet.posted", tweet_id=tweet_id)
-    cache.stale(session, cache.key(cache.USER, author_id))
+    work.record(TweetPosted(tweet_id, author_id=author_id, reply_to_id=reply_to_id))
     return tweet_id
 
 
 async def edit_tweet(
-    session: AsyncSession,
+    work: Work,
     *,
     actor_id: int,
     tweet_id: int,
@@ -69,7 +70,7 @@ async def edit_tweet(
     limit: int = 5,
 ) -> int:
     text = _clean(text)
-    tweet = await _locked(session, tweet_id)
+    tweet = await _locked(work.session, tweet_id)
     if tweet.author_id != actor_id:
         raise Forbidden("Only the author can edit a tweet.")
     if tweet.retweet_of_id is not None:
@@ -81,29 +82,26 @@ async def edit_tweet(
         raise Conflict("The edit window of this tweet has closed.")
     if tweet.edit_count >= limit:
         raise Conflict(f"A tweet can be edited at most {limit} times.")
-    session.add(
+    work.session.add(
         TweetVersion(
             tweet_id=tweet.id, text=tweet.text, created_at=tweet.edited_at or tweet.created_at
         )
     )
     tweet.text, tweet.edited_at, tweet.edit_count = text, now, tweet.edit_count + 1
     tweet.hashtags, tweet.mentions = hashtags(text), mentions(text)
-    await session.flush()
-    await outbox.record(session, "tweet.edited", tweet_id=tweet.id)
-    cache.stale(session, cache.key(cache.TWEET, tweet.id))
+    await work.session.flush()
+    work.record(TweetEdited(tweet.id))
     return tweet.id
 
 
-async def delete_tweet(session: AsyncSession, *, actor_id: int, tweet_id: int) -> int:
+async def delete_tweet(work: Work, *, actor_id: int, tweet_id: int) -> int:
     """Deletes the tweet and its retweets; replies stay, no longer replying to anything."""
+    session = work.session
     tweet = await _locked(session, tweet_id)
     if tweet.author_id != actor_id:
         raise Forbidden("Only the author can delete a tweet.")
     if tweet.retweet_of_id is not None:
         await adjust_counts(session, tweet.retweet_of_id, retweet_count=-1)
-        cache.stale(
-            session, cache.key(cache.scoped(cache.RETWEETED, actor_id), tweet.retweet_of_id)
-        )
     else:
         await session.execute(
             update(User).where(User.id == actor_id).values(tweet_count=User.tweet_count - 1)
@@ -111,11 +109,13 @@ async def delete_tweet(session: AsyncSession, *, actor_id: int, tweet_id: int) -
     if tweet.reply_to_id is not None:
         await adjust_counts(session, tweet.reply_to_id, reply_count=-1)
     retweets = select(Tweet.id, Tweet.author_id).where(Tweet.retweet_of_id == tweet.id)
-    removed = [[tweet.id, actor_id], *map(list, (await session.execute(retweets)).all())]
+    removed = [
+        (tweet.id, actor_id),
+        *((r.id, r.author_id) for r in await session.execute(retweets)),
+    ]
     await session.execute(delete(Tweet).where(Tweet.id == tweet.id))
-    await outbox.record(session, "tweet.removed", tweets=removed)
-    cache.stale(session, cache.key(cache.USER, actor_id))
-    cache.stale(session, *(cache.key(cache.TWEET, tweet_id) for tweet_id, _ in removed))
+    counted = tuple(t for t in (tweet.retweet_of_id, tweet.reply_to_id) if t is not None)
+    work.record(TweetRemoved(tuple(removed), counted=counted))
     return tweet.id
 
 
@@ -146,4 +146,3 @@ async def adjust_counts(session: AsyncSession, tweet_id: int, **deltas: int) -> 
     """Adds to the tweet's counters in one UPDATE, so racing writers never lose a change."""
     values = {name: getattr(Tweet, name) + delta for name, delta in deltas.items()}
     await session.execute(update(Tweet).where(Tweet.id == tweet_id).values(**values))
-    cache.stale(session, cache.key(cache.TWEET, tweet_id))

@@ -25,6 +25,8 @@ from alembic.config import Config
 from app import create_app
 from core.config import Settings
 from core.db import Database
+from services.stores import Stores
+from services.work import Work
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKEND = os.environ.get("TEST_BACKEND", "embedded")
@@ -133,12 +135,17 @@ async def session(db: Database) -> AsyncIterator[AsyncSession]:
 
 
 @pytest.fixture
+def work(session: AsyncSession) -> Work:
+    """A unit of work's services on the rolled-back session: its events are only recorded."""
+    return Work(session)
+
+
+@pytest.fixture
 async def settle(settings: Settings) -> AsyncIterator[Callable[[], Awaitable[int]]]:
     """Runs the pending outbox jobs here and now, as the relay and a worker would: the real
     jobs on the real stores, without a broker in between (tests/test_workers.py has one)."""
-    from workers import jobs
 
-    stores = jobs.Stores.connect(settings, pool_size=2)
+    stores = Stores.connect(settings, pool_size=2)
     yield lambda: run_pending_jobs(stores)
     await stores.close()
 

@@ -34,6 +34,7 @@ from starlette.applications import Starlette
 from core.config import Settings
 from core.ids import parse_global_id
 from schema.build import schema
+from services.stores import Stores
 from tests.conftest import run_pending_jobs
 from tests.graphql import Account, ok, post, register
 from tests.ws import Socket
@@ -217,7 +218,6 @@ async def world(
 
 
 async def seeded(client: httpx.AsyncClient, settings: Settings) -> World:
-    from workers import jobs
 
     viewer = await register(client, f"fz{int(time.time() * 1000) % 10**9}")
     others = [await register(client) for _ in range(3)]
@@ -239,7 +239,7 @@ async def seeded(client: httpx.AsyncClient, settings: Settings) -> World:
             )
     await ok(client, "mutation($id: ID!) { likeTweet(id: $id) { id } }", {"id": tweet_ids[2]},
              token=viewer.token)  # fmt: skip
-    stores = jobs.Stores.connect(settings, pool_size=2)
+    stores = Stores.connect(settings, pool_size=2)
     try:
         await run_pending_jobs(stores)
     finally:

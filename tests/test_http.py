@@ -149,7 +149,7 @@ async def test_health_endpoints(client: httpx.AsyncClient) -> None:
 async def test_every_schema_element_is_described() -> None:
     from graphql import GraphQLInputObjectType, GraphQLInterfaceType, GraphQLObjectType
 
-    from schema import schema
+    from schema.build import schema
 
     missing = []
     for name, gtype in schema._schema.type_map.items():

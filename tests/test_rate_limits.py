@@ -480,10 +480,8 @@ def _anonymous_context(app: Starlette, settings: Settings, budget: ClientBudget)
     """A signed-out operation's context on the app's stores, with its own limits and budget."""
     state = app.state
     return Context(
-        db=state.db,
-        redis=state.redis,
+        stores=replace(state.stores, settings=settings),
         tokens=state.tokens,
-        settings=settings,
         viewer_id=None,
         request_id="test",
         search=state.search,

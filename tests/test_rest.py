@@ -27,6 +27,8 @@ async def test_register_and_login_give_a_token_both_apis_accept(client: httpx.As
     assert registered.status_code == 201
     user = registered.json()["user"]
     assert user["handle"] == handle and user["displayName"] == handle and user["tweetCount"] == 0
+    assert registered.headers["location"] == f"/api/v1/users/{handle}"
+    assert await ok(client, "GET", registered.headers["location"][len("/api/v1") :]) == user
     login = await ok(
         client, "POST", "/login", json={"handle": handle.lower(), "password": "long enough"}
     )
@@ -72,7 +74,7 @@ async def test_malformed_bodies_are_400_and_large_ones_413(client: httpx.AsyncCl
     huge = b'{"text": "' + b"x" * (1024 * 1024) + b'"}'
     assert await failure(client, "POST", "/tweets", author, content=huge) == (
         413,
-        "BAD_USER_INPUT",
+        "PAYLOAD_TOO_LARGE",
     )
 
 
@@ -93,6 +95,7 @@ async def test_sign_in_is_needed_for_writes_and_the_viewers_lists(
         ("DELETE", f"/users/{author.id}/follow", {}),
         ("GET", "/timeline", {}),
         ("GET", "/notifications", {}),
+        ("GET", "/me", {}),
     ]
     for method, path, kwargs in needs_sign_in:
         assert await failure(client, method, path, **kwargs) == (401, "UNAUTHENTICATED"), path
@@ -100,6 +103,7 @@ async def test_sign_in_is_needed_for_writes_and_the_viewers_lists(
             method, "/api/v1" + path, headers={"Authorization": "Bearer not.a.token"}, **kwargs
         )
         assert response.status_code == 401, path
+        assert response.headers["www-authenticate"] == 'Bearer realm="chirp"', path
     for path in [f"/tweets/{tweet_id}", f"/users/{author.handle}", "/search/tweets?q=hello"]:
         assert (await call(client, "GET", path)).status_code == 200, path
 
@@ -112,6 +116,7 @@ async def test_post_and_read_a_tweet(client: httpx.AsyncClient) -> None:
     )
     assert created.status_code == 201
     tweet = created.json()
+    assert created.headers["location"] == f"/api/v1/tweets/{tweet['id']}"
     assert tweet["text"] == f"hi @{mentioned.handle} #Tag"
     assert tweet["hashtags"] == ["tag"]
     assert [user["id"] for user in tweet["mentions"]] == [mentioned.id]
@@ -142,9 +147,20 @@ async def test_tweet_errors(client: httpx.AsyncClient) -> None:
     assert await failure(client, "GET", "/no/such/endpoint") == (404, "NOT_FOUND")
     assert await failure(client, "GET", "/no%0Asuch") == (404, "NOT_FOUND")  # any character
     assert await failure(client, "GET", "/tweets/a%0Ab") == (400, "BAD_USER_INPUT")
+    assert await failure(client, "PATCH", f"/tweets/{MISSING_TWEET}", author) == (
+        405,
+        "METHOD_NOT_ALLOWED",
+    )
     response = await call(client, "PATCH", f"/tweets/{MISSING_TWEET}", author)
-    assert response.status_code == 405
     assert set(response.headers["allow"].split(", ")) == {"GET", "PUT", "DELETE"}
+
+
+async def test_me_is_whom_a_stored_token_signs_in(client: httpx.AsyncClient) -> None:
+    account = await register(client)
+    await post(client, account, "counted")
+    me = await ok(client, "GET", "/me", account)
+    assert me == await ok(client, "GET", f"/users/{account.handle}", account)
+    assert me["id"] == account.id and me["tweetCount"] == 1
 
 
 async def test_edit_is_idempotent_within_its_window_and_limit(
@@ -246,11 +262,11 @@ async def test_timeline_pages_with_cursor_and_link(client: httpx.AsyncClient) ->
     while True:
         assert response.status_code == 200
         page = response.json()
-        seen += [edge["node"]["id"] for edge in page["edges"]]
+        assert set(page) == {"data", "nextCursor"}
+        seen += [tweet["id"] for tweet in page["data"]]
         if page["nextCursor"] is None:
             assert "link" not in response.headers
             break
-        assert page["nextCursor"] == page["pageInfo"]["endCursor"]
         link = response.headers["link"]
         assert link.startswith("<http://testserver/api/v1/timeline?") and link.endswith(
             '>; rel="next"'
@@ -270,8 +286,8 @@ async def test_user_and_user_tweets(client: httpx.AsyncClient) -> None:
     user = await ok(client, "GET", f"/users/{author.handle.upper()}")
     assert user["id"] == author.id and user["tweetCount"] == 1
     page = await ok(client, "GET", f"/users/{author.handle}/tweets?limit=1")
-    assert [edge["node"]["id"] for edge in page["edges"]] == [tweet_id]
-    assert page["nextCursor"] is None and page["pageInfo"]["hasNextPage"] is False
+    assert [tweet["id"] for tweet in page["data"]] == [tweet_id]
+    assert page["nextCursor"] is None
     assert await failure(client, "GET", "/users/nobody_here_x") == (404, "NOT_FOUND")
     assert await failure(client, "GET", "/users/nobody_here_x/tweets") == (404, "NOT_FOUND")
 
@@ -281,7 +297,7 @@ async def test_search_tweets(client: httpx.AsyncClient) -> None:
     word = unique_handle("w")
     tweet_id = await post(client, author, f"searching for {word}")
     page = await ok(client, "GET", "/search/tweets", params={"q": word})
-    assert [edge["node"]["id"] for edge in page["edges"]] == [tweet_id]
+    assert [tweet["id"] for tweet in page["data"]] == [tweet_id]
     assert await failure(client, "GET", "/search/tweets") == (400, "BAD_USER_INPUT")
     too_long = {"q": "x" * 501}
     assert await failure(client, "GET", "/search/tweets", params=too_long) == (
@@ -300,10 +316,10 @@ async def test_notifications(
     await ok(client, "POST", f"/users/{author.id}/follow", fan)
     await settle()
     page = await ok(client, "GET", "/notifications", author)
-    kinds = [(edge["node"]["kind"], edge["node"]["actor"]["id"]) for edge in page["edges"]]
+    kinds = [(notice["kind"], notice["actor"]["id"]) for notice in page["data"]]
     assert kinds == [("FOLLOW", fan.id), ("LIKE", fan.id)]
-    assert page["edges"][1]["node"]["tweet"]["id"] == tweet_id
-    assert page["edges"][0]["node"]["tweet"] is None
+    assert page["data"][1]["tweet"]["id"] == tweet_id
+    assert page["data"][0]["tweet"] is None
 
 
 def test_rate_limited_is_429_with_retry_after() -> None:

@@ -5,15 +5,17 @@ database never match."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
 from starlette.applications import Starlette
 
-from services import search
+from services import search, trends
 from tests.graphql import error_code, ok, post, register
 from tests.test_cache import EDIT
 from tests.test_notifications import DELETE
@@ -231,10 +233,41 @@ async def test_trending_hashtags_count_once_forget_deleted_and_rebuild(
     assert await trend_counts(client, [hot, warm]) == {hot: 6, warm: 1}
     trend_keys = [key async for key in redis.scan_iter("trend:*")]
     await redis.delete(*trend_keys)  # Redis lost them: counted again from the database
+    await trend_counts(client, [hot, warm])  # answers at once, and starts the count
+    assert await _rebuilt(redis)
+    await redis.delete(*[key async for key in redis.scan_iter("trend:top:*")])
     assert await trend_counts(client, [hot, warm]) == {hot: 6, warm: 1}
     data = await ok(client, TRENDS, {})
     counts = [trend["tweetCount"] for trend in data["trendingHashtags"]]
     assert len(counts) <= 10 and counts == sorted(counts, reverse=True)
+
+
+async def _rebuilt(redis: aioredis.Redis) -> bool:
+    """Whether the background count of the trend window finished within a few seconds."""
+    for _ in range(200):
+        if await redis.exists(trends.BUILT):
+            return True
+        await asyncio.sleep(0.025)
+    return False
+
+
+async def test_a_read_never_waits_for_the_trends_to_be_counted_again(
+    client: httpx.AsyncClient, settle: Settle, app: Starlette
+) -> None:
+    author, tag = await register(client), made_up()
+    await post(client, author, f"#{tag} counted")
+    await settle()
+    redis = app.state.redis
+    await redis.delete(*[key async for key in redis.scan_iter("trend:*")])
+    await redis.set("trend:building", "1", ex=60)  # another process is counting, and slow
+    # before: the request polled up to 300 s for the other process
+    counts = await asyncio.wait_for(trend_counts(client, [tag]), timeout=5)
+    assert counts == {tag: 0}  # what the buckets hold meanwhile
+    await redis.delete("trend:building")  # that process died: the next read counts again
+    await trend_counts(client, [tag])
+    assert await _rebuilt(redis)
+    await redis.delete(*[key async for key in redis.scan_iter("trend:top:*")])
+    assert await trend_counts(client, [tag]) == {tag: 1}
 
 
 async def test_an_edit_moves_the_tweet_to_its_new_hashtags(

@@ -5,21 +5,21 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import httpx
 import pytest
-import redis.asyncio as aioredis
 from meilisearch_python_sdk.errors import MeilisearchCommunicationError
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.config import Settings
 from core.db import Database
 from core.ids import expect_global_id
 from models import OutboxEvent
-from services import accounts, outbox, tweets
+from services import accounts, tweets
+from services.events import TweetEdited, UserChanged
 from services.meili import Meili
+from services.stores import Stores
+from services.work import Work
 from tests.graphql import ok, post, register, unique_handle
 from tests.test_cache import EDIT
 from tests.test_meili import closed_port
@@ -30,30 +30,19 @@ Settle = Callable[[], Awaitable[int]]
 PROFILE = "mutation($name: String) { updateProfile(input: {displayName: $name}) { handle } }"
 
 
-async def test_register_profile_and_edit_record_what_search_must_hear(
-    session: AsyncSession,
-) -> None:
+async def test_register_profile_and_edit_record_what_search_must_hear(work: Work) -> None:
     user = await accounts.register(
-        session, handle=unique_handle(), password="correct horse", display_name=None
+        work, handle=unique_handle(), password="correct horse", display_name=None
     )
-    assert outbox.recorded(session) == [("user.changed", {"user_id": user.id})]
-    await accounts.update_profile(session, user_id=user.id, display_name=None, bio="only a bio")
-    assert outbox.recorded(session) == []  # search holds the handle and the name, not the bio
-    await accounts.update_profile(session, user_id=user.id, display_name="New Name", bio=None)
-    assert outbox.recorded(session) == [("user.changed", {"user_id": user.id})]
-    tweet_id = await tweets.post_tweet(session, author_id=user.id, text="first words", limiter=None)
-    outbox.recorded(session)
-    await tweets.edit_tweet(session, actor_id=user.id, tweet_id=tweet_id, text="second words")
-    assert outbox.recorded(session) == [("tweet.edited", {"tweet_id": tweet_id})]
-    await tweets.edit_tweet(session, actor_id=user.id, tweet_id=tweet_id, text="second words")
-    assert outbox.recorded(session) == []  # the same text is no edit
-    written = await session.scalars(
-        select(OutboxEvent.topic)
-        .where(OutboxEvent.topic.in_(["user.changed", "tweet.edited"]))
-        .order_by(OutboxEvent.id.desc())
-        .limit(3)
-    )
-    assert list(written) == ["tweet.edited", "user.changed", "user.changed"]  # in the transaction
+    assert work.events == [UserChanged(user.id)]
+    await accounts.update_profile(work, user_id=user.id, display_name="New Name", bio=None)
+    assert work.events[1:] == [UserChanged(user.id)]
+    tweet_id = await tweets.post_tweet(work, author_id=user.id, text="first words", limiter=None)
+    await tweets.edit_tweet(work, actor_id=user.id, tweet_id=tweet_id, text="second words")
+    assert work.events[-1] == TweetEdited(tweet_id)
+    await tweets.edit_tweet(work, actor_id=user.id, tweet_id=tweet_id, text="second words")
+    assert work.events[-1] == TweetEdited(tweet_id)  # the same text is no edit: nothing more
+    assert len(work.events) == 4
 
 
 async def test_the_jobs_run_through_the_outbox_without_search_url(
@@ -69,22 +58,17 @@ async def test_the_jobs_run_through_the_outbox_without_search_url(
         assert list(left) == []
 
 
-@pytest.mark.parametrize(
-    ("topic", "payload"), [("user.changed", {"user_id": 1})]
-)  # tweet.edited also counts the trends again (tests/test_search.py)
-async def test_without_search_url_the_indexing_jobs_touch_nothing(
-    settings: Settings, topic: str, payload: dict[str, Any]
-) -> None:
-    stores = jobs.Stores.connect(settings)
+async def test_without_search_url_the_profile_job_reads_nothing(settings: Settings) -> None:
+    stores = Stores.connect(settings)
     assert stores.search is None  # tweet.posted and tweet.removed only count and fan out
-    await stores.close()
-    nowhere = jobs.Stores(
-        db=Database.connect(f"postgresql+asyncpg://nobody@127.0.0.1:{closed_port()}/none"),
-        redis=aioredis.from_url(f"redis://127.0.0.1:{closed_port()}/0"),
-        settings=settings,
+    no_database = dataclasses.replace(
+        stores, db=Database.connect(f"postgresql+asyncpg://nobody@127.0.0.1:{closed_port()}/none")
     )
-    await jobs.run(nowhere, topic, payload)  # neither the database nor Redis is asked
-    await nowhere.close()
+    try:  # it drops the cached profile (Redis) and asks the database nothing
+        await jobs.run(no_database, "user.changed", {"user_id": 1})
+    finally:
+        await no_database.db.dispose()
+        await stores.close()
 
 
 async def test_while_meilisearch_is_down_the_jobs_fail_to_be_retried(
@@ -97,7 +81,7 @@ async def test_while_meilisearch_is_down_the_jobs_fail_to_be_retried(
     await settle()
     author_id, kept_id = expect_global_id(author.id, "User"), expect_global_id(kept, "Tweet")
     down = dataclasses.replace(settings, search_url=f"http://127.0.0.1:{closed_port()}")
-    stores = jobs.Stores.connect(down, pool_size=2)
+    stores = Stores.connect(down, pool_size=2)
     try:
         assert isinstance(stores.search, Meili)
         for topic, payload in [

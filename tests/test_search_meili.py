@@ -25,13 +25,13 @@ from services import reindex
 from services.meili import TWEET_INDEX, USER_INDEX, Meili, split_id, tweet_search
 from services.search import Terms
 from services.search_backends import PostgresSearch
+from services.stores import Stores
 from tests.conftest import run_pending_jobs
 from tests.graphql import ok, post, register, unique_handle
 from tests.test_cache import EDIT
 from tests.test_notifications import DELETE
 from tests.test_search import HOSTILE, made_up
 from tests.test_social import RETWEET
-from workers import jobs
 
 SEARCH_URL = os.environ.get("SEARCH_URL", "")
 if not SEARCH_URL:
@@ -70,7 +70,7 @@ async def applied(meili: Meili) -> None:
 @pytest.fixture
 async def index_now(settings: Settings, meili: Meili) -> AsyncIterator[Index]:
     """Runs the pending outbox jobs as a worker with SEARCH_URL would, then waits for them."""
-    stores = jobs.Stores(
+    stores = Stores(
         db=Database.connect(settings.database_url or "", pool_size=2),
         redis=aioredis.from_url(settings.redis_url or ""),
         settings=dataclasses.replace(settings, search_url=SEARCH_URL),

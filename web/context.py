@@ -48,10 +48,8 @@ async def build_context(connection: HTTPConnection) -> Context:
     state = connection.app.state
     identity = await request_identity(connection)
     return Context(
-        db=state.db,
-        redis=state.redis,
+        stores=state.stores,
         tokens=state.tokens,
-        settings=state.settings,
         viewer_id=None if identity is None else identity.user_id,
         request_id=getattr(connection.state, "request_id", None) or request_id(connection),
         search=state.search,

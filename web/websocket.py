@@ -4,8 +4,10 @@ Sign-in is the connection_init payload `{"authorization": "Bearer <token>"}`: a 
 token closes the socket with 4403, and so does the token's expiry or its revocation by a
 password change (noticed within RECHECK_SECONDS), when the client reconnects with a fresh one
 (and `since`). A connection without a token may subscribe to what needs no
-sign-in. Limits: WS_CONNECTIONS_PER_USER across all API processes (4403 past it), and
-WS_SUBSCRIPTIONS_PER_CONNECTION operations at once on one connection.
+sign-in. Limits: WS_CONNECTIONS_PER_USER across all API processes (past it the socket closes
+with 4429, not 4403: the token is good, and a client that signs out on 4403 must not), and
+WS_SUBSCRIPTIONS_PER_CONNECTION operations at once on one connection (past it the operation's
+error is RATE_LIMITED).
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from collections import OrderedDict
 from contextlib import suppress
 from contextvars import ContextVar
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
+from graphql import GraphQLFormattedError
 from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
@@ -33,14 +36,25 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
 )
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
+    SubscribeMessage,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ErrorMessage as TransportError,
+)
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.subscriptions.protocols.graphql_ws.types import ConnectionInitMessage as WSInit
+from strawberry.subscriptions.protocols.graphql_ws.types import ErrorMessage as LegacyError
+from strawberry.subscriptions.protocols.graphql_ws.types import StartMessage
 from strawberry.types.unset import UNSET, UnsetType
 
+from core.errors import RateLimited, format_api_error
 from core.logs import REQUEST_ID
 from core.metrics import WEBSOCKETS
 from core.security import Identity
 from core.tasks import stopping
-from schema import schema
+from schema.build import schema
 from schema.context import Context
 from services import tokens
 from services.rate_limits import CLIENT_BUDGET
@@ -49,6 +63,7 @@ from web.context import viewer_identity
 log = logging.getLogger("chirp.websocket")
 FORBIDDEN = 4403
 TOO_SLOW = 4413  # a subscription fell BUFFER events behind: resubscribe with `since`
+TOO_MANY = 4429  # the user holds WS_CONNECTIONS_PER_USER connections already
 KEEP_ALIVE_SECONDS = 15
 RECHECK_SECONDS = 30.0  # how often an open socket checks that its token was not revoked
 _STATE = "chirp.websocket"
@@ -57,16 +72,68 @@ _ENCODED = 64
 _OPERATION: ContextVar[Operation[Context, None] | None] = ContextVar("operation", default=None)
 
 
+class _TooManyConnections(Exception):
+    """on_ws_connect's refusal of a user over WS_CONNECTIONS_PER_USER."""
+
+
+_TOO_MANY_REASON = "Too many connections for this user."
+
+
+def _over_the_limit(operations: int, view: Any) -> list[GraphQLFormattedError] | None:
+    """The error of an operation past the per-connection limit, as the client sees errors."""
+    if operations < view.operations_per_connection:
+        return None
+    limit = view.operations_per_connection
+    refused = RateLimited(
+        f"At most {limit} operations run at once on one connection.", retry_after=1
+    )
+    return [cast(GraphQLFormattedError, format_api_error(refused))]
+
+
 class _TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
-        await super().handle_connection_init(message)
+        try:
+            await super().handle_connection_init(message)
+        except _TooManyConnections:
+            await self.websocket.close(code=TOO_MANY, reason=_TOO_MANY_REASON)
         # cancelled by now: holding it would keep its CancelledError, with the frames of its
         # traceback, for as long as the socket is open (~1 KB of each idle connection)
         self.connection_init_timeout_task = None
 
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        if self.connection_acknowledged and message["id"] not in self.operations:
+            refused = _over_the_limit(len(self.operations), self.view)
+            if refused is not None:
+                await self.send_message(
+                    TransportError(id=message["id"], type="error", payload=refused)
+                )
+                return
+        await super().handle_subscribe(message)
+
     async def run_operation(self, operation: Operation[Context, None]) -> None:
         _OPERATION.set(operation)  # its resolvers may send its results (send_shared)
         await super().run_operation(operation)
+
+
+class _LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
+    async def handle_connection_init(self, message: WSInit) -> None:
+        try:
+            await super().handle_connection_init(message)
+        except _TooManyConnections:
+            await self.send_message(
+                {"type": "connection_error", "payload": {"message": _TOO_MANY_REASON}}
+            )
+            await self.websocket.close(code=TOO_MANY, reason=_TOO_MANY_REASON)
+
+    async def handle_start(self, message: StartMessage) -> None:
+        if self.connection_acknowledged and message["id"] not in self.tasks:
+            refused = _over_the_limit(len(self.tasks), self.view)
+            if refused is not None:
+                await self.send_message(
+                    LegacyError(id=message["id"], type="error", payload=refused[0])
+                )
+                return
+        await super().handle_start(message)
 
 
 class _Connection:
@@ -126,6 +193,7 @@ class _Connection:
 
 class GraphQLWebSocket(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = _TransportWSHandler
+    graphql_ws_handler_class = _LegacyWSHandler
 
     def __init__(self, *, subscriptions_per_connection: int) -> None:
         super().__init__(
@@ -134,8 +202,9 @@ class GraphQLWebSocket(GraphQL[Context, None]):
             keep_alive=True,
             keep_alive_interval=KEEP_ALIVE_SECONDS,
             connection_init_wait_timeout=timedelta(seconds=10),
-            max_subscriptions_per_connection=subscriptions_per_connection,
+            max_subscriptions_per_connection=None,  # ours, with a contract code: _over_the_limit
         )
+        self.operations_per_connection = subscriptions_per_connection
         self._connections: dict[int, _Connection] = {}  # by id() of their context
         self._watcher: asyncio.Task[None] | None = None  # rechecks the open sockets' tokens
         # a shared event's data, encoded once for all its subscribers: id() -> (data, JSON)
@@ -172,10 +241,8 @@ class GraphQLWebSocket(GraphQL[Context, None]):
         assert isinstance(request, WebSocket)
         state = request.app.state
         context = Context(
-            db=state.db,
-            redis=state.redis,
+            stores=state.stores,
             tokens=state.tokens,
-            settings=state.settings,
             viewer_id=None,
             request_id=uuid.uuid4().hex,
             search=state.search,
@@ -210,7 +277,7 @@ class GraphQLWebSocket(GraphQL[Context, None]):
             log.warning("websocket: Redis failed; connection admitted without the per-user limit")
             admitted = True
         if not admitted:
-            raise ConnectionRejectionError({"message": "Too many connections for this user."})
+            raise _TooManyConnections
         context.viewer_id = identity.user_id
         context.after_write()  # loaders for this viewer
         connection.identity, connection.checked_at = identity, time.monotonic()

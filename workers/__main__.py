@@ -19,7 +19,7 @@ THREADS = 4
 
 
 def main() -> None:
-    logs.configure()
+    logs.configure(Settings.from_env().log_format)
     settings = Settings.from_env()
     from workers import relay
     from workers.actors import broker  # configures the broker, then binds the actor to it

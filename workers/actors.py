@@ -11,23 +11,25 @@ import logging
 from typing import Any
 
 import dramatiq
+from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Middleware
 
 from core.config import Settings
+from services.stores import Stores
 from workers import jobs
 from workers.broker import configure
 
 logger = logging.getLogger("chirp.jobs")
 settings = Settings.from_env()
 broker = configure(settings)
-_stores: dict[int, jobs.Stores] = {}
+_stores: dict[int, Stores] = {}
 
 
 class DeadLetters(Middleware):
     """One error line per job given up on; the message itself waits in the dead letter queue
     (a failed message is nacked, and a nack moves it there)."""
 
-    def after_nack(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
+    def after_nack(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         logger.error(
             "job %s %r dead-lettered after %s retries: %s",
             message.message_id,
@@ -40,10 +42,10 @@ class DeadLetters(Middleware):
 broker.add_middleware(DeadLetters())
 
 
-def stores() -> jobs.Stores:
+def stores() -> Stores:
     loop = id(asyncio.get_running_loop())
     if loop not in _stores:
-        _stores[loop] = jobs.Stores.connect(settings)
+        _stores[loop] = Stores.connect(settings)
     return _stores[loop]
 
 

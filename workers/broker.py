@@ -28,7 +28,7 @@ def configure(settings: Settings) -> dramatiq.Broker:
         broker = RabbitmqBroker(url=url)
     else:
         # maintenance (requeueing a dead worker's messages) on 1 in 10 fetches, not 1 in 1,000
-        broker = RedisBroker(
+        broker = RedisBroker(  # type: ignore[no-untyped-call]
             url=url, namespace=NAMESPACE, heartbeat_timeout=HEARTBEAT_MS, maintenance_chance=100_000
         )
     broker.add_middleware(AsyncIO())

@@ -1,20 +1,19 @@
-"""POST /register, POST /login, GET /users/{handle}: services/accounts.py behind them."""
+"""POST /register, POST /login, GET /me, GET /users/{handle}: services/accounts.py behind them."""
 
 from __future__ import annotations
 
 from core.errors import NotFound
-from resolvers.accounts import reloaded_user
-from schema.users import User
 from services import accounts
+from views import users as views
 from web.rest import shapes
 from web.rest.bodies import Handle, Login, Register
 from web.rest.endpoint import Call
 
 
 async def register(call: Call, *, body: Register) -> shapes.AuthPayload:
-    async with call.context.transaction() as session:
+    async with call.context.work() as work:
         user = await accounts.register(
-            session,
+            work,
             handle=body["handle"],
             password=body["password"],
             display_name=body.get("displayName"),
@@ -23,20 +22,27 @@ async def register(call: Call, *, body: Register) -> shapes.AuthPayload:
 
 
 async def login(call: Call, *, body: Login) -> shapes.AuthPayload:
-    async with call.context.transaction() as session:
+    async with call.context.work() as work:
         user = await accounts.authenticate(
-            session, call.context.limiter, handle=body["handle"], password=body["password"]
+            work.session, call.context.limiter, handle=body["handle"], password=body["password"]
         )
     return await _signed_in(call, user.id, user.token_generation)
 
 
+async def me(call: Call) -> shapes.User:
+    return await shapes.user(
+        call.context, await views.existing(call.context.loaders, call.viewer())
+    )
+
+
 async def user(call: Call, *, handle: Handle) -> shapes.User:
-    row = await call.context.loaders.users_by_handle.load(handle)
+    row = await views.by_handle(call.context.loaders, handle)
     if row is None:
         raise NotFound("No such user.")
-    return await shapes.user(call, User.from_row(row))
+    return await shapes.user(call.context, row)
 
 
 async def _signed_in(call: Call, user_id: int, generation: int) -> shapes.AuthPayload:
     token = call.context.tokens.issue(user_id, generation=generation)
-    return {"token": token, "user": await shapes.user(call, await reloaded_user(call, user_id))}
+    row = await views.existing(call.context.loaders, user_id)
+    return {"token": token, "user": await shapes.user(call.context, row)}

@@ -47,6 +47,7 @@ class Endpoint:
     status: int = 200
     errors: tuple[type[ApiError], ...] = ()
     signed_in: bool = False  # documents the bearer token; the handler asks for the viewer
+    location: str | None = None  # of what a 201 created: a path under /api/v1, from the answer
     hints: dict[str, Any] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -112,6 +113,8 @@ class Endpoint:
         if result is None:
             return Response(status_code=204)
         headers = {}
+        if self.location is not None:
+            headers["Location"] = request.scope["root_path"] + self.location.format(**result)
         if self.pages and result["nextCursor"] is not None:
             next_page = request.url.include_query_params(cursor=result["nextCursor"])
             headers["Link"] = f'<{next_page}>; rel="next"'

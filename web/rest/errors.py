@@ -24,7 +24,14 @@ from core.metrics import ERRORS
 log = logging.getLogger(__name__)
 
 Code = Literal[
-    "BAD_USER_INPUT", "UNAUTHENTICATED", "FORBIDDEN", "NOT_FOUND", "CONFLICT", "RATE_LIMITED"
+    "BAD_USER_INPUT",
+    "UNAUTHENTICATED",
+    "FORBIDDEN",
+    "NOT_FOUND",
+    "CONFLICT",
+    "RATE_LIMITED",
+    "PAYLOAD_TOO_LARGE",
+    "METHOD_NOT_ALLOWED",
 ]
 
 
@@ -40,10 +47,17 @@ class Error(TypedDict):
 
 
 class PayloadTooLarge(ApiError):
-    """The body is over the 1 MiB limit (its code is the one GraphQL over HTTP gives)."""
+    """The body is over the 1 MiB limit."""
 
-    code = BadUserInput.code
+    code = "PAYLOAD_TOO_LARGE"
     http_status = 413
+
+
+class MethodNotAllowed(ApiError):
+    """The path exists, but not with this method (the Allow header lists those it has)."""
+
+    code = "METHOD_NOT_ALLOWED"
+    http_status = 405
 
 
 # what each status means in the document
@@ -55,16 +69,19 @@ STATUSES: dict[int, str] = {
     Forbidden.http_status: "FORBIDDEN: signed in, but not allowed (someone else's tweet).",
     NotFound.http_status: "NOT_FOUND: no such user or tweet, or it was deleted.",
     Conflict.http_status: "CONFLICT: handle taken; edit window closed or edit limit reached.",
-    PayloadTooLarge.http_status: "The request body is larger than 1 MiB.",
+    PayloadTooLarge.http_status: "PAYLOAD_TOO_LARGE: the request body is larger than 1 MiB.",
     RateLimited.http_status: "RATE_LIMITED: over a rate limit; Retry-After gives whole seconds.",
 }
 
 
-def error_response(error: ApiError) -> JSONResponse:
+def error_response(error: ApiError, headers: dict[str, str] | None = None) -> JSONResponse:
     ERRORS.labels(error.code).inc()
-    headers = {}
+    headers = dict(headers or {})
     if isinstance(error, RateLimited):
         headers["Retry-After"] = str(error.retry_after)
+    if isinstance(error, Unauthenticated):  # RFC 6750: which scheme would sign in
+        headers["WWW-Authenticate"] = 'Bearer realm="chirp"'
+
     body = {"error": {"code": error.code, "message": error.message}}
     return JSONResponse(body, status_code=error.http_status, headers=headers)
 

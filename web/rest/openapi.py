@@ -102,6 +102,14 @@ def _success(endpoint: Endpoint, schemas: dict[str, Any]) -> dict[str, Any]:
                 "schema": {"type": "string"},
             }
         }
+    if endpoint.location is not None:
+        response["headers"] = {
+            "Location": {
+                "description": "Where what was created can be read.",
+                "required": True,
+                "schema": {"type": "string"},
+            }
+        }
     return response
 
 
@@ -128,6 +136,14 @@ def _error(status: int) -> dict[str, Any]:
                 "description": "Whole seconds to wait before trying again.",
                 "required": True,
                 "schema": {"type": "integer", "minimum": 0},
+            }
+        }
+    if status == Unauthenticated.http_status:
+        response["headers"] = {
+            "WWW-Authenticate": {
+                "description": 'The scheme that signs in: `Bearer realm="chirp"`.',
+                "required": True,
+                "schema": {"type": "string"},
             }
         }
     return response

@@ -13,12 +13,21 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from core.errors import Conflict, Forbidden, NotFound, Unauthenticated
 from web.rest import accounts, graph, reads, tweets
 from web.rest.endpoint import Endpoint
+from web.rest.errors import MethodNotAllowed, error_response
 from web.rest.openapi import document
 
 PREFIX = "/api/v1"
 
 ENDPOINTS = [
-    Endpoint("POST", "/register", accounts.register, "Create an account", 201, (Conflict,)),
+    Endpoint(
+        "POST",
+        "/register",
+        accounts.register,
+        "Create an account",
+        201,
+        (Conflict,),
+        location="/users/{user[handle]}",
+    ),
     Endpoint(
         "POST",
         "/login",
@@ -28,7 +37,21 @@ ENDPOINTS = [
         (Unauthenticated,),
     ),
     Endpoint(
-        "POST", "/tweets", tweets.create_tweet, "Post a tweet or reply", 201, (NotFound,), True
+        "GET",
+        "/me",
+        accounts.me,
+        "The signed-in user (whom a stored token signs in)",
+        signed_in=True,
+    ),
+    Endpoint(
+        "POST",
+        "/tweets",
+        tweets.create_tweet,
+        "Post a tweet or reply",
+        201,
+        (NotFound,),
+        True,
+        location="/tweets/{id}",
     ),
     Endpoint("GET", "/tweets/{tweet_id}", tweets.get_tweet, "A tweet", errors=(NotFound,)),
     Endpoint(
@@ -129,8 +152,8 @@ class _Methods:
         await response(scope, receive, send)
 
     def _not_allowed(self) -> Response:
-        body = {"error": {"code": "BAD_USER_INPUT", "message": "Method not allowed."}}
-        return JSONResponse(body, status_code=405, headers={"Allow": ", ".join(self.by_method)})
+        allowed = {"Allow": ", ".join(self.by_method)}
+        return error_response(MethodNotAllowed("Method not allowed."), allowed)
 
 
 class _Mount(Mount):

@@ -1,25 +1,26 @@
 """What the REST API answers: the GraphQL types as JSON, with the same field names and ids.
 
-The objects come from the same loading functions the GraphQL resolvers use (schema/); this
-module only lays them out as JSON. The fields that GraphQL resolves lazily (edit history,
-mentions, viewer flags) are read through the same loaders, each kind in one batch.
+Built from the same views the GraphQL types are (views/); the fields that GraphQL resolves
+lazily (edit history, mentions, viewer flags) are read through the same loaders, each kind in
+one batch. A list is the resources themselves, `{"data": [...], "nextCursor": ...}`
+(CONTRACT.md, "REST lists").
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, WithJsonSchema
 from typing_extensions import TypedDict
 
 from core.ids import to_global_id
-from schema import notifications as gql_notifications
-from schema import tweets as gql_tweets
-from schema import users as gql_users
-from schema.context import HasContext
-from schema.relay import PageInfo as GqlPageInfo
+from schema.context import Context
 from schema.scalars import serialize_datetime
+from services.notifications import KINDS
+from views.notifications import NotificationView
+from views.pages import Listed
+from views.tweets import TweetView
 
 Timestamp = Annotated[
     str,
@@ -85,25 +86,10 @@ class Tweet(TypedDict):
     viewerHasRetweeted: bool
 
 
-class PageInfo(TypedDict):
-    """Where a page sits in its list, as GraphQL's `PageInfo`."""
+class TweetList(TypedDict):
+    """Tweets, and the cursor of the next page."""
 
-    hasNextPage: bool
-    hasPreviousPage: bool
-    startCursor: Cursor | None
-    endCursor: Cursor | None
-
-
-class TweetEdge(TypedDict):
-    cursor: Cursor
-    node: Tweet
-
-
-class TweetPage(TypedDict):
-    """A page of tweets, as GraphQL's `TweetConnection`, plus the cursor of the next page."""
-
-    edges: list[TweetEdge]
-    pageInfo: PageInfo
+    data: list[Tweet]
     nextCursor: Annotated[
         Cursor | None, Field(description="The `cursor` of the next page; null on the last page.")
     ]
@@ -118,7 +104,7 @@ class Notification(TypedDict):
         WithJsonSchema(
             {
                 "type": "string",
-                "enum": [kind.value for kind in gql_notifications.NotificationKind],
+                "enum": list(KINDS),
             }
         ),
     ]
@@ -128,16 +114,10 @@ class Notification(TypedDict):
     read: bool
 
 
-class NotificationEdge(TypedDict):
-    cursor: Cursor
-    node: Notification
+class NotificationList(TypedDict):
+    """The viewer's notifications, and the cursor of the next page."""
 
-
-class NotificationPage(TypedDict):
-    """A page of notifications, as GraphQL's `NotificationConnection`, plus the next cursor."""
-
-    edges: list[NotificationEdge]
-    pageInfo: PageInfo
+    data: list[Notification]
     nextCursor: Annotated[
         Cursor | None, Field(description="The `cursor` of the next page; null on the last page.")
     ]
@@ -156,30 +136,28 @@ class Deleted(TypedDict):
     id: str
 
 
-async def users(call: HasContext, found: list[gql_users.User]) -> list[User]:
-    loaders = call.context.loaders
-    keys = [user.raw_id for user in found]
+async def users(context: Context, rows: list[Any]) -> list[User]:
+    loaders = context.loaders
+    keys = [row.id for row in rows]
     following, follower = await asyncio.gather(
         loaders.viewer_follows.load_many(keys), loaders.follows_viewer.load_many(keys)
     )
     return [
-        _user(user, viewer_is_following, follows_viewer)
-        for user, viewer_is_following, follows_viewer in zip(
-            found, following, follower, strict=True
-        )
+        _user(row, viewer_is_following, follows_viewer)
+        for row, viewer_is_following, follows_viewer in zip(rows, following, follower, strict=True)
     ]
 
 
-async def user(call: HasContext, found: gql_users.User) -> User:
-    (shaped,) = await users(call, [found])
+async def user(context: Context, row: Any) -> User:
+    (shaped,) = await users(context, [row])
     return shaped
 
 
-async def tweets(call: HasContext, found: list[gql_tweets.Tweet]) -> list[Tweet]:
-    originals = [tweet.retweet_of for tweet in found if tweet.retweet_of is not None]
-    every = {tweet.row.id: tweet for tweet in [*found, *originals]}
-    rows = [tweet.row for tweet in every.values()]
-    loaders = call.context.loaders
+async def tweets(context: Context, found: list[TweetView]) -> list[Tweet]:
+    originals = [view.original for view in found if view.original is not None]
+    every = {view.row.id: view for view in [*found, *originals]}
+    rows = [view.row for view in every.values()]
+    loaders = context.loaders
     handles = sorted({handle for row in rows for handle in row.mentions})
     reply_ids = sorted({row.reply_to_id for row in rows if row.reply_to_id is not None})
     histories, mentioned, replied = await asyncio.gather(
@@ -187,28 +165,23 @@ async def tweets(call: HasContext, found: list[gql_tweets.Tweet]) -> list[Tweet]
         loaders.users_by_handle.load_many(handles),
         loaders.tweets.load_many(reply_ids),
     )
-    mentioned_users = {
-        handle: gql_users.User.from_row(row)
-        for handle, row in zip(handles, mentioned, strict=True)
-        if row is not None
+    mentioned_rows = {
+        handle: row for handle, row in zip(handles, mentioned, strict=True) if row is not None
     }
-    authors = {tweet.author.raw_id: tweet.author for tweet in every.values()}
-    shaped_users = {
-        shaped["id"]: shaped
-        for shaped in await users(call, [*authors.values(), *mentioned_users.values()])
-    }
+    people = {view.author.id: view.author for view in every.values()}
+    people |= {row.id: row for row in mentioned_rows.values()}
+    shaped_users = dict(zip(people, await users(context, list(people.values())), strict=True))
     history = dict(zip(every, histories, strict=True))
     existing = {row.id for row in replied if row is not None}
 
-    def shape(tweet: gql_tweets.Tweet) -> Tweet:
-        row = tweet.row
-        original = tweet.retweet_of
+    def shape(view: TweetView) -> Tweet:
+        row = view.row
         return {
-            "id": str(tweet.id),
-            "text": tweet.text,
-            "author": shaped_users[str(tweet.author.id)],
-            "createdAt": serialize_datetime(tweet.created_at),
-            "editedAt": serialize_datetime(tweet.edited_at) if tweet.edited_at else None,
+            "id": to_global_id("Tweet", row.id),
+            "text": row.text,
+            "author": shaped_users[view.author.id],
+            "createdAt": serialize_datetime(row.created_at),
+            "editedAt": serialize_datetime(row.edited_at) if row.edited_at else None,
             "editHistory": [
                 {"text": version.text, "createdAt": serialize_datetime(version.created_at)}
                 for version in history[row.id]
@@ -218,90 +191,64 @@ async def tweets(call: HasContext, found: list[gql_tweets.Tweet]) -> list[Tweet]
                 if row.reply_to_id in existing
                 else None
             ),
-            "retweetOf": shape(original) if original is not None else None,
-            "hashtags": tweet.hashtags,
+            "retweetOf": shape(view.original) if view.original is not None else None,
+            "hashtags": list(row.hashtags),
             "mentions": [
-                shaped_users[str(mentioned_users[handle].id)]
+                shaped_users[mentioned_rows[handle].id]
                 for handle in row.mentions
-                if handle in mentioned_users
+                if handle in mentioned_rows
             ],
-            "likeCount": tweet.like_count,
-            "retweetCount": tweet.retweet_count,
-            "replyCount": tweet.reply_count,
-            "viewerHasLiked": tweet.viewer_has_liked,
-            "viewerHasRetweeted": tweet.viewer_has_retweeted,
+            "likeCount": row.like_count,
+            "retweetCount": row.retweet_count,
+            "replyCount": row.reply_count,
+            "viewerHasLiked": view.liked,
+            "viewerHasRetweeted": view.retweeted,
         }
 
-    return [shape(tweet) for tweet in found]
+    return [shape(view) for view in found]
 
 
-async def tweet(call: HasContext, found: gql_tweets.Tweet) -> Tweet:
-    (shaped,) = await tweets(call, [found])
+async def tweet(context: Context, found: TweetView) -> Tweet:
+    (shaped,) = await tweets(context, [found])
     return shaped
 
 
-async def tweet_page(call: HasContext, connection: gql_tweets.TweetConnection) -> TweetPage:
-    nodes = await tweets(call, [edge.node for edge in connection.edges])
-    return {
-        "edges": [
-            {"cursor": edge.cursor, "node": node}
-            for edge, node in zip(connection.edges, nodes, strict=True)
-        ],
-        "pageInfo": _page_info(connection.page_info),
-        "nextCursor": _next_cursor(connection.page_info),
-    }
+async def tweet_list(context: Context, listed: Listed[TweetView]) -> TweetList:
+    found = [view for _, view in listed.entries]
+    return {"data": await tweets(context, found), "nextCursor": listed.next_cursor}
 
 
-async def notification_page(
-    call: HasContext, connection: gql_notifications.NotificationConnection
-) -> NotificationPage:
-    found = [edge.node for edge in connection.edges]
-    actors = await users(call, [notification.actor for notification in found])
-    involved = [notification.tweet for notification in found if notification.tweet is not None]
-    shaped_tweets = dict(zip([id(t) for t in involved], await tweets(call, involved), strict=True))
+async def notification_list(context: Context, listed: Listed[NotificationView]) -> NotificationList:
+    found = [view for _, view in listed.entries]
+    actors = await users(context, [view.actor for view in found])
+    about = [view.tweet for view in found if view.tweet is not None]
+    shaped = dict(zip([id(t) for t in about], await tweets(context, about), strict=True))
     return {
-        "edges": [
+        "data": [
             {
-                "cursor": edge.cursor,
-                "node": {
-                    "id": str(edge.node.id),
-                    "kind": edge.node.kind.value,
-                    "actor": actor,
-                    "tweet": shaped_tweets[id(edge.node.tweet)] if edge.node.tweet else None,
-                    "createdAt": serialize_datetime(edge.node.created_at),
-                    "read": edge.node.read,
-                },
+                "id": to_global_id("Notification", view.row.id),
+                "kind": view.row.kind,
+                "actor": actor,
+                "tweet": shaped[id(view.tweet)] if view.tweet is not None else None,
+                "createdAt": serialize_datetime(view.row.created_at),
+                "read": view.row.read,
             }
-            for edge, actor in zip(connection.edges, actors, strict=True)
+            for view, actor in zip(found, actors, strict=True)
         ],
-        "pageInfo": _page_info(connection.page_info),
-        "nextCursor": _next_cursor(connection.page_info),
+        "nextCursor": listed.next_cursor,
     }
 
 
-def _page_info(info: GqlPageInfo) -> PageInfo:
+def _user(row: Any, viewer_is_following: bool, follows_viewer: bool) -> User:
     return {
-        "hasNextPage": info.has_next_page,
-        "hasPreviousPage": info.has_previous_page,
-        "startCursor": info.start_cursor,
-        "endCursor": info.end_cursor,
-    }
-
-
-def _next_cursor(info: GqlPageInfo) -> str | None:
-    return info.end_cursor if info.has_next_page else None
-
-
-def _user(found: gql_users.User, viewer_is_following: bool, follows_viewer: bool) -> User:
-    return {
-        "id": str(found.id),
-        "handle": found.handle,
-        "displayName": found.display_name,
-        "bio": found.bio,
-        "createdAt": serialize_datetime(found.created_at),
-        "followerCount": found.follower_count,
-        "followingCount": found.following_count,
-        "tweetCount": found.tweet_count,
+        "id": to_global_id("User", row.id),
+        "handle": row.handle,
+        "displayName": row.display_name,
+        "bio": row.bio,
+        "createdAt": serialize_datetime(row.created_at),
+        "followerCount": row.follower_count,
+        "followingCount": row.following_count,
+        "tweetCount": row.tweet_count,
         "viewerIsFollowing": viewer_is_following,
         "followsViewer": follows_viewer,
     }

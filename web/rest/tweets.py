@@ -7,9 +7,8 @@ from datetime import timedelta
 
 from core.errors import NotFound
 from core.ids import expect_global_id
-from resolvers.tweets import reloaded_tweet
-from schema.tweets import load_tweet
 from services import engagement, tweets
+from views import tweets as views
 from web.rest import shapes
 from web.rest.bodies import NewTweet, TweetEdit, TweetId
 from web.rest.endpoint import Call
@@ -20,43 +19,43 @@ _TweetAction = Callable[..., Awaitable[int]]
 async def create_tweet(call: Call, *, body: NewTweet) -> shapes.Tweet:
     reply_to_id = body.get("replyToId")
     reply_to = expect_global_id(reply_to_id, "Tweet") if reply_to_id else None
-    async with call.context.transaction() as session:
+    async with call.context.work() as work:
         tweet_id = await tweets.post_tweet(
-            session,
+            work,
             author_id=call.viewer(),
             text=body["text"],
             reply_to_id=reply_to,
             limiter=call.context.limiter,
         )
-    return await shapes.tweet(call, await reloaded_tweet(call, tweet_id))
+    return await _answer(call, tweet_id)
 
 
 async def get_tweet(call: Call, *, tweet_id: TweetId) -> shapes.Tweet:
-    found = await load_tweet(call, expect_global_id(tweet_id, "Tweet"))
+    found = await views.tweet(call.context.loaders, expect_global_id(tweet_id, "Tweet"))
     if found is None:
         raise NotFound("No such tweet.")
-    return await shapes.tweet(call, found)
+    return await shapes.tweet(call.context, found)
 
 
 async def edit_tweet(call: Call, *, tweet_id: TweetId, body: TweetEdit) -> shapes.Tweet:
     raw_id = expect_global_id(tweet_id, "Tweet")
     settings = call.context.settings
-    async with call.context.transaction() as session:
+    async with call.context.work() as work:
         await tweets.edit_tweet(
-            session,
+            work,
             actor_id=call.viewer(),
             tweet_id=raw_id,
             text=body["text"],
             window=timedelta(seconds=settings.edit_window_seconds),
             limit=settings.edit_limit,
         )
-    return await shapes.tweet(call, await reloaded_tweet(call, raw_id))
+    return await _answer(call, raw_id)
 
 
 async def delete_tweet(call: Call, *, tweet_id: TweetId) -> None:
     raw_id = expect_global_id(tweet_id, "Tweet")
-    async with call.context.transaction() as session:
-        await tweets.delete_tweet(session, actor_id=call.viewer(), tweet_id=raw_id)
+    async with call.context.work() as work:
+        await tweets.delete_tweet(work, actor_id=call.viewer(), tweet_id=raw_id)
 
 
 async def like(call: Call, *, tweet_id: TweetId) -> shapes.Tweet:
@@ -77,6 +76,10 @@ async def undo_retweet(call: Call, *, tweet_id: TweetId) -> shapes.Tweet:
 
 async def _engage(call: Call, tweet_id: TweetId, action: _TweetAction) -> shapes.Tweet:
     raw_id = expect_global_id(tweet_id, "Tweet")
-    async with call.context.transaction() as session:
-        original = await action(session, actor_id=call.viewer(), tweet_id=raw_id)
-    return await shapes.tweet(call, await reloaded_tweet(call, original))
+    async with call.context.work() as work:
+        original = await action(work, actor_id=call.viewer(), tweet_id=raw_id)
+    return await _answer(call, original)
+
+
+async def _answer(call: Call, tweet_id: int) -> shapes.Tweet:
+    return await shapes.tweet(call.context, await views.existing(call.context.loaders, tweet_id))

@@ -1,0 +1,35 @@
+"""What a unit of work and its effects act on: the database, Redis, the settings, and the
+Meilisearch index when SEARCH_URL is set. One per API process (its lifespan) or worker loop."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+
+from core.config import Settings
+from core.db import Database
+from services.meili import Meili
+
+
+@dataclass(frozen=True)
+class Stores:
+    db: Database
+    redis: aioredis.Redis
+    settings: Settings
+    search: Meili | None = None  # when SEARCH_URL is set
+
+    @classmethod
+    def connect(cls, settings: Settings, *, pool_size: int = 4) -> Stores:
+        return cls(
+            db=Database.connect(settings.database_url or "", pool_size=pool_size),
+            redis=aioredis.from_url(settings.redis_url or ""),
+            settings=settings,
+            search=Meili.connect(settings) if settings.search_url else None,
+        )
+
+    async def close(self) -> None:
+        if self.search is not None:
+            await self.search.close()
+        await self.redis.aclose()
+        await self.db.dispose()

@@ -1,0 +1,53 @@
+"""The unit of work: one transaction, the events its services record, and what follows them.
+
+Every write, from a resolver, a REST handler, a worker job, a CLI command or a test, runs as
+
+    async with unit_of_work(stores) as work:
+        tweet_id = await tweets.post_tweet(work, author_id=..., text=...)
+
+Services act on `work.session` (they flush, never commit) and `work.record(event)` what they
+did. At the end of the block the events go into the outbox in the same transaction, the
+transaction commits, and then services/effects.py turns the events into their effects. A block
+that raises commits nothing and has no effects; a broken constraint is the client's error its
+meaning says (services/integrity.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services import effects, integrity, outbox
+from services.events import Event
+from services.stores import Stores
+
+
+class Work:
+    """What the services of one unit of work share: its session and the events they record."""
+
+    __slots__ = ("session", "events")
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.events: list[Event] = []
+
+    def record(self, event: Event) -> None:
+        self.events.append(event)
+
+
+@asynccontextmanager
+async def unit_of_work(stores: Stores) -> AsyncIterator[Work]:
+    try:
+        async with stores.db.transaction() as session:
+            work = Work(session)
+            yield work
+            await outbox.record(session, work.events)
+    except IntegrityError as error:
+        meant = integrity.meaning(error)
+        if meant is None:
+            raise
+        raise meant from None
+    await effects.after_commit(stores, work.events)

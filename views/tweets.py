@@ -1,0 +1,77 @@
+"""Tweets as a viewer sees them: the row, its author, the viewer's flags, what it retweets."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from core.errors import NotFound
+from dataloaders import Loaders
+
+
+@dataclass(frozen=True, slots=True)
+class TweetView:
+    row: Any  # the tweet's row (dataloaders: TweetRow)
+    author: Any  # its author's row (UserRow)
+    liked: bool  # by the viewer
+    retweeted: bool  # by the viewer
+    original: TweetView | None  # what a retweet retweets; None when not a retweet, or gone
+
+
+async def tweets(loaders: Loaders, tweet_ids: list[int]) -> list[TweetView | None]:
+    """The tweets with their authors, originals and viewer flags, each kind in one batch
+    (None for a missing one), so that no field of a page awaits per tweet."""
+    rows = await loaders.tweets.load_many(tweet_ids)
+    original_ids = [row.retweet_of_id for row in rows if row is not None and row.retweet_of_id]
+    originals = {row.id: row for row in await loaders.tweets.load_many(original_ids) if row}
+    every = {row.id: row for row in rows if row is not None} | originals
+    keys = list(every)
+    authors, liked, retweeted = await asyncio.gather(
+        loaders.users.load_many([row.author_id for row in every.values()]),
+        loaders.viewer_likes.load_many(keys),
+        loaders.viewer_retweets.load_many(keys),
+    )
+    users = {row.id: row for row in authors if row is not None}
+    likes = {key for key, flag in zip(keys, liked, strict=True) if flag}
+    retweets = {key for key, flag in zip(keys, retweeted, strict=True) if flag}
+    return assemble(tweet_ids, every, users, likes.__contains__, retweets.__contains__)
+
+
+async def tweet(loaders: Loaders, tweet_id: int | None) -> TweetView | None:
+    if tweet_id is None:
+        return None
+    (found,) = await tweets(loaders, [tweet_id])
+    return found
+
+
+async def existing(loaders: Loaders, tweet_id: int) -> TweetView:
+    """The tweet, or NOT_FOUND: what a mutation answers after its commit."""
+    found = await tweet(loaders, tweet_id)
+    if found is None:
+        raise NotFound("No such tweet.")
+    return found
+
+
+def assemble(
+    tweet_ids: list[int],
+    rows: dict[int, Any],
+    users: dict[int, Any],
+    liked: Callable[[int], bool],
+    retweeted: Callable[[int], bool],
+) -> list[TweetView | None]:
+    """Views from rows already read: the tweets and what they retweet, and their authors."""
+    built: dict[int, TweetView] = {}
+
+    def view(tweet_id: int) -> TweetView | None:
+        if tweet_id not in built:
+            row = rows.get(tweet_id)
+            author = users.get(row.author_id) if row is not None else None
+            if row is None or author is None:
+                return None
+            original = view(row.retweet_of_id) if row.retweet_of_id is not None else None
+            built[tweet_id] = TweetView(row, author, liked(tweet_id), retweeted(tweet_id), original)
+        return built[tweet_id]
+
+    return [view(tweet_id) for tweet_id in tweet_ids]
