@@ -18,7 +18,7 @@ from graphql import (
 )
 
 from core.config import Settings
-from schema import schema
+from schema.build import schema
 from schema.query_measure import operation_size
 from schema.shared_events import SharedEventExecutor
 from tests.graphql import gql, register
