@@ -139,11 +139,16 @@ async def _show_own(stores: Stores, events: Sequence[Event]) -> None:
                     await feed.remove(stores.redis, [author], [tweet])
                     await feed.remove(stores.redis, [author], [tweet], kind=feed.AUTHORED)
             case FollowChanged(follower_id=follower, followee_id=followee):
-                async with stores.db.read() as connection:
-                    await home.follow_changed(
-                        connection,
-                        stores.redis,
-                        follower_id=follower,
-                        followee_id=followee,
-                        settings=stores.settings,
-                    )
+                await follow_changed(stores, follower, followee)
+
+
+async def follow_changed(stores: Stores, follower_id: int, followee_id: int) -> None:
+    """The follower's timeline as it now follows, or not, the followee (services/home.py)."""
+    async with stores.db.read() as connection:
+        await home.follow_changed(
+            connection,
+            stores.redis,
+            follower_id=follower_id,
+            followee_id=followee_id,
+            settings=stores.settings,
+        )

@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from core.errors import NotFound, Unauthenticated
-from services import effects, events, fanout, home, notifications, search_index, trends
+from services import effects, events, fanout, notifications, search_index, trends
 from services.events import (
     Event,
     FollowChanged,
@@ -72,7 +72,7 @@ def _steps(stores: Stores, event: Event) -> list[Step]:
             follow = {"follower_id": follower, "followee_id": followee}
             return [
                 *again,
-                lambda: _follow_changed(stores, follower, followee),
+                lambda: effects.follow_changed(stores, follower, followee),
                 lambda: _notify(stores, notifications.for_follow, **follow),
             ]
         case UserChanged(user_id=user):
@@ -121,17 +121,6 @@ async def _tweet_edited(stores: Stores, tweet_id: int) -> None:
             connection, stores.redis, tweet_id, window_hours=stores.settings.trend_window_hours
         )
     await _index_tweets(stores, [tweet_id])
-
-
-async def _follow_changed(stores: Stores, follower_id: int, followee_id: int) -> None:
-    async with stores.db.read() as connection:
-        await home.follow_changed(
-            connection,
-            stores.redis,
-            follower_id=follower_id,
-            followee_id=followee_id,
-            settings=stores.settings,
-        )
 
 
 async def _notify(stores: Stores, create: Callable[..., Awaitable[None]], **what: int) -> None:
