@@ -41,6 +41,7 @@ class Settings:
     jwt_audience: str = "chirp-api"
     jwt_leeway_seconds: int = 30
     cors_origins: tuple[str, ...] = ()
+    public_url: tuple[str, ...] = ()  # origins clients reach the API at; the first is the default
     tls_certfile: str | None = None
     tls_keyfile: str | None = None
     rate_limit_per_minute: int = 1000

@@ -12,9 +12,11 @@ from starlette.applications import Starlette
 
 from app import create_app
 from core.config import Settings
+from tests.rest import API, post, register
 from web.headers import HSTS, NOTHING_ALLOWED
 
 ALLOWED, OTHER = "https://app.example", "https://evil.example"
+PUBLIC = ("https://chirp.example", "https://api.chirp.example")
 QUERY = {"query": "{ __typename }"}
 PREFLIGHT = {
     "Access-Control-Request-Method": "POST",
@@ -151,3 +153,36 @@ async def test_a_body_that_is_not_sent_as_json_is_415(
     response = await client.post("/graphql", content=body, headers=headers)
     assert response.status_code == 415
     assert response.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+@pytest.fixture(scope="module")
+async def public_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app: Starlette = create_app(replace(settings, public_url=PUBLIC))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=PUBLIC[1]) as http:
+            yield http
+
+
+async def _next_link(client: httpx.AsyncClient, host: str | None = None) -> str:
+    """The Link header of a first page of two, asked for with that Host header."""
+    writer = await register(client)
+    for text in ("one", "two"):
+        await post(client, writer, text)
+    headers = {"host": host} if host else {}
+    response = await client.get(f"{API}/users/{writer.handle}/tweets?limit=1", headers=headers)
+    assert response.status_code == 200
+    link: str = response.headers["link"]
+    assert link.endswith('>; rel="next"') and "/api/v1/users/" in link
+    return link
+
+
+async def test_links_never_take_the_host_header(client: httpx.AsyncClient) -> None:
+    """Without PUBLIC_URL, from HOST and PORT: a forged Host header goes nowhere."""
+    assert (await _next_link(client, "evil.example")).startswith("<http://127.0.0.1:8000/api/v1/")
+
+
+async def test_links_take_the_public_origin_asked_for(public_client: httpx.AsyncClient) -> None:
+    assert (await _next_link(public_client)).startswith(f"<{PUBLIC[1]}/api/v1/")
+    link = await _next_link(public_client, "evil.example")
+    assert link.startswith(f"<{PUBLIC[0]}/api/v1/")

@@ -268,7 +268,7 @@ async def test_timeline_pages_with_cursor_and_link(client: httpx.AsyncClient) ->
             assert "link" not in response.headers
             break
         link = response.headers["link"]
-        assert link.startswith("<http://testserver/api/v1/timeline?") and link.endswith(
+        assert link.startswith("<http://127.0.0.1:8000/api/v1/timeline?") and link.endswith(
             '>; rel="next"'
         )
         response = await client.get(link[1 : link.index(">")], headers=bearer(reader))

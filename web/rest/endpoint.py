@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from core.errors import ApiError, BadUserInput
 from schema.context import Context
 from web.context import build_context
+from web.origins import public_origin
 from web.request_body import BodyTooLarge, read_body
 from web.rest.errors import PayloadTooLarge, error_response, unexpected_response
 
@@ -117,7 +118,8 @@ class Endpoint:
             headers["Location"] = request.scope["root_path"] + self.location.format(**result)
         if self.pages and result["nextCursor"] is not None:
             next_page = request.url.include_query_params(cursor=result["nextCursor"])
-            headers["Link"] = f'<{next_page}>; rel="next"'
+            url = f"{public_origin(request)}{next_page.path}?{next_page.query}"
+            headers["Link"] = f'<{url}>; rel="next"'
         return JSONResponse(result, status_code=self.status, headers=headers)
 
 
