@@ -27,7 +27,12 @@ CHROMIUM_ARGS = [
 async def test_page_and_assets_are_local(client: httpx.AsyncClient) -> None:
     page = await client.get("/graphql", headers={"accept": "text/html"})
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
-    assert "default-src 'self'" in page.headers["content-security-policy"]
+    policy = dict(
+        directive.strip().split(" ", 1)
+        for directive in page.headers["content-security-policy"].split(";")
+    )
+    assert policy["default-src"] == policy["script-src"] == "'self'"  # no 'unsafe-eval'
+    assert policy["connect-src"] == "'self' ws://127.0.0.1:8000"  # HOST and PORT: no PUBLIC_URL
     assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
     assert len(assets) >= 6
     for asset in assets:
@@ -59,6 +64,11 @@ async def test_graphiql_runs_a_query_in_chromium(live_server: str, tmp_path: Pat
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = await browser.new_page()
+        await page.add_init_script(
+            """window.violations = [];
+            document.addEventListener("securitypolicyviolation", (event) =>
+                window.violations.push(event.violatedDirective + " " + event.blockedURI));"""
+        )
         page.on(
             "request",
             lambda request: (
@@ -80,7 +90,17 @@ async def test_graphiql_runs_a_query_in_chromium(live_server: str, tmp_path: Pat
         result = page.locator(".result-window")
         await result.filter(has_text="__typename").wait_for(timeout=20_000)
         text = await result.inner_text()
+        # its own WebSocket URL is allowed, another host's is not
+        await page.evaluate(
+            """() => {
+                new WebSocket(location.origin.replace("http", "ws") + "/graphql").close();
+                new WebSocket("ws://evil.example/graphql");
+            }"""
+        )
+        await page.wait_for_function("() => window.violations.length > 0")
+        violations = await page.evaluate("window.violations")
         await page.screenshot(path=str(tmp_path / "graphiql.png"))
         await browser.close()
     assert '"__typename": "Query"' in text and '"viewer": null' in text
+    assert violations == ["connect-src ws://evil.example/graphql"]  # and nothing the page does
     assert outside == []
