@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from graphql import GraphQLError, GraphQLSyntaxError
+from strawberry.schema.exceptions import CannotGetOperationTypeError
 
 from core.metrics import ERRORS
 
@@ -77,7 +78,7 @@ def is_unexpected(error: GraphQLError) -> bool:
     original = error.original_error
     if original is None:
         return error.path is not None and "code" not in (error.extensions or {})
-    return not isinstance(original, ApiError | GraphQLError)
+    return not isinstance(original, ApiError | GraphQLError | CannotGetOperationTypeError)
 
 
 def stage_code(error: GraphQLError) -> str | None:
@@ -92,6 +93,8 @@ def stage_code(error: GraphQLError) -> str | None:
 def format_error(error: GraphQLError, *, variables_stage: bool = False) -> dict[str, Any]:
     formatted: dict[str, Any] = dict(error.formatted)
     original = error.original_error
+    if isinstance(original, CannotGetOperationTypeError):  # operationName names no operation
+        original = BadUserInput(original.as_http_error_reason())
     if isinstance(original, ApiError):
         formatted["message"] = original.message
         formatted["extensions"] = {"code": original.code, **original.extensions}

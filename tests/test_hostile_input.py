@@ -50,7 +50,9 @@ async def test_hostile_strings_never_break_the_server(
     for value in HOSTILE:
         body = json.dumps({"query": query, "variables": {"s": value}})  # \\ud800 stays escaped
         response = await client.post("/graphql", content=body, headers=headers)
-        assert response.status_code == 200, (value, response.text)
+        # a lone surrogate cannot be encoded: the JSON parser refuses it, as for REST bodies
+        lone_surrogate = any("\ud800" <= char <= "\udfff" for char in value)
+        assert response.status_code == (400 if lone_surrogate else 200), (value, response.text)
         for error in response.json().get("errors", []):
             assert error["extensions"]["code"] != "INTERNAL_SERVER_ERROR", (value, error)
 

@@ -71,6 +71,41 @@ async def test_bad_bodies_are_400(client: httpx.AsyncClient) -> None:
         assert response.json()["errors"][0]["message"]
 
 
+async def test_an_operation_name_naming_no_operation_is_bad_user_input(
+    client: httpx.AsyncClient,
+) -> None:
+    body = {"query": "query A { __typename }", "operationName": "X"}
+    for accept, status in (("application/json", 200), (GRAPHQL_RESPONSE, 400)):
+        response = await client.post("/graphql", json=body, headers={"accept": accept})
+        assert response.status_code == status, accept
+        assert "data" not in response.json()
+        [error] = response.json()["errors"]
+        assert error == {
+            "message": 'Unknown operation named "X".',
+            "extensions": {"code": "BAD_USER_INPUT"},
+        }
+
+
+async def test_deeply_nested_json_is_400(client: httpx.AsyncClient) -> None:
+    """json.loads raised RecursionError on these (an HTTP 500 in text/plain)."""
+    deep = "[" * 50_000 + "]" * 50_000
+    json_type = {"content-type": "application/json"}
+    for body in [
+        deep,
+        '{"query": "{ __typename }", "variables": {"a": %s}}' % deep,
+        '{"query": "{ __typename }", "extensions": {"a": %s}}' % deep,
+    ]:
+        response = await client.post("/graphql", content=body, headers=json_type)
+        assert response.status_code == 400
+        assert response.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    deep = "[" * 5000 + "]" * 5000  # in a URL
+    for name in ("variables", "extensions"):
+        params = {"query": "{ __typename }", name: '{"a": %s}' % deep}
+        response = await client.get("/graphql", params=params)
+        assert response.status_code == 400, name
+        assert response.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
 async def test_wrong_content_type_is_refused(client: httpx.AsyncClient) -> None:
     response = await client.post(
         "/graphql", content=b"{ __typename }", headers={"content-type": "text/plain"}

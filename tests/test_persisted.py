@@ -92,6 +92,17 @@ async def test_malformed_persisted_queries_are_bad_input(client: httpx.AsyncClie
         assert code(response) == "BAD_USER_INPUT", extension
 
 
+async def test_a_query_with_a_lone_surrogate_is_bad_input(client: httpx.AsyncClient) -> None:
+    """A lone surrogate escape is valid JSON, but no UTF-8 can hold it: hashing the query
+    raised UnicodeEncodeError (an HTTP 500)."""
+    body = {"query": "{ __typename } # \ud800", "extensions": persisted("0" * 64)}
+    response = await client.post(
+        "/graphql", content=json.dumps(body), headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert code(response) == "BAD_USER_INPUT"
+
+
 async def test_an_invalid_or_refused_query_is_not_kept(client: httpx.AsyncClient) -> None:
     for query in (f"{{ nope{uuid.uuid4().hex} }}", "{ " + "a: __typename " * 31 + "}"):
         sent = await client.post(

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from graphql import GraphQLError
 from strawberry.exceptions import MissingQueryError
-from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types import ExecutionResult
+from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
 from core.errors import ApiError, format_api_error
@@ -16,7 +18,7 @@ from web import persisted
 from web.context import build_context
 from web.errors import format_errors, is_request_error, refused_before_execution
 from web.graphiql import graphiql_page, wants_graphiql
-from web.request_body import BodyTooLarge, read_body
+from web.request_body import BodyTooLarge, parse_json, read_body
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
@@ -53,6 +55,7 @@ async def _execute(
     allowed = {OperationType.QUERY} if request.method == "GET" else None
     schema = request.app.state.schema
     context = await build_context(request)
+    result: ExecutionResult
     try:
         result = await schema.execute(
             params["query"],
@@ -63,6 +66,9 @@ async def _execute(
         )
     except MissingQueryError:
         raise RequestRejected(400, "No GraphQL query found in the request.") from None
+    except CannotGetOperationTypeError as error:  # operationName names none of the document's
+        unknown = GraphQLError(error.as_http_error_reason(), original_error=error)
+        result = PreExecutionError(data=None, errors=[unknown])
     except InvalidOperationTypeError:
         raise RequestRejected(
             405, "Only queries can be sent with GET.", {"Allow": "POST"}
@@ -120,8 +126,8 @@ async def _body(request: Request) -> bytes:
 
 def _json(raw: str | bytes) -> Any:
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        return parse_json(raw)
+    except ValueError:
         raise RequestRejected(400, "The request body is not valid JSON.") from None
 
 
