@@ -92,15 +92,15 @@ async def test_deeply_nested_json_is_400(client: httpx.AsyncClient) -> None:
     json_type = {"content-type": "application/json"}
     for body in [
         deep,
-        '{"query": "{ __typename }", "variables": {"a": %s}}' % deep,
-        '{"query": "{ __typename }", "extensions": {"a": %s}}' % deep,
+        '{"query": "{ __typename }", "variables": {"a": ' + deep + "}}",
+        '{"query": "{ __typename }", "extensions": {"a": ' + deep + "}}",
     ]:
         response = await client.post("/graphql", content=body, headers=json_type)
         assert response.status_code == 400
         assert response.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     deep = "[" * 5000 + "]" * 5000  # in a URL
     for name in ("variables", "extensions"):
-        params = {"query": "{ __typename }", name: '{"a": %s}' % deep}
+        params = {"query": "{ __typename }", name: '{"a": ' + deep + "}"}
         response = await client.get("/graphql", params=params)
         assert response.status_code == 400, name
         assert response.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
