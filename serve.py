@@ -29,6 +29,7 @@ from alembic.config import Config
 from core import logs
 from core.config import Settings
 from core.embedded import resolve_backends
+from web.http_protocol import server_config
 
 ROOT = Path(__file__).resolve().parent
 log = logging.getLogger("chirp.serve")
@@ -57,27 +58,11 @@ def _stop_worker(worker: subprocess.Popen[bytes]) -> None:
 
 def serve_api(settings: Settings) -> None:
     """One API process on HOST:PORT, until SIGTERM or Ctrl-C."""
-    uvicorn.run(
-        "app:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        ssl_certfile=settings.tls_certfile,
-        ssl_keyfile=settings.tls_keyfile,
-        proxy_headers=True,
-        http="web.http_protocol:ResponseInOneWrite",  # all or nothing to a balancer
-        log_level="info",
-        log_config=None,  # uvicorn's lines go through our JSON handler
-        access_log=False,  # web/middleware.py writes one, with the request id
-        # longer than a balancer keeps a connection idle (deploy/haproxy.cfg: 10 s), so that the
-        # balancer closes it first: a POST sent just as the server closes would not be retried
-        timeout_keep_alive=30,
-        # events are small JSON: compressing each costs CPU, and a compressor per socket
-        # costs memory, for little gain
-        ws_per_message_deflate=False,
-        ws_ping_interval=20,
-        ws_ping_timeout=20,
-    )
+    config = server_config("app:create_app", settings, factory=True, log_level="info")
+    server = uvicorn.Server(config)
+    server.run()
+    if not server.started:  # as uvicorn.run: the port is taken, the app failed to start...
+        sys.exit(3)
 
 
 def _start_api(settings: Settings, index: int) -> subprocess.Popen[bytes]:

@@ -75,6 +75,11 @@ class Settings:
     graphiql: bool = True
     persisted_queries_only: str | None = None  # path of the allow-list (JSON: hash -> query)
     log_format: str | None = None  # "json" or "text"; None: text on a terminal, else JSON
+    http_header_timeout_seconds: int = 10
+    http_body_timeout_seconds: int = 10  # the longest pause within a request body
+    http_max_header_bytes: int = 32 * 1024
+    http_max_headers: int = 100
+    max_connections: int | None = None  # open connections per API process; None: from ulimit -n
 
     @classmethod
     def from_env(cls) -> Settings:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -169,20 +170,28 @@ def live_app(settings: Settings) -> Starlette:
 
 
 @pytest.fixture(scope="session")
-def live_server(live_app: Starlette) -> Iterator[str]:
+def live_server(live_app: Starlette, settings: Settings) -> Iterator[str]:
     """The real app served by uvicorn on a free loopback port, in a thread of its own."""
+    with serving(live_app, settings) as url:
+        yield url
+
+
+@contextmanager
+def serving(app: Starlette, settings: Settings) -> Iterator[str]:
+    """`app` served on a free loopback port as serve.py serves it (the same protocol, options
+    and limits, from `settings`), in a thread of its own; its base URL."""
     import socket
     import threading
     import time
 
     import uvicorn
 
+    from web.http_protocol import server_config
+
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    config = uvicorn.Config(
-        live_app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-    )
+    config = server_config(app, replace(settings, host="127.0.0.1", port=port), log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

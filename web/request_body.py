@@ -6,7 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import pydantic_core
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
+
+from core.errors import BadUserInput
 
 MAX_BODY_BYTES = 1024 * 1024
 TOO_LARGE = "The request body is larger than 1 MiB."
@@ -17,16 +19,21 @@ class BodyTooLarge(Exception):
 
 
 async def read_body(request: Request) -> bytes:
-    """The whole body; BodyTooLarge as soon as it is known to pass the limit."""
+    """The whole body; BodyTooLarge as soon as it is known to pass the limit, BadUserInput when
+    the client is gone before it is in (it stalled past HTTP_BODY_TIMEOUT_SECONDS, or closed):
+    an answer nobody reads, but the ordinary way out of the request."""
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
         raise BodyTooLarge(TOO_LARGE)
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise BodyTooLarge(TOO_LARGE)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise BodyTooLarge(TOO_LARGE)
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise BadUserInput("The request body did not arrive in full.") from None
     return b"".join(chunks)
 
 
