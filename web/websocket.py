@@ -32,12 +32,14 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.schema import BaseSchema
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ConnectionInitMessage,
+    Message,
     SubscribeMessage,
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
@@ -46,7 +48,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import ConnectionInitMessage as WSInit
 from strawberry.subscriptions.protocols.graphql_ws.types import ErrorMessage as LegacyError
-from strawberry.subscriptions.protocols.graphql_ws.types import StartMessage
+from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage, StartMessage
 from strawberry.types.unset import UNSET, UnsetType
 
 from core.errors import RateLimited, format_api_error
@@ -59,6 +61,8 @@ from schema.context import Context
 from services import tokens
 from services.rate_limits import CLIENT_BUDGET
 from web.context import viewer_identity
+from web.request_body import parse_json
+from web.ws_messages import INVALID, malformed
 
 log = logging.getLogger("chirp.websocket")
 FORBIDDEN = 4403
@@ -91,6 +95,12 @@ def _over_the_limit(operations: int, view: Any) -> list[GraphQLFormattedError] |
 
 
 class _TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    async def handle_message(self, message: Message) -> None:
+        if (reason := malformed(message)) is not None:
+            await self.handle_invalid_message(reason)  # 4400
+            return
+        await super().handle_message(message)
+
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         try:
             await super().handle_connection_init(message)
@@ -116,14 +126,39 @@ class _TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
 
 class _LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
+    """graphql-ws (subscriptions-transport-ws) as graphql-transport-ws is served: a malformed
+    message closes the socket with 4400, a refused token with 4403 (Strawberry's: 1011), and
+    queries and mutations run too, as Apollo's servers of the protocol ran them (Strawberry's
+    handler runs subscriptions only)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.schema = cast(BaseSchema, _EveryOperation(self.schema))
+
+    async def handle_message(self, message: OperationMessage) -> None:
+        if (reason := malformed(message)) is not None:
+            await self.websocket.close(code=INVALID, reason=reason)
+            return
+        await super().handle_message(message)
+
     async def handle_connection_init(self, message: WSInit) -> None:
+        self.context.connection_params = message.get("payload")  # an object or none: malformed()
         try:
-            await super().handle_connection_init(message)
+            await self.view.on_ws_connect(self.context)
+        except ConnectionRejectionError as rejected:
+            await self._refuse(rejected.payload, FORBIDDEN, "Forbidden")
+            return
         except _TooManyConnections:
-            await self.send_message(
-                {"type": "connection_error", "payload": {"message": _TOO_MANY_REASON}}
-            )
-            await self.websocket.close(code=TOO_MANY, reason=_TOO_MANY_REASON)
+            await self._refuse({"message": _TOO_MANY_REASON}, TOO_MANY, _TOO_MANY_REASON)
+            return
+        await self.send_message({"type": "connection_ack"})
+        self.connection_acknowledged = True
+        if self.keep_alive:
+            self.keep_alive_task = asyncio.create_task(self.handle_keep_alive())
+
+    async def _refuse(self, payload: Any, code: int, reason: str) -> None:
+        await self.send_message({"type": "connection_error", "payload": payload})
+        await self.websocket.close(code=code, reason=reason)
 
     async def handle_start(self, message: StartMessage) -> None:
         if self.connection_acknowledged and message["id"] not in self.tasks:
@@ -134,6 +169,20 @@ class _LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
                 )
                 return
         await super().handle_start(message)
+
+
+class _EveryOperation:
+    """The schema as the legacy handler sees it: its `subscribe` runs any operation, queries and
+    mutations as one result, as graphql-transport-ws runs them (Schema.stream)."""
+
+    def __init__(self, schema: BaseSchema) -> None:
+        self._schema = schema
+
+    async def subscribe(self, **kwargs: Any) -> Any:
+        return await self._schema.stream(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._schema, name)
 
 
 class _Connection:
@@ -209,6 +258,14 @@ class GraphQLWebSocket(GraphQL[Context, None]):
         self._watcher: asyncio.Task[None] | None = None  # rechecks the open sockets' tokens
         # a shared event's data, encoded once for all its subscribers: id() -> (data, JSON)
         self._encoded: OrderedDict[int, tuple[object, str]] = OrderedDict()
+
+    def decode_json(self, data: str | bytes) -> object:
+        """As HTTP bodies are parsed (web/request_body.py); what it refuses, deep nesting
+        included, is what Strawberry's handlers take for a message that is not JSON."""
+        try:
+            return parse_json(data)
+        except ValueError as error:
+            raise json.JSONDecodeError(str(error), "", 0) from None
 
     def encode_json(self, data: object) -> str:
         """A `next` message whose data many subscribers share is encoded once."""
