@@ -22,9 +22,11 @@ import pytest
 from app import create_app
 from core.config import Settings
 from tests.conftest import ROOT, serving
+from tests.test_serve import _free_port
 
 TIMEOUT = 1.0  # the server's head and body timeouts here
 WAIT = 10.0  # how long a test waits for the server to act (ten times the timeout)
+HEALTHZ = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +106,7 @@ def test_a_stalled_body_is_408(strict: tuple[str, int], caplog: pytest.LogCaptur
     _no_crash_logged(caplog)
 
 
+@pytest.mark.parametrize("after", [b"", HEALTHZ], ids=["first", "after-a-request"])
 @pytest.mark.parametrize(
     "headers",
     [
@@ -113,9 +116,12 @@ def test_a_stalled_body_is_408(strict: tuple[str, int], caplog: pytest.LogCaptur
     ids=["bytes", "count"],
 )
 def test_oversized_heads_are_431(
-    strict: tuple[str, int], headers: bytes, caplog: pytest.LogCaptureFixture
+    strict: tuple[str, int], headers: bytes, after: bytes, caplog: pytest.LogCaptureFixture
 ) -> None:
     with _connect(strict) as connection:
+        if after:  # a request answered first: the connection is kept alive, then refused
+            connection.sendall(after)
+            assert connection.recv(65536).startswith(b"HTTP/1.1 200 ")
         connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n")
         answer = _answer(connection)
     assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
@@ -153,13 +159,6 @@ def test_connections_past_the_limit_close_idle_ones(strict: tuple[str, int]) -> 
     finally:
         for connection in held:
             connection.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _low_file_limit() -> None:

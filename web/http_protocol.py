@@ -260,12 +260,16 @@ class ResponseInOneWrite(HttpToolsProtocol):
         return False
 
     def _refuse(self, status: HTTPStatus, message: str) -> None:
-        """Answers with an error in the API's shape, unless a response is under way, and closes
-        the connection."""
+        """Answers with an error in the API's shape, unless a response is under way or given
+        (the app answered before reading the body), and closes the connection."""
+        cycle = self.cycle  # in a head: the previous request's, if any
+        if self._in_body:
+            answer = cycle is not None and not cycle.response_started
+        else:
+            answer = cycle is None or cycle.response_complete
         self._refused, self._in_body = True, False
         self._set_timer(None)
-        cycle = self.cycle
-        if cycle is None or not cycle.response_started or cycle.response_complete:
+        if answer:
             code = "INTERNAL_SERVER_ERROR" if status >= 500 else "BAD_USER_INPUT"
             error = {"message": message, "extensions": {"code": code}}
             body = json.dumps({"errors": [error]}).encode()
