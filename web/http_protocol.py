@@ -236,7 +236,8 @@ class ResponseInOneWrite(HttpToolsProtocol):
     def _expired(self) -> None:
         self._timer = None
         if self._in_body:
-            if self.flow.read_paused:  # the app has yet to take what came: not the client's pause
+            waiting = self.cycle is not None and self.cycle.waiting_for_100_continue
+            if self.flow.read_paused or waiting:  # the app's turn (to read, to say Continue)
                 self._set_timer(self.limits.body_seconds)
                 return
             seconds, what = self.limits.body_seconds, "The request body stopped coming"
