@@ -24,7 +24,7 @@ from core.config import Settings
 from tests.conftest import ROOT, serving
 from tests.test_serve import _free_port
 
-TIMEOUT = 1.0  # the server's head and body timeouts here
+TIMEOUT = 1  # the server's head and body timeouts here
 WAIT = 10.0  # how long a test waits for the server to act (ten times the timeout)
 HEALTHZ = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
 
