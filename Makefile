@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run worker balancer test lint typecheck contract seed reindex bench profile clean
+.PHONY: run worker balancer test lint typecheck contract seed reindex bench profile clean moderator
 
 $(STAMP): requirements.lock
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed"; exit 1; }
@@ -55,6 +55,11 @@ profile: $(STAMP)
 
 seed: $(STAMP)
 	$(BIN)/python -m bench.seed $(ARGS)
+
+# the operator names a moderator (ARGS=--revoke takes the role away); works with or without `make run`
+moderator: $(STAMP)
+	@test -n "$(HANDLE)" || { echo "usage: make moderator HANDLE=<handle> [ARGS=--revoke]"; exit 2; }
+	$(BIN)/python -m services.moderators "$(HANDLE)" $(ARGS)
 
 # the search index from the database; ARGS="--restart" ignores the checkpoint of a stopped run
 reindex: $(STAMP)

@@ -50,6 +50,8 @@ class Settings:
     login_failure_window_seconds: int = 15 * 60
     tweet_rate_limit: int = 300
     tweet_rate_window_seconds: int = 3 * 3600
+    report_rate_limit: int = 20
+    report_rate_window_seconds: int = 3600
     worker_id: int | None = None
     jwt_issuer: str = "chirp"
     jwt_ttl_seconds: int = 7 * 24 * 3600

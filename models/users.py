@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, Integer, String, Text, func, text
+from sqlalchemy import Boolean, Index, Integer, String, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, snowflake_pk
@@ -23,3 +23,5 @@ class User(Base):
     tweet_count: Mapped[int] = mapped_column(Integer, server_default="0")
     # raised by a password change: tokens carry the value they were issued under
     token_generation: Mapped[int] = mapped_column(Integer, server_default="0")
+    moderator: Mapped[bool] = mapped_column(Boolean, server_default="false")  # make moderator
+    suspended_at: Mapped[datetime | None]  # by a moderator: its tweets leave every read path

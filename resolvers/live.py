@@ -20,20 +20,24 @@ from graphql import OperationDefinitionNode
 
 from core import cursors
 from core.errors import BadUserInput, NotFound
-from core.ids import expect_global_id
+from core.ids import expect_global_id, to_global_id
 from core.metrics import EVENTS
 from dataloaders import SharedRows
 from schema import shared_events
 from schema.context import Context, Info
 from schema.notifications import Notification, NotificationEdge
 from schema.relay import TweetIdArg
+from schema.safety import TimelineRemoval
 from schema.tweets import Tweet, TweetEdge, optional
 from services import home, live, notifications
 from services.timelines import TWEETS
 from views import notifications as notification_views
+from views import pages
 from views import tweets as tweet_views
+from views.safety import NOBODY, hidden
 
 REPLAY_MAX = 1_000  # entries `since` may be behind; older: read the query, then resubscribe
+REMOVALS_MAX = 200  # removals sent for an author whose entries all left a timeline
 UPDATES_PER_SECOND = 4  # tweetUpdated: a burst of changes is sent as one
 _SINCE = "A cursor from this subscription or the matching query: what came after it first."
 _TOO_SLOW = "Subscription fell too far behind; subscribe again with since."
@@ -61,7 +65,9 @@ async def home_timeline(info: Info, since: Since = None) -> AsyncGenerator[Tweet
             if isinstance(shared, SharedRows):
                 return _shared_edge(shared, viewer_id, tweet_id)
             view = await tweet_views.tweet(context.loaders, tweet_id)
-            if view is None:
+            if view is None or hidden(
+                view, await pages.safety(context), viewer_id=viewer_id, home=True
+            ):
                 return None
             return TweetEdge(cursor=cursors.encode(TWEETS, tweet_id), node=Tweet.of(view))
 
@@ -88,7 +94,7 @@ async def notifications_feed(
         async def edge(notification_id: int, _: Any) -> NotificationEdge | None:
             loaders = context.loaders
             (found,) = await notification_views.notifications(loaders, viewer_id, [notification_id])
-            if found is None:
+            if found is None or not pages.notified(found, await pages.safety(context), viewer_id):
                 return None
             cursor = cursors.encode(notifications.NOTIFICATIONS, notification_id)
             return NotificationEdge(cursor=cursor, node=Notification.of(found))
@@ -178,6 +184,7 @@ def _shared_edge(shared: SharedRows, viewer_id: int, tweet_id: int) -> TweetEdge
     row = shared.tweets.get(tweet_id)
     if row is None:
         return None
+    safety = shared.safety.get(viewer_id, NOBODY)
     flags = tuple(
         (viewer_id, t) in found
         for t in (tweet_id, row.retweet_of_id)
@@ -197,7 +204,36 @@ def _shared_edge(shared: SharedRows, viewer_id: int, tweet_id: int) -> TweetEdge
         share = (shared.batch, *key)
         shared.edges[key] = view and TweetEdge(cursor=cursor, node=Tweet.of(view), share=share)
     built: TweetEdge | None = shared.edges[key]
+    if built is not None and hidden(_view_of(built), safety, viewer_id=viewer_id, home=True):
+        return None
     return built
+
+
+def _view_of(edge: TweetEdge) -> Any:
+    """What views/safety.py reads of a tweet (its author, what it retweets, their texts)."""
+    return edge.node.view
+
+
+async def home_timeline_removals(info: Info) -> AsyncGenerator[TimelineRemoval, None]:
+    """Each entry that leaves the viewer's home timeline; for an author whose entries all left
+    it (unfollowed, blocked, muted), the newest REMOVALS_MAX of them."""
+    context = info.context
+    viewer_id, hub = context.viewer(), context.live()
+    with hub.subscribe(live.HOME_REMOVED, viewer_id, _too_slow(context)) as subscriber:
+        while True:
+            item, what = await subscriber.get()
+            if what == live.AUTHOR:
+                async with context.reads.connection() as connection:
+                    gone = await home.entries_by(connection, author_id=item, limit=REMOVALS_MAX)
+                await context.reads.close()
+            else:
+                gone = [item]
+            for tweet_id in gone:
+                EVENTS.labels(live.HOME_REMOVED).inc()
+                yield TimelineRemoval(
+                    id=strawberry.ID(to_global_id("Tweet", tweet_id)),
+                    cursor=cursors.encode(TWEETS, tweet_id),
+                )
 
 
 def _flags(tweet: Tweet) -> tuple[bool, ...]:

@@ -11,6 +11,8 @@ from schema import tweets, users
 from schema.context import Info
 from schema.notifications import Notification
 from schema.relay import Node
+from schema.safety import MutedWord, Report
+from services import moderation, mutes
 from views import notifications as notification_views
 from views import tweets as tweet_views
 from views import users as user_views
@@ -26,8 +28,19 @@ async def node(
         return users.optional(await user_views.user(loaders, raw_id))
     if type_name == "Tweet":
         return tweets.optional(await tweet_views.tweet(loaders, raw_id))
-    if type_name == "Notification" and info.context.viewer_id is not None:
-        viewer = info.context.viewer_id
+    viewer = info.context.viewer_id
+    if viewer is None:
+        return None
+    if type_name == "Notification":
         (found,) = await notification_views.notifications(loaders, viewer, [raw_id])
         return Notification.of(found) if found is not None else None
+    async with info.context.reads.connection() as connection:
+        if type_name == "MutedWord":
+            word = await mutes.muted_word(connection, user_id=viewer, word_id=raw_id)
+            return MutedWord.of(word) if word is not None else None
+        if type_name == "Report":
+            report = await moderation.report_row(connection, raw_id)
+            mine = report is not None and report.reporter_id == viewer
+            if report is not None and (mine or await moderation.is_moderator(connection, viewer)):
+                return Report.of(report)
     return None

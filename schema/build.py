@@ -17,13 +17,14 @@ from strawberry.types import ExecutionContext
 from strawberry.types.execution import PreExecutionError
 
 from core.errors import ApiError, format_error, is_unexpected
-from resolvers import accounts, graph, live, nodes, search, tweets
+from resolvers import accounts, graph, live, nodes, safety, search, tweets
 from resolvers import notifications as inbox
 from schema.notifications import Notification, NotificationConnection, NotificationEdge
 from schema.operation_metrics import OperationMetrics
 from schema.query_limits import QueryLimits
 from schema.rate_limit import RequestBudget
 from schema.relay import Node
+from schema.safety import MutedWord, Report, ReportConnection, TimelineRemoval
 from schema.scalars import DATETIME
 from schema.shared_events import SharedEventExecutor
 from schema.tweets import Tweet, TweetConnection, TweetEdge
@@ -75,6 +76,26 @@ class Query:
     )
     unread_notification_count: int = strawberry.field(
         resolver=inbox.unread_count, description="Needs sign-in."
+    )
+    blocked_users: UserConnection = strawberry.field(
+        resolver=safety.blocked_users,
+        description="Accounts the viewer blocks, newest block first. Needs sign-in.",
+    )
+    muted_users: UserConnection = strawberry.field(
+        resolver=safety.muted_users,
+        description=(
+            "Accounts the viewer mutes, newest mute first; lapsed ones are gone. Needs sign-in."
+        ),
+    )
+    muted_words: list[MutedWord] = strawberry.field(
+        resolver=safety.muted_words,
+        description="The viewer's muted words that have not lapsed, newest first. Needs sign-in.",
+    )
+    reports: ReportConnection = strawberry.field(
+        resolver=safety.reports,
+        description=(
+            "Moderators only (FORBIDDEN for anyone else): reports with this status, oldest first."
+        ),
     )
 
 
@@ -128,6 +149,44 @@ class Mutation:
     unfollow: User = strawberry.mutation(
         resolver=graph.unfollow, description="Idempotent. Returns the unfollowed user."
     )
+    block: User = strawberry.mutation(
+        resolver=safety.block,
+        description=(
+            "Idempotent. Removes the follows between the two accounts, both ways. "
+            "Returns the blocked user."
+        ),
+    )
+    unblock: User = strawberry.mutation(
+        resolver=safety.unblock,
+        description="Idempotent. Follows removed by the block are not restored.",
+    )
+    mute: User = strawberry.mutation(
+        resolver=safety.mute,
+        description=(
+            "Idempotent; a new expiresIn replaces the old one. expiresIn in seconds, at least "
+            "60; null: never."
+        ),
+    )
+    unmute: User = strawberry.mutation(resolver=safety.unmute, description="Idempotent.")
+    mute_word: MutedWord = strawberry.mutation(
+        resolver=safety.mute_word, description="Muting a word already muted replaces its expiry."
+    )
+    unmute_word: strawberry.ID = strawberry.mutation(
+        resolver=safety.unmute_word,
+        description="Returns the id of the muted word that was removed.",
+    )
+    report: Report = strawberry.mutation(
+        resolver=safety.report,
+        description=(
+            "Reporting the same subject again while the first report is open returns that report."
+        ),
+    )
+    resolve_report: Report = strawberry.mutation(
+        resolver=safety.resolve_report,
+        description=(
+            "Moderators only. Resolves this report and every other open report of the same subject."
+        ),
+    )
     mark_notifications_read: int = strawberry.mutation(
         resolver=inbox.mark_read,
         description=(
@@ -151,6 +210,14 @@ class Subscription:
     notifications: AsyncGenerator[NotificationEdge, None] = strawberry.subscription(
         resolver=live.notifications_feed,
         description="Each new notification of the viewer; `since` works as for homeTimeline.",
+    )
+    home_timeline_removals: AsyncGenerator[TimelineRemoval, None] = strawberry.subscription(
+        resolver=live.home_timeline_removals,
+        description=(
+            "Each entry of the viewer's home timeline that leaves it: deleted, its retweet "
+            "undone, its author unfollowed, blocked, muted or suspended, or removed by a "
+            "moderator; so that a client can drop it from what it shows."
+        ),
     )
     tweet_updated: AsyncGenerator[Tweet, None] = strawberry.subscription(
         resolver=live.tweet_updated,
@@ -225,7 +292,7 @@ def build_schema(**options: Any) -> Schema:
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        types=[User, Tweet, Notification],
+        types=[User, Tweet, Notification, MutedWord, Report],
         config=StrawberryConfig(scalar_map={datetime: DATETIME}),
         execution_context_class=SharedEventExecutor,
         extensions=[

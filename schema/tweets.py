@@ -46,6 +46,7 @@ class Tweet(Node):
         description="True when the signed-in viewer retweeted this tweet."
     )
     row: strawberry.Private[Row[Any]]
+    view: strawberry.Private[TweetView]
 
     @classmethod
     def of(cls, view: TweetView) -> Tweet:
@@ -64,6 +65,7 @@ class Tweet(Node):
             viewer_has_liked=view.liked,
             viewer_has_retweeted=view.retweeted,
             row=row,
+            view=view,
         )
 
     @strawberry.field(description="Earlier versions, oldest first; empty when never edited.")

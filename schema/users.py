@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -30,6 +31,7 @@ class User(Node):
     follower_count: int = strawberry.field(description="How many accounts follow this user.")
     following_count: int = strawberry.field(description="How many accounts this user follows.")
     tweet_count: int = strawberry.field(description="Original tweets and replies, not retweets.")
+    suspended: bool = strawberry.field(description="True once a moderator suspended the account.")
     raw_id: strawberry.Private[int]
 
     @classmethod
@@ -42,7 +44,8 @@ class User(Node):
             created_at=row.created_at,
             follower_count=row.follower_count,
             following_count=row.following_count,
-            tweet_count=row.tweet_count,
+            tweet_count=row.tweet_count if row.suspended_at is None else 0,
+            suspended=row.suspended_at is not None,
             raw_id=row.id,
         )
 
@@ -55,6 +58,24 @@ class User(Node):
     )
     async def follows_viewer(self, info: Info) -> bool:
         return await info.context.loaders.follows_viewer.load(self.raw_id)
+
+    @strawberry.field(
+        description=(
+            "True when the signed-in viewer blocks this user; false when nobody is signed in."
+        )
+    )
+    async def viewer_has_blocked(self, info: Info) -> bool:
+        return self.raw_id in (await pages.safety(info.context)).blocking
+
+    @strawberry.field(description="True when this user blocks the signed-in viewer.")
+    async def blocks_viewer(self, info: Info) -> bool:
+        return self.raw_id in (await pages.safety(info.context)).blocked_by
+
+    @strawberry.field(
+        description="True when the signed-in viewer mutes this user (private to the viewer)."
+    )
+    async def viewer_has_muted(self, info: Info) -> bool:
+        return (await pages.safety(info.context)).mutes(self.raw_id, time.time())
 
     @strawberry.field(description="The user's own tweets, replies and retweets, newest first.")
     async def tweets(

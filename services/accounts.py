@@ -7,7 +7,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import ids
-from core.errors import BadUserInput, Conflict, NotFound, Unauthenticated
+from core.errors import BadUserInput, Conflict, Forbidden, NotFound, Unauthenticated
 from core.security import hash_password, verify_password
 from core.text import check_handle, clean_text, is_handle
 from models import User
@@ -69,6 +69,8 @@ async def authenticate(
     user = await user_by_handle(session, handle)
     if not await verify_password(user.password_hash if user else None, password) or user is None:
         raise Unauthenticated("Wrong handle or password.")
+    if user.suspended_at is not None:
+        raise Forbidden("This account is suspended.")
     if failures is not None:
         await limiter.give_back(LOGIN_FAILURES, failures, rate=limiter.login_failures)
     return user

@@ -40,11 +40,12 @@ return filled
 
 Load = Callable[[list[Any]], Awaitable[list[Any]]]
 
-# kinds: rows by id, and flags of one viewer by tweet or user id
-TWEET, USER = "t", "u"
+# kinds: rows by id, and flags of one viewer by tweet or user id ("u2": the rows gained a column)
+TWEET, USER = "t", "u2"
 LIKED, RETWEETED, FOLLOWING, FOLLOWED_BY = "l", "r", "f", "b"
 FOLLOWED_MERGED = "m"  # by viewer, scoped by the size of the hybrid set (services/home.py)
 TOKEN_GENERATION = "g"  # by user (services/tokens.py)
+SAFETY = "s"  # by viewer: blocks either way, mutes, muted words (views/safety.py)
 _NAMES = {
     TWEET: "tweet",
     USER: "user",
@@ -54,6 +55,7 @@ _NAMES = {
     FOLLOWED_BY: "followed_by",
     FOLLOWED_MERGED: "followed_merged",
     TOKEN_GENERATION: "token_generation",
+    SAFETY: "safety",
 }
 
 

@@ -19,8 +19,11 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from core.metrics import EFFECT_FAILURES
 from services import cache, feed, home, live
 from services.events import (
+    BlockChanged,
     Event,
     FollowChanged,
+    MuteChanged,
+    MutedWordsChanged,
     NotificationsCreated,
     PasswordChanged,
     TweetEdited,
@@ -29,6 +32,7 @@ from services.events import (
     TweetRemoved,
     TweetUnliked,
     UserChanged,
+    UserSuspended,
 )
 from services.stores import Stores
 
@@ -98,6 +102,16 @@ def stale_keys(event: Event) -> Iterable[str]:
             yield cache.key(cache.USER, followee)
             yield cache.key(cache.scoped(cache.FOLLOWING, follower), followee)
             yield cache.key(cache.scoped(cache.FOLLOWED_BY, followee), follower)
+        case BlockChanged(blocker_id=blocker, blocked_id=blocked):
+            yield cache.key(cache.SAFETY, blocker)
+            yield cache.key(cache.SAFETY, blocked)
+        case MuteChanged(muter_id=user) | MutedWordsChanged(user_id=user):
+            yield cache.key(cache.SAFETY, user)
+        case UserSuspended(user_id=user, counted=counted):
+            yield cache.key(cache.USER, user)
+            yield cache.key(cache.TOKEN_GENERATION, user)
+            for tweet in counted:
+                yield cache.key(cache.TWEET, tweet)
 
 
 async def announce(stores: Stores, events: Sequence[Event]) -> None:
@@ -122,9 +136,24 @@ def live_events(event: Event) -> Iterable[live.Event]:
         case TweetRemoved(tweets=tweets, counted=counted):
             for changed in [*(tweet for tweet, _ in tweets), *counted]:
                 yield {"topic": live.TWEET_UPDATED, "tweet": changed}
+            for tweet, author in tweets:
+                yield {"topic": live.REMOVED, "tweet": tweet, "author": author}
+        case FollowChanged(follower_id=viewer, followee_id=author, following=False):
+            yield {"topic": live.AUTHOR_REMOVED, "viewer": viewer, "author": author}
+        case BlockChanged(blocker_id=blocker, blocked_id=blocked, blocking=True):
+            yield {"topic": live.AUTHOR_REMOVED, "viewer": blocker, "author": blocked}
+            yield {"topic": live.AUTHOR_REMOVED, "viewer": blocked, "author": blocker}
+        case MuteChanged(muter_id=viewer, muted_id=author, muting=True):
+            yield {"topic": live.AUTHOR_REMOVED, "viewer": viewer, "author": author}
         case NotificationsCreated(notifications=created):
             for notification, recipient in created:
                 yield {"topic": live.NOTIFICATION, "id": notification, "recipient": recipient}
+        case PasswordChanged(user_id=user):
+            yield {"topic": live.REVOKED, "user": user}
+        case UserSuspended(user_id=user, counted=counted):
+            yield {"topic": live.REVOKED, "user": user}
+            for changed in counted:
+                yield {"topic": live.TWEET_UPDATED, "tweet": changed}
 
 
 async def _show_own(stores: Stores, events: Sequence[Event]) -> None:

@@ -7,13 +7,14 @@ from sqlalchemy.dialects.postgresql import insert
 
 from core import ids
 from models import Like, Tweet
+from services import reach
 from services.events import TweetLiked, TweetPosted, TweetRemoved, TweetUnliked
-from services.tweets import adjust_counts, original_id
+from services.tweets import adjust_counts, original
 from services.work import Work
 
 
 async def like_tweet(work: Work, *, actor_id: int, tweet_id: int) -> int:
-    tweet_id = await original_id(work.session, tweet_id)
+    tweet_id = await _reachable(work, actor_id, tweet_id)
     like_id = ids.new_id()
     values = {"user_id": actor_id, "tweet_id": tweet_id, "id": like_id}
     inserted = await work.session.scalar(
@@ -29,7 +30,7 @@ async def like_tweet(work: Work, *, actor_id: int, tweet_id: int) -> int:
 
 
 async def unlike_tweet(work: Work, *, actor_id: int, tweet_id: int) -> int:
-    tweet_id = await original_id(work.session, tweet_id)
+    tweet_id, _ = await original(work.session, tweet_id)
     removed = await work.session.scalar(
         delete(Like).where(Like.user_id == actor_id, Like.tweet_id == tweet_id).returning(Like.id)
     )
@@ -41,7 +42,7 @@ async def unlike_tweet(work: Work, *, actor_id: int, tweet_id: int) -> int:
 
 async def retweet(work: Work, *, actor_id: int, tweet_id: int) -> int:
     """Retweets the original (a retweet of a retweet retweets the original); returns its id."""
-    tweet_id = await original_id(work.session, tweet_id)
+    tweet_id = await _reachable(work, actor_id, tweet_id)
     retweet_id = ids.new_id()
     inserted = await work.session.scalar(
         insert(Tweet)
@@ -65,7 +66,7 @@ async def retweet(work: Work, *, actor_id: int, tweet_id: int) -> int:
 
 
 async def undo_retweet(work: Work, *, actor_id: int, tweet_id: int) -> int:
-    tweet_id = await original_id(work.session, tweet_id)
+    tweet_id, _ = await original(work.session, tweet_id)
     removed = await work.session.scalar(
         delete(Tweet)
         .where(Tweet.retweet_of_id == tweet_id, Tweet.author_id == actor_id)
@@ -75,3 +76,10 @@ async def undo_retweet(work: Work, *, actor_id: int, tweet_id: int) -> int:
         await adjust_counts(work.session, tweet_id, retweet_count=-1)
         work.record(TweetRemoved(((removed, actor_id),), counted=(tweet_id,)))
     return tweet_id
+
+
+async def _reachable(work: Work, actor_id: int, tweet_id: int) -> int:
+    """The original's id, once no block stands between the actor and its author."""
+    original_id, author_id = await original(work.session, tweet_id)
+    await reach.ensure_can_reach(work.session, actor_id, author_id)
+    return original_id

@@ -79,6 +79,43 @@ class FollowChanged:
     topic: ClassVar[str] = "follow.changed"
     follower_id: int
     followee_id: int
+    following: bool | None = None  # as the change left it (None: an older row's, unsaid)
+
+
+@dataclass(frozen=True)
+class BlockChanged:
+    """The blocker blocked or unblocked the other (the state says which)."""
+
+    topic: ClassVar[str] = "block.changed"
+    blocker_id: int
+    blocked_id: int
+    blocking: bool | None = None
+
+
+@dataclass(frozen=True)
+class MuteChanged:
+    """The muter muted, unmuted, or changed the expiry of a mute of the other."""
+
+    topic: ClassVar[str] = "mute.changed"
+    muter_id: int
+    muted_id: int
+    muting: bool | None = None
+
+
+@dataclass(frozen=True)
+class MutedWordsChanged:
+    topic: ClassVar[str] = "muted_words.changed"
+    user_id: int
+
+
+@dataclass(frozen=True)
+class UserSuspended:
+    """A moderator suspended the account: its tokens are revoked, its tweets gone from reads;
+    `counted` are the others' tweets whose counts its replies and retweets no longer take."""
+
+    topic: ClassVar[str] = "user.suspended"
+    user_id: int
+    counted: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -90,6 +127,10 @@ class NotificationsCreated:
 Event = (
     UserChanged
     | PasswordChanged
+    | BlockChanged
+    | MuteChanged
+    | MutedWordsChanged
+    | UserSuspended
     | TweetPosted
     | TweetEdited
     | TweetRemoved
@@ -103,6 +144,10 @@ _KINDS: dict[str, type[Event]] = {
     for kind in (
         UserChanged,
         PasswordChanged,
+        BlockChanged,
+        MuteChanged,
+        MutedWordsChanged,
+        UserSuspended,
         TweetPosted,
         TweetEdited,
         TweetRemoved,
@@ -136,7 +181,10 @@ def decode(topic: str, payload: Any) -> Event:
 
 
 def _value(hint: Any, raw: Any, name: str) -> Any:
-    if hint is int or (hint == int | None and raw is not None):
+    if hint == bool | None:
+        if raw is None or isinstance(raw, bool):
+            return raw
+    elif hint is int or (hint == int | None and raw is not None):
         if isinstance(raw, int) and not isinstance(raw, bool):
             return raw
     elif hint == int | None:

@@ -71,6 +71,14 @@ async def remove_tweet(
         await feed.remove(redis, followers, [tweet_id])
 
 
+async def newest_of(connection: AsyncConnection, author_id: int) -> list[int]:
+    """The author's newest tweets and retweets, as many as a timeline holds."""
+    query = select(Tweet.id).where(Tweet.author_id == author_id)
+    return list(
+        (await connection.execute(query.order_by(Tweet.id.desc()).limit(feed.CAP))).scalars()
+    )
+
+
 async def _insert_all(
     redis: aioredis.Redis, batches: AsyncIterator[list[int]], tweet_ids: list[int]
 ) -> int:
@@ -89,8 +97,10 @@ async def _insert_all(
 
 
 async def _author(connection: AsyncConnection, tweet_id: int) -> Row[int, int] | None:
+    """The tweet's author, None when it is gone: deleted, or its author suspended."""
     query = select(User.id, User.follower_count).join(Tweet, Tweet.author_id == User.id)
-    return (await connection.execute(query.where(Tweet.id == tweet_id))).first()
+    query = query.where(Tweet.id == tweet_id, User.suspended_at.is_(None))
+    return (await connection.execute(query)).first()
 
 
 async def _followers(connection: AsyncConnection, user_id: int) -> AsyncIterator[list[int]]:

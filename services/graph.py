@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core import ids
 from core.errors import BadUserInput, NotFound
 from models import Follow, User
+from services import reach
 from services.events import FollowChanged
 from services.work import Work
 
@@ -16,6 +17,7 @@ from services.work import Work
 async def follow(work: Work, *, actor_id: int, user_id: int) -> int:
     if actor_id == user_id:
         raise BadUserInput("You cannot follow yourself.")
+    await reach.ensure_can_reach(work.session, actor_id, user_id)
     follow_id = ids.new_id()
     inserted = await work.session.scalar(
         insert(Follow)
@@ -29,8 +31,8 @@ async def follow(work: Work, *, actor_id: int, user_id: int) -> int:
         .returning(Follow.id)
     )
     if inserted is not None:
-        await _count(work.session, follower_id=actor_id, followee_id=user_id, delta=1)
-        work.record(FollowChanged(actor_id, user_id))
+        await count_follow(work.session, follower_id=actor_id, followee_id=user_id, delta=1)
+        work.record(FollowChanged(actor_id, user_id, following=True))
     return user_id
 
 
@@ -43,12 +45,14 @@ async def unfollow(work: Work, *, actor_id: int, user_id: int) -> int:
         .returning(Follow.id)
     )
     if removed is not None:
-        await _count(work.session, follower_id=actor_id, followee_id=user_id, delta=-1)
-        work.record(FollowChanged(actor_id, user_id))
+        await count_follow(work.session, follower_id=actor_id, followee_id=user_id, delta=-1)
+        work.record(FollowChanged(actor_id, user_id, following=False))
     return user_id
 
 
-async def _count(session: AsyncSession, *, follower_id: int, followee_id: int, delta: int) -> None:
+async def count_follow(
+    session: AsyncSession, *, follower_id: int, followee_id: int, delta: int
+) -> None:
     # Rows are locked in id order so that A following B while B follows A cannot deadlock.
     changes = {
         follower_id: {"following_count": User.following_count + delta},

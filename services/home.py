@@ -261,6 +261,24 @@ def _authors_of(viewer_id: int) -> CompoundSelect[tuple[int]]:
     return union_all(select(literal(viewer_id, BigInteger)), followed)
 
 
+async def entries_by(connection: AsyncConnection, *, author_id: int, limit: int) -> list[int]:
+    """The newest entries a home timeline may hold because of the author: its tweets and
+    retweets, and retweets of its tweets by others."""
+    own = (
+        select(Tweet.id).where(Tweet.author_id == author_id).order_by(Tweet.id.desc()).limit(limit)
+    )
+    originals = own.subquery()
+    retweets = (
+        select(Tweet.id)
+        .where(Tweet.retweet_of_id.in_(select(originals.c.id)))
+        .order_by(Tweet.id.desc())
+        .limit(limit)
+    )
+    found = union_all(own, retweets).subquery()
+    query = select(found.c.id).order_by(found.c.id.desc()).limit(limit)
+    return list((await connection.execute(query)).scalars())
+
+
 async def follow_changed(
     connection: AsyncConnection,
     redis: aioredis.Redis,

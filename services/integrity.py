@@ -38,6 +38,14 @@ _MEANINGS: dict[str, Callable[[], ApiError]] = {
     "fk_likes_user_id_users": _gone_actor,
     "fk_follows_follower_id_users": _gone_actor,
     "fk_notifications_actor_id_users": _gone_actor,
+    "fk_blocks_blocked_id_users": _gone_user,
+    "fk_mutes_muted_id_users": _gone_user,
+    "fk_reports_user_id_users": _gone_user,
+    "fk_reports_tweet_id_tweets": _gone_tweet,
+    "fk_blocks_blocker_id_users": _gone_actor,
+    "fk_mutes_muter_id_users": _gone_actor,
+    "fk_muted_words_user_id_users": _gone_actor,
+    "fk_reports_reporter_id_users": _gone_actor,
     "uq_users_handle_lower": lambda: Conflict("That handle is taken."),
 }
 

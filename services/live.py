@@ -36,7 +36,12 @@ _BLOCK_MS = 2_000  # a blocked read must end before the client's socket timeout 
 TWEET = "tweet"  # {tweet, author}: home timelines of the author and its followers
 NOTIFICATION = "notification"  # {id, recipient}
 TWEET_UPDATED = "tweet.updated"  # {tweet}
+REVOKED = "revoked"  # {user}: its tokens may have been revoked (password, suspension)
+REMOVED = "removed"  # {tweet, author}: gone from the home timelines it was in
+AUTHOR_REMOVED = "author.removed"  # {viewer, author}: the author's entries left that timeline
 HOME = "home"
+HOME_REMOVED = "home.removed"  # what leaves a viewer's home timeline
+AUTHOR = "author"  # an item of HOME_REMOVED that names an author, not a tweet
 
 Event = Mapping[str, str | int]
 Item = tuple[int, Any]  # an id, and what was read once for every subscriber it goes to
@@ -115,7 +120,9 @@ class Hub:
         self._db = db
         self._prepare = prepare
         self._subscribers: dict[tuple[str, int], set[Subscriber]] = defaultdict(set)
-        self._home: set[int] = set()  # viewers with a home timeline subscription here
+        # viewers with a subscription here that follows their home timeline, by its topic
+        self._home: dict[str, set[int]] = {HOME: set(), HOME_REMOVED: set()}
+        self._revocations: dict[int, set[Callable[[], None]]] = defaultdict(set)  # by user
         _hubs.add(self)
 
     @property
@@ -127,11 +134,24 @@ class Hub:
         registered while its `with` block runs."""
         return Subscriber(self, (topic, key), on_overflow)
 
+    def on_revocation(self, user_id: int, call: Callable[[], None]) -> Callable[[], None]:
+        """Calls `call` whenever the user's tokens may have been revoked; returns the undo."""
+        self._revocations[user_id].add(call)
+
+        def undo() -> None:
+            calls = self._revocations.get(user_id)
+            if calls is not None:
+                calls.discard(call)
+                if not calls:
+                    del self._revocations[user_id]
+
+        return undo
+
     def _add(self, subscriber: Subscriber) -> None:
         topic, key = subscriber.key
         self._subscribers[subscriber.key].add(subscriber)
-        if topic == HOME:
-            self._home.add(key)
+        if topic in self._home:
+            self._home[topic].add(key)
 
     def _remove(self, subscriber: Subscriber) -> None:
         topic, key = subscriber.key
@@ -139,8 +159,8 @@ class Hub:
         group.discard(subscriber)
         if not group:
             del self._subscribers[subscriber.key]
-            if topic == HOME:
-                self._home.discard(key)
+            if topic in self._home:
+                self._home[topic].discard(key)
 
     async def run(self) -> None:
         """Reads the stream until cancelled, from the events written after it started."""
@@ -164,20 +184,28 @@ class Hub:
 
     async def _route(self, events: list[dict[str, str]]) -> None:
         tweets: list[tuple[int, int]] = []
+        removed: list[tuple[int, int]] = []
         for event in events:
             topic = event.get("topic")
             if topic == TWEET:
                 tweets.append((int(event["tweet"]), int(event["author"])))
+            elif topic == REMOVED:
+                removed.append((int(event["tweet"]), int(event["author"])))
+            elif topic == AUTHOR_REMOVED:
+                self._offer(HOME_REMOVED, int(event["viewer"]), (int(event["author"]), AUTHOR))
             elif topic == NOTIFICATION:
                 self._offer(NOTIFICATION, int(event["recipient"]), (int(event["id"]), None))
             elif topic == TWEET_UPDATED:
                 self._offer(TWEET_UPDATED, int(event["tweet"]), (int(event["tweet"]), None))
-        if tweets and self._home:
-            readers = await self._followers_here({author for _, author in tweets})
-            recipients = {
-                tweet_id: {v for v in readers.get(author, set()) | {author} if v in self._home}
-                for tweet_id, author in tweets
-            }
+            elif topic == REVOKED:
+                for call in tuple(self._revocations.get(int(event["user"]), ())):
+                    call()
+        if removed and self._home[HOME_REMOVED]:
+            for tweet_id, audience in (await self._audiences(removed, HOME_REMOVED)).items():
+                for viewer in audience:
+                    self._offer(HOME_REMOVED, viewer, (tweet_id, None))
+        if tweets and self._home[HOME]:
+            recipients = await self._audiences(tweets, HOME)
             viewers = set().union(*recipients.values())
             if viewers:
                 shared = await self._prepare([t for t, _ in tweets], viewers)
@@ -185,17 +213,27 @@ class Hub:
                     for viewer in audience:
                         self._offer(HOME, viewer, (tweet_id, shared))
 
+    async def _audiences(self, tweets: list[tuple[int, int]], topic: str) -> dict[int, set[int]]:
+        """For each (tweet, author): the viewers subscribed here to `topic` whose home timeline
+        has the author's tweets (the author, and its followers)."""
+        here = self._home[topic]
+        readers = await self._followers_here({author for _, author in tweets}, here)
+        return {
+            tweet_id: {v for v in readers.get(author, set()) | {author} if v in here}
+            for tweet_id, author in tweets
+        }
+
     def _offer(self, topic: str, key: int, item: Item) -> None:
         for subscriber in tuple(self._subscribers.get((topic, key), ())):
             subscriber.offer(item)
 
-    async def _followers_here(self, authors: set[int]) -> dict[int, set[int]]:
-        """Which viewers subscribed here follow each author: one statement a batch."""
+    async def _followers_here(self, authors: set[int], here: set[int]) -> dict[int, set[int]]:
+        """Which of these viewers follow each author: one statement a batch."""
         query = (
             select(Follow.followee_id, func.array_agg(Follow.follower_id))
             .where(
                 Follow.followee_id == any_(bindparam("authors", list(authors), _IDS)),
-                Follow.follower_id == any_(bindparam("viewers", list(self._home), _IDS)),
+                Follow.follower_id == any_(bindparam("viewers", list(here), _IDS)),
             )
             .group_by(Follow.followee_id)
         )

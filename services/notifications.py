@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -116,16 +116,36 @@ async def mark_read(work: Work, *, viewer_id: int, up_to: int | None) -> int:
     return int(changed.rowcount)  # type: ignore[attr-defined]
 
 
+_SHIELDED = text("""
+SELECT r FROM unnest(CAST(:recipients AS bigint[])) AS r
+WHERE NOT EXISTS (SELECT 1 FROM blocks WHERE (blocker_id = r AND blocked_id = :actor)
+                                           OR (blocker_id = :actor AND blocked_id = r))
+  AND NOT EXISTS (SELECT 1 FROM mutes WHERE muter_id = r AND muted_id = :actor
+                                        AND (expires_at IS NULL OR expires_at > now()))
+""")
+
+
+async def _not_shielded(session: AsyncSession, actor_id: int, recipients: list[int]) -> set[int]:
+    """The recipients whom no block either way, nor their mute, keeps from hearing of the actor."""
+    found = await session.execute(_SHIELDED, {"recipients": recipients, "actor": actor_id})
+    return {row[0] for row in found}
+
+
 async def _author_of(session: AsyncSession, tweet_id: int) -> int | None:
     author: int | None = await session.scalar(select(Tweet.author_id).where(Tweet.id == tweet_id))
     return author
 
 
 async def _insert(work: Work, actor_id: int, wanted: Sequence[tuple[int, str, int | None]]) -> None:
-    """Inserts the notifications that are new; a user's own actions never notify that user."""
+    """Inserts the notifications that are new; a user's own actions never notify that user, nor
+    notify anyone blocking or blocked by the actor, or muting it (CONTRACT.md, "Safety")."""
+    recipients = [recipient for recipient, _, _ in wanted if recipient != actor_id]
+    if not recipients:
+        return
+    kept = await _not_shielded(work.session, actor_id, recipients)
     rows = []
     for recipient, kind, tweet_id in wanted:
-        if recipient != actor_id:
+        if recipient in kept:
             notification_id = ids.new_id()
             rows.append(
                 {

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 LOGIN_FAILURES = "login"  # per handle, lower case
 TWEETS = "tweet"  # per author
+REPORTS = "report"  # per reporter
 CLIENT = "client"  # per user when signed in, else per IP address
 _PREFIX = "ratelimit"
 _WARN_EVERY_SECONDS = 60.0
@@ -109,6 +110,7 @@ class Limiter:
             settings.login_failure_limit, settings.login_failure_window_seconds
         )
         self.tweets = Rate(settings.tweet_rate_limit, settings.tweet_rate_window_seconds)
+        self.reports = Rate(settings.report_rate_limit, settings.report_rate_window_seconds)
         self.requests = Rate(settings.rate_limit_per_minute, 60)
 
     async def take(self, kind: str, ident: str, *, rate: Rate, cost: int = 1) -> Decision:
@@ -149,6 +151,7 @@ class Limiter:
 
 _MESSAGES = {
     LOGIN_FAILURES: "Too many failed sign-ins for this handle; try again later.",
+    REPORTS: "Too many reports; try again later.",
     TWEETS: "Too many tweets; try again later.",
     CLIENT: "Too many requests; slow down.",
 }

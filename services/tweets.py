@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from core import ids
 from core.errors import Conflict, Forbidden, NotFound
 from core.text import clean_text, hashtags, mentions
 from models import Tweet, TweetVersion, User
+from services import reach
 from services.events import TweetEdited, TweetPosted, TweetRemoved
 from services.rate_limits import TWEETS, Limiter
 from services.work import Work
@@ -35,7 +37,8 @@ async def post_tweet(
     text = _clean(text)
     session = work.session
     if reply_to_id is not None:
-        reply_to_id = await original_id(session, reply_to_id)
+        reply_to_id, parent_author = await original(session, reply_to_id)
+        await reach.ensure_can_reach(session, author_id, parent_author)
     if limiter is not None:
         await limiter.enforce(TWEETS, str(author_id), rate=limiter.tweets)
     if reply_to_id is not None:
@@ -119,15 +122,23 @@ async def delete_tweet(work: Work, *, actor_id: int, tweet_id: int) -> int:
     return tweet.id
 
 
-async def original_id(session: AsyncSession, tweet_id: int) -> int:
-    """The id of the tweet itself, or of the tweet it retweets; NOT_FOUND when gone."""
+async def original(session: AsyncSession, tweet_id: int) -> tuple[int, int]:
+    """The id of the tweet itself, or of the tweet it retweets, and its author; NOT_FOUND when
+    gone (deleted, or its author suspended: as if deleted)."""
+    retweeted = aliased(Tweet)
+    author = func.coalesce(retweeted.author_id, Tweet.author_id)
     row = (
-        await session.execute(select(Tweet.id, Tweet.retweet_of_id).where(Tweet.id == tweet_id))
+        await session.execute(
+            select(func.coalesce(Tweet.retweet_of_id, Tweet.id), User.id, User.suspended_at)
+            .select_from(Tweet)
+            .outerjoin(retweeted, retweeted.id == Tweet.retweet_of_id)
+            .join(User, User.id == author)
+            .where(Tweet.id == tweet_id)
+        )
     ).first()
-    if row is None:
+    if row is None or row.suspended_at is not None:
         raise NotFound("No such tweet.")
-    original: int = row.retweet_of_id or row.id
-    return original
+    return int(row[0]), int(row[1])
 
 
 async def _locked(session: AsyncSession, tweet_id: int) -> Tweet:

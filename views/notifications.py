@@ -35,6 +35,8 @@ async def notifications(
     built = {
         row.id: NotificationView(row, actor, by_id.get(row.tweet_id))
         for row, actor in zip(rows, actors, strict=True)
-        if actor is not None and (row.tweet_id is None or row.tweet_id in by_id)
+        if actor is not None
+        and actor.suspended_at is None
+        and (row.tweet_id is None or row.tweet_id in by_id)
     }
     return [built.get(notification_id) for notification_id in notification_ids]

@@ -61,16 +61,20 @@ def assemble(
     liked: Callable[[int], bool],
     retweeted: Callable[[int], bool],
 ) -> list[TweetView | None]:
-    """Views from rows already read: the tweets and what they retweet, and their authors."""
-    built: dict[int, TweetView] = {}
+    """Views from rows already read: the tweets and what they retweet, and their authors. A
+    suspended account's tweets are gone, as if deleted, and so are retweets of them."""
+    built: dict[int, TweetView | None] = {}
 
     def view(tweet_id: int) -> TweetView | None:
         if tweet_id not in built:
+            built[tweet_id] = None
             row = rows.get(tweet_id)
             author = users.get(row.author_id) if row is not None else None
-            if row is None or author is None:
+            if row is None or author is None or author.suspended_at is not None:
                 return None
             original = view(row.retweet_of_id) if row.retweet_of_id is not None else None
+            if row.retweet_of_id is not None and original is None:
+                return None  # what it retweets is gone
             built[tweet_id] = TweetView(row, author, liked(tweet_id), retweeted(tweet_id), original)
         return built[tweet_id]
 

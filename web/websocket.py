@@ -19,6 +19,7 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from contextlib import suppress
 from contextvars import ContextVar
 from datetime import timedelta
@@ -196,6 +197,7 @@ class _Connection:
         "identity",
         "checked_at",
         "expiry",
+        "unwatch",
         "_closing",
     )
 
@@ -207,6 +209,7 @@ class _Connection:
         self.identity: Identity | None = None  # signed in with this token
         self.checked_at = 0.0  # when the token was last found not revoked (monotonic)
         self.expiry: asyncio.TimerHandle | None = None
+        self.unwatch: Callable[[], None] | None = None  # the hub's revocation notice
         self._closing: asyncio.Task[None] | None = None
 
     def close(self, code: int, reason: str) -> None:
@@ -231,10 +234,16 @@ class _Connection:
             return False
         return True
 
+    def recheck_soon(self) -> None:
+        """Its token may have been revoked: the watcher checks it on its next turn."""
+        self.checked_at = 0.0
+
     async def release(self) -> None:
         WEBSOCKETS.dec()
         if self.expiry is not None:
             self.expiry.cancel()
+        if self.unwatch is not None:
+            self.unwatch()
         with suppress(RedisError):  # the entry lapses by itself
             await self.websocket.app.state.presence.leave(self.id)
         await self.context.close()
@@ -338,6 +347,8 @@ class GraphQLWebSocket(GraphQL[Context, None]):
         context.viewer_id = identity.user_id
         context.after_write()  # loaders for this viewer
         connection.identity, connection.checked_at = identity, time.monotonic()
+        hub = connection.websocket.app.state.hub  # a password change, a suspension: at once
+        connection.unwatch = hub.on_revocation(identity.user_id, connection.recheck_soon)
         connection.expiry = asyncio.get_running_loop().call_later(
             max(identity.expires_at - time.time(), 0),
             connection.close,
@@ -350,7 +361,8 @@ class GraphQLWebSocket(GraphQL[Context, None]):
 
     async def _recheck(self, state: Any) -> None:
         """While sockets are open: closes with 4403 those whose token was revoked (a password
-        change), each checked every RECHECK_SECONDS, all those due in one batch."""
+        change, a suspension), each checked every RECHECK_SECONDS, and within a second of the
+        live notice of a revocation (services/live.py REVOKED), all those due in one batch."""
         try:
             while self._connections and not stopping():
                 await asyncio.sleep(min(RECHECK_SECONDS, 1.0))

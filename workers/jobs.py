@@ -21,6 +21,7 @@ from services.events import (
     TweetPosted,
     TweetRemoved,
     UserChanged,
+    UserSuspended,
 )
 from services.stores import Stores
 from services.work import unit_of_work
@@ -77,6 +78,8 @@ def _steps(stores: Stores, event: Event) -> list[Step]:
             ]
         case UserChanged(user_id=user):
             return [*again, lambda: _index_users(stores, [user])]
+        case UserSuspended(user_id=user):
+            return [*again, lambda: _suspended(stores, user)]
     return again
 
 
@@ -113,6 +116,14 @@ async def _tweets_removed(stores: Stores, tweets: tuple[tuple[int, int], ...]) -
                 connection, stores.redis, tweet_id=tweet_id, author_id=author_id
             )
     await _index_tweets(stores, [tweet_id for tweet_id, _ in tweets])
+
+
+async def _suspended(stores: Stores, user_id: int) -> None:
+    """A suspended account's newest tweets leave every timeline, trend and index (reads hide
+    them all already; this keeps pages from scanning past them)."""
+    async with stores.db.read() as connection:
+        newest = await fanout.newest_of(connection, user_id)
+    await _tweets_removed(stores, tuple((tweet_id, user_id) for tweet_id in newest))
 
 
 async def _tweet_edited(stores: Stores, tweet_id: int) -> None:
