@@ -316,8 +316,12 @@ def test_every_event_decodes_from_what_it_encodes() -> None:
         events.TweetRemoved(((7, 8), (9, 10)), counted=(11,)),
         TweetLiked(12, 13),
         events.TweetUnliked(14, 15),
-        events.FollowChanged(16, 17),
+        events.FollowChanged(16, 17, following=False),
         events.NotificationsCreated(((18, 19),)),
+        events.BlockChanged(20, 21, blocking=True),
+        events.MuteChanged(22, 23, muting=False),
+        events.MutedWordsChanged(24),
+        events.UserSuspended(25, counted=(26, 27)),
     ]
     import json
 
@@ -331,6 +335,7 @@ def test_every_event_decodes_from_what_it_encodes() -> None:
         ("tweet.liked", {"tweet_id": "1", "actor_id": 2}),
         ("tweet.removed", {"tweets": [[1]]}),
         ("tweet.posted", [1]),
+        ("follow.changed", {"follower_id": 1, "followee_id": 2, "following": 1}),
     ]:
         with pytest.raises(ValueError):
             events.decode(topic, payload)

@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     CompoundSelect,
+    DateTime,
     Text,
     bindparam,
     cast,
@@ -40,10 +41,15 @@ from models import Block, Mute, MutedWord
 
 _VIEWER = bindparam("viewer", type_=BigInteger)
 _NOW = func.now()
+_WHEN = DateTime(timezone=True)
 # (kind, whom or what, expiry): b blocked by the viewer, B blocking the viewer, m muted, w a word
 SAFETY_ROWS: CompoundSelect[Any] = union_all(
-    select(literal("b"), cast(Block.blocked_id, Text), null()).where(Block.blocker_id == _VIEWER),
-    select(literal("B"), cast(Block.blocker_id, Text), null()).where(Block.blocked_id == _VIEWER),
+    select(literal("b"), cast(Block.blocked_id, Text), cast(null(), _WHEN)).where(
+        Block.blocker_id == _VIEWER
+    ),
+    select(literal("B"), cast(Block.blocker_id, Text), cast(null(), _WHEN)).where(
+        Block.blocked_id == _VIEWER
+    ),
     select(literal("m"), cast(Mute.muted_id, Text), Mute.expires_at).where(
         Mute.muter_id == _VIEWER, or_(Mute.expires_at.is_(None), Mute.expires_at > _NOW)
     ),
