@@ -51,8 +51,8 @@ async def tweet(loaders: Loaders, tweet_id: int | None) -> TweetView | None:
 async def existing(loaders: Loaders, tweet_id: int, *, known: TweetView | None = None) -> TweetView:
     """The tweet, or NOT_FOUND: what a mutation answers after its commit. Its reads already
     try a fresh connection when theirs died (core/db.py); `known`, the tweet as the write
-    itself left it, is the answer when the database cannot be reached even so: a mutation
-    never answers an error after its commit."""
+    itself left it (createTweet's: `posted`), is the answer when the database cannot be
+    reached even so, rather than an error for a write that committed."""
     try:
         found = await tweet(loaders, tweet_id)
     except Exception as error:
