@@ -1,8 +1,19 @@
 from models.base import Base
+from models.idempotency import IdempotencyKey
 from models.notifications import Notification
 from models.outbox import OutboxEvent
 from models.social import Follow, Like
 from models.tweets import Tweet, TweetVersion
 from models.users import User
 
-__all__ = ["Base", "Follow", "Like", "Notification", "OutboxEvent", "Tweet", "TweetVersion", "User"]
+__all__ = [
+    "Base",
+    "Follow",
+    "IdempotencyKey",
+    "Like",
+    "Notification",
+    "OutboxEvent",
+    "Tweet",
+    "TweetVersion",
+    "User",
+]

@@ -38,6 +38,7 @@ _MEANINGS: dict[str, Callable[[], ApiError]] = {
     "fk_likes_user_id_users": _gone_actor,
     "fk_follows_follower_id_users": _gone_actor,
     "fk_notifications_actor_id_users": _gone_actor,
+    "fk_idempotency_keys_user_id_users": _gone_actor,
     "uq_users_handle_lower": lambda: Conflict("That handle is taken."),
 }
 
