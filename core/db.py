@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -18,9 +20,19 @@ from sqlalchemy.ext.asyncio import (
 
 from core.metrics import STATEMENTS
 
+T = TypeVar("T")
+
 
 def _count_statement(*_: object) -> None:
     STATEMENTS.inc()
+
+
+def connection_lost(error: BaseException) -> bool:
+    """Whether the error says the connection to the database died (the server restarted, or
+    ended it while it idled in the pool) or could not be made (the server is away)."""
+    if isinstance(error, DBAPIError):
+        return bool(error.connection_invalidated)
+    return isinstance(error, OSError)  # refused, reset, timed out: before any DBAPI error
 
 
 @dataclass
@@ -79,7 +91,27 @@ class RequestReads:
         async with self._lock:
             if self._connection is None:
                 self._connection = await self._db.reader.connect()
-            yield self._connection
+            try:
+                yield self._connection
+            except Exception as error:
+                if connection_lost(error):  # the next read takes a fresh one
+                    dead, self._connection = self._connection, None
+                    await dead.close()
+                raise
+
+    async def run(self, read: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """`read` on the request's connection, and once more on a fresh one when that one
+        turns out dead: a read changes nothing, so running it twice is safe, and what a
+        mutation answers after its commit does not fail for a connection that died in the pool
+        (SQLAlchemy then also retires the pool's other connections older than the failure)."""
+        try:
+            async with self.connection() as connection:
+                return await read(connection)
+        except Exception as error:  # noqa: BLE001 - only a lost connection is tried again
+            if not connection_lost(error):
+                raise
+        async with self.connection() as connection:
+            return await read(connection)
 
     async def close(self) -> None:
         """Gives the connection back; a later read takes one again (a WebSocket's next event)."""

@@ -32,6 +32,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import CompoundSelect, Executable
 from strawberry.dataloader import DataLoader
 
@@ -72,8 +73,8 @@ _USERS = select(*USER_COLUMNS).where(User.id == any_(_IDS))
 _USERS_BY_HANDLE = select(*USER_COLUMNS).where(
     func.lower(User.handle) == any_(bindparam("keys", type_=ARRAY(Text)))
 )
-_TWEET_COLUMNS = [column for column in Tweet.__table__.columns if column.key != "search"]
-_TWEETS = select(*_TWEET_COLUMNS).where(Tweet.id == any_(_IDS))
+TWEET_COLUMNS = [column for column in Tweet.__table__.columns if column.key != "search"]
+_TWEETS = select(*TWEET_COLUMNS).where(Tweet.id == any_(_IDS))
 _NOTIFICATIONS = select(*Notification.__table__.columns).where(Notification.id == any_(_IDS))
 _EDIT_HISTORY = (
     select(TweetVersion.tweet_id, TweetVersion.text, TweetVersion.created_at)
@@ -116,7 +117,7 @@ class RowCodec:
 
 
 _USER_ROWS = RowCodec("UserRow", USER_COLUMNS)
-_TWEET_ROWS = RowCodec("TweetRow", _TWEET_COLUMNS)
+_TWEET_ROWS = RowCodec("TweetRow", TWEET_COLUMNS)
 
 
 class Loaders:
@@ -173,9 +174,10 @@ class Loaders:
         return self._flags(cache.FOLLOWED_BY, _FOLLOWS_VIEWER)
 
     async def _rows(self, query: Executable, **params: Any) -> Sequence[Row[Any]]:
-        async with self._reads.connection() as connection:
-            rows: Sequence[Row[Any]] = (await connection.execute(query, params)).all()
-            return rows
+        async def read(connection: AsyncConnection) -> Sequence[Row[Any]]:
+            return (await connection.execute(query, params)).all()
+
+        return await self._reads.run(read)
 
     async def _cached(
         self, kind: str, keys: list[Any], load: Callable[[list[Any]], Awaitable[list[Any]]]

@@ -1,4 +1,5 @@
 from models.base import Base
+from models.idempotency import IdempotencyKey
 from models.notifications import Notification
 from models.outbox import OutboxEvent
 from models.safety import Block, Mute, MutedWord, Report
@@ -10,6 +11,7 @@ __all__ = [
     "Base",
     "Block",
     "Follow",
+    "IdempotencyKey",
     "Like",
     "Mute",
     "MutedWord",

@@ -30,14 +30,15 @@ async def create_tweet(
 ) -> Tweet:
     reply_to = expect_global_id(input.reply_to_id, "Tweet") if input.reply_to_id else None
     async with info.context.work() as work:
-        tweet_id = await tweets.post_tweet(
+        posted = await tweets.post_tweet(
             work,
             author_id=info.context.viewer(),
             text=input.text,
             reply_to_id=reply_to,
             limiter=info.context.limiter,
+            idempotency_key=input.idempotency_key,
         )
-    return Tweet.of(await views.existing(info.context.loaders, tweet_id))
+    return Tweet.of(await views.posted(info.context.loaders, posted))
 
 
 async def edit_tweet(

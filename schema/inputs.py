@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import strawberry
 
+from services.idempotency import KEPT_HOURS, KEY_MAX
+
 
 @strawberry.input(description="A new account.")
 class RegisterInput:
@@ -34,6 +36,17 @@ class CreateTweetInput:
     )
     reply_to_id: strawberry.ID | None = strawberry.field(
         default=None, description="The tweet this one replies to."
+    )
+    idempotency_key: str | None = strawberry.field(
+        default=None,
+        description=(
+            f"A key the client chooses (1 to {KEY_MAX} characters) to make a retry safe: a "
+            f"createTweet by the same user with the same key within {KEPT_HOURS} hours posts "
+            "nothing new "
+            "and answers the tweet the first one posted; the same key with another text or "
+            "replyToId is CONFLICT. A first one that failed stored nothing: sent again, it runs "
+            "again."
+        ),
     )
 
 

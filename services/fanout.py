@@ -3,6 +3,14 @@
 Accounts in the hybrid set (services/hybrid.py: past the follower threshold) are not fanned
 out: their tweets are merged into their followers' timelines when read (services/home.py).
 Only live timelines get entries; cold ones are rebuilt from the database on their next read.
+
+An unfollow can land between the read of a batch of followers and the insert into their
+timelines: the follower's timeline loses the followee's tweets (services/home.py
+`follow_changed`), then the fan-out adds the new one back. So an unfollow is remembered here
+for a while (`note_unfollow`, before that removal), and a fan-out, once it has written, takes
+its tweet back from those who left since it began and no longer follow: a few reads for the
+few who left, nothing per follower. Either the fan-out sees the unfollow, or the removal comes
+after the fan-out's insert.
 """
 
 from __future__ import annotations
@@ -10,17 +18,20 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import redis.asyncio as aioredis
-from sqlalchemy import Row, select
+from sqlalchemy import BigInteger, Row, any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.ids import snowflake_time
-from models import Tweet, User
+from models import Follow, Tweet, User
 from services import cluster_metrics, feed, hybrid
 
 FOLLOWER_BATCH = 50_000
+UNFOLLOWS_KEPT = 3600  # seconds an unfollow is remembered: longer than any fan-out runs
+_CLOCKS = 60  # seconds the clocks of the processes that unfollow and fan out may differ by
 
 
 class FanOut(NamedTuple):
@@ -52,7 +63,9 @@ async def fan_out_tweet(
     if merged:  # read at read time from the author's list of newest tweets
         written += await feed.insert(redis, [author.id], [tweet_id], kind=feed.AUTHORED)
     else:
+        began = time.time()
         written += await _insert_all(redis, _followers(connection, author.id), [tweet_id])
+        await _take_back_from_leavers(connection, redis, author.id, tweet_id, since=began)
     if await _author(connection, tweet_id) is None:  # deleted while we wrote: take it back
         await remove_tweet(connection, redis, tweet_id=tweet_id, author_id=author.id)
         return None
@@ -77,6 +90,42 @@ async def newest_of(connection: AsyncConnection, author_id: int) -> list[int]:
     return list(
         (await connection.execute(query.order_by(Tweet.id.desc()).limit(feed.CAP))).scalars()
     )
+
+
+async def note_unfollow(redis: aioredis.Redis, *, follower_id: int, followee_id: int) -> None:
+    """Remembers that the follower left, for the fan-outs of the followee running meanwhile."""
+    key, now = _leavers_key(followee_id), time.time()
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.zadd(key, {str(follower_id): now})
+        pipe.zremrangebyscore(key, "-inf", now - UNFOLLOWS_KEPT)
+        pipe.expire(key, UNFOLLOWS_KEPT)
+        await pipe.execute()
+
+
+async def _take_back_from_leavers(
+    connection: AsyncConnection,
+    redis: aioredis.Redis,
+    author_id: int,
+    tweet_id: int,
+    *,
+    since: float,
+) -> None:
+    """Takes the tweet out of the timelines of those who unfollowed the author since `since`
+    and have not followed again: their batch may have been read before they left."""
+    left = await redis.zrangebyscore(_leavers_key(author_id), since - _CLOCKS, "+inf")
+    if not left:
+        return
+    candidates = [int(member) for member in cast(list[bytes], left)]  # without scores
+    still = select(Follow.follower_id).where(
+        Follow.followee_id == author_id,
+        Follow.follower_id == any_(bindparam("left", candidates, type_=ARRAY(BigInteger))),
+    )
+    following = set((await connection.execute(still)).scalars())
+    await feed.remove(redis, [f for f in candidates if f not in following], [tweet_id])
+
+
+def _leavers_key(author_id: int) -> str:
+    return f"unfollowed:{author_id}"
 
 
 async def _insert_all(

@@ -35,7 +35,7 @@ from core import cursors
 from core.config import Settings
 from core.pagination import Page, check_first
 from models import Follow, Tweet, User
-from services import cache, feed, hybrid
+from services import cache, fanout, feed, hybrid
 from services.timelines import TWEETS
 
 
@@ -298,6 +298,8 @@ async def follow_changed(
     row = followee.first()
     if row is None:
         return
+    if row.id is None:  # before the removal below: a fan-out running meanwhile takes its tweet back
+        await fanout.note_unfollow(redis, follower_id=follower_id, followee_id=followee_id)
     recent = select(Tweet.id).where(Tweet.author_id == followee_id)
     tweet_ids = list(
         (await connection.execute(recent.order_by(Tweet.id.desc()).limit(feed.CAP))).scalars()

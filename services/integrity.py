@@ -46,6 +46,7 @@ _MEANINGS: dict[str, Callable[[], ApiError]] = {
     "fk_mutes_muter_id_users": _gone_actor,
     "fk_muted_words_user_id_users": _gone_actor,
     "fk_reports_reporter_id_users": _gone_actor,
+    "fk_idempotency_keys_user_id_users": _gone_actor,
     "uq_users_handle_lower": lambda: Conflict("That handle is taken."),
 }
 

@@ -2,22 +2,37 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from core import ids
 from core.errors import Conflict, Forbidden, NotFound
 from core.text import clean_text, hashtags, mentions
+from dataloaders.loaders import TWEET_COLUMNS, USER_COLUMNS
 from models import Tweet, TweetVersion, User
-from services import reach
+from services import idempotency, reach
 from services.events import TweetEdited, TweetPosted, TweetRemoved
 from services.rate_limits import TWEETS, Limiter
 from services.work import Work
 
 TWEET_MAX = 280
+
+
+@dataclass(frozen=True, slots=True)
+class Posted:
+    """What post_tweet did: the tweet's id and, when it posted the tweet now, the rows of the
+    tweet and its author as it left them (the columns the loaders read), which the answer
+    falls back on when it cannot be read back after the commit; both None when an earlier
+    request with the same idempotency key posted it."""
+
+    id: int
+    row: Any = None  # a TweetRow, as the loaders read it (dataloaders/loaders.py)
+    author: Any = None  # a UserRow
 
 
 def _clean(text: str) -> str:
@@ -31,11 +46,26 @@ async def post_tweet(
     text: str,
     reply_to_id: int | None = None,
     limiter: Limiter | None,
-) -> int:
+    idempotency_key: str | None = None,
+) -> Posted:
     """Posts a tweet or a reply. With a limiter (None: imports and tests of other rules), each
-    post counts against the author's createTweet limit, once the input is known to be good."""
+    post counts against the author's createTweet limit, once the input is known to be good.
+    With an idempotency key, a request the author made before with it (services/idempotency.py)
+    is answered with its tweet: nothing posted, nothing counted, even if its reply's parent has
+    gone since."""
     text = _clean(text)
     session = work.session
+    tweet_id = ids.new_id()
+    if idempotency_key is not None:
+        first = await idempotency.claim(
+            work,
+            user_id=author_id,
+            key=idempotency.check_key(idempotency_key),
+            request=idempotency.request_hash(text, reply_to_id),
+            tweet_id=tweet_id,
+        )
+        if first != tweet_id:
+            return Posted(first)
     if reply_to_id is not None:
         reply_to_id, parent_author = await original(session, reply_to_id)
         await reach.ensure_can_reach(session, author_id, parent_author)
@@ -43,24 +73,26 @@ async def post_tweet(
         await limiter.enforce(TWEETS, str(author_id), rate=limiter.tweets)
     if reply_to_id is not None:
         await adjust_counts(session, reply_to_id, reply_count=+1)
-    tweet_id = ids.new_id()
-    session.add(
-        Tweet(
-            id=tweet_id,
-            author_id=author_id,
-            text=text,
-            created_at=ids.snowflake_time(tweet_id),
-            reply_to_id=reply_to_id,
-            hashtags=hashtags(text),
-            mentions=mentions(text),
+    values = {
+        "id": tweet_id,
+        "author_id": author_id,
+        "text": text,
+        "created_at": ids.snowflake_time(tweet_id),
+        "reply_to_id": reply_to_id,
+        "hashtags": hashtags(text),
+        "mentions": mentions(text),
+    }
+    row = (await session.execute(insert(Tweet).values(values).returning(*TWEET_COLUMNS))).one()
+    author = (
+        await session.execute(
+            update(User)
+            .where(User.id == author_id)
+            .values(tweet_count=User.tweet_count + 1)
+            .returning(*USER_COLUMNS)
         )
-    )
-    await session.execute(
-        update(User).where(User.id == author_id).values(tweet_count=User.tweet_count + 1)
-    )
-    await session.flush()
+    ).one()
     work.record(TweetPosted(tweet_id, author_id=author_id, reply_to_id=reply_to_id))
-    return tweet_id
+    return Posted(tweet_id, row, author)
 
 
 async def edit_tweet(

@@ -3,7 +3,7 @@
 Every write, from a resolver, a REST handler, a worker job, a CLI command or a test, runs as
 
     async with unit_of_work(stores) as work:
-        tweet_id = await tweets.post_tweet(work, author_id=..., text=...)
+        posted = await tweets.post_tweet(work, author_id=..., text=...)
 
 Services act on `work.session` (they flush, never commit) and `work.record(event)` what they
 did. At the end of the block the events go into the outbox in the same transaction, the

@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import text, update
-from starlette.applications import Starlette
 
 from app import create_app
 from core.config import Settings
@@ -23,7 +22,7 @@ from tests.graphql import Account, error_code, gql, ok, post, register
 from tests.rest import ok as rest_ok
 from tests.test_realtime import HOME as LIVE_HOME
 from tests.test_timelines import follow, home
-from tests.test_work import _until_waiting_for_a_lock
+from tests.test_work import until_waiting_for_a_lock
 from tests.ws import Socket
 
 Settle = Callable[[], Awaitable[int]]
@@ -40,7 +39,7 @@ FLAGS = "query($h: String!) { user(handle: $h) { viewerHasBlocked blocksViewer v
 FOLLOW = "mutation($id: ID!) { follow(userId: $id) { id } }"
 LIKE = "mutation($id: ID!) { likeTweet(id: $id) { id } }"
 RETWEET = "mutation($id: ID!) { retweet(id: $id) { id } }"
-REPLY = "mutation($t: ID!) { createTweet(input: {text: \"re\", replyToId: $t}) { id } }"
+REPLY = 'mutation($t: ID!) { createTweet(input: {text: "re", replyToId: $t}) { id } }'
 TWEET = "query($id: ID!) { tweet(id: $id) { id text } }"
 SEARCH = "query($q: String!) { searchTweets(query: $q, first: 50) { edges { node { id } } } }"
 REPLIES = "query($id: ID!) { tweet(id: $id) { replies(first: 50) { edges { node { id } } } } }"
@@ -79,9 +78,12 @@ async def test_a_block_removes_follows_and_hides_both_ways_on_every_path(
     await settle()
     seen = await home(client, viewer)
     assert theirs not in seen and shared["retweet"]["id"] not in seen
-    assert [e["node"]["id"] for e in (await ok(client, SEARCH, {"q": word}, token=viewer.token))[
-        "searchTweets"
-    ]["edges"]] == [mine]
+    assert [
+        e["node"]["id"]
+        for e in (await ok(client, SEARCH, {"q": word}, token=viewer.token))["searchTweets"][
+            "edges"
+        ]
+    ] == [mine]
     replies = (await ok(client, REPLIES, {"id": mine}, token=viewer.token))["tweet"]["replies"]
     assert replies["edges"] == []
     profile = await ok(client, PROFILE, {"h": other.handle}, token=viewer.token)
@@ -113,7 +115,12 @@ async def test_a_block_removes_follows_and_hides_both_ways_on_every_path(
     ]
     flags = (await ok(client, FLAGS, {"h": other.handle}, token=viewer.token))["user"]
     assert not flags["viewerIsFollowing"] and not flags["followsViewer"]
-    assert theirs in [e["node"]["id"] for e in (await ok(client, SEARCH, {"q": word}, token=viewer.token))["searchTweets"]["edges"]]
+    assert theirs in [
+        e["node"]["id"]
+        for e in (await ok(client, SEARCH, {"q": word}, token=viewer.token))["searchTweets"][
+            "edges"
+        ]
+    ]
 
 
 async def test_a_blocked_account_notifies_nobody_and_old_notices_hide(
@@ -319,9 +326,7 @@ async def test_merged_accounts_and_the_database_path_filter_alike(
             assert theirs in await home(other, viewer)
 
 
-async def test_rest_reads_filter_as_graphql_does(
-    client: httpx.AsyncClient, settle: Settle
-) -> None:
+async def test_rest_reads_filter_as_graphql_does(client: httpx.AsyncClient, settle: Settle) -> None:
     viewer, other, _ = await _trio(client)
     theirs = await post(client, other, "not over REST either")
     await settle()
@@ -362,20 +367,20 @@ async def test_a_block_racing_a_follow_from_the_other_side_wins(
         await holding.execute(lock, {"pair": f"block:{low}:{high}"})
         blocking = asyncio.create_task(gql(client, BLOCK, {"id": two.id}, token=one.token))
         following = asyncio.create_task(gql(client, FOLLOW, {"id": one.id}, token=two.token))
-        await _until_waiting_for_a_lock(db)
+        await until_waiting_for_a_lock(db)
     outcomes = await asyncio.gather(blocking, following)
     assert "errors" not in outcomes[0]
     flags = (await ok(client, FLAGS, {"h": one.handle}, token=two.token))["user"]
-    assert not flags["viewerIsFollowing"] and flags["blocksViewer"]  # no follow left, whichever ran first
+    assert (
+        not flags["viewerIsFollowing"] and flags["blocksViewer"]
+    )  # no follow left, whichever ran first
     counts = "query($h: String!) { user(handle: $h) { followerCount followingCount } }"
     for account in (one, two):
         user = (await ok(client, counts, {"h": account.handle}))["user"]
         assert user == {"followerCount": 0, "followingCount": 0}
 
 
-async def test_muted_word_rows_lapse_in_the_list(
-    client: httpx.AsyncClient, db: Database
-) -> None:
+async def test_muted_word_rows_lapse_in_the_list(client: httpx.AsyncClient, db: Database) -> None:
     viewer = await register(client)
     await ok(client, MUTE_WORD, {"w": "fleeting", "s": 60}, token=viewer.token)
     async with db.transaction() as session:

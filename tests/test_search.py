@@ -164,6 +164,11 @@ async def test_nul_and_lone_surrogates_read_as_spaces(client: httpx.AsyncClient)
             response = await client.post(
                 "/graphql", content=body, headers={"content-type": "application/json"}
             )
+            if any("\ud800" <= char <= "\udfff" for char in query):
+                # no text holds a lone surrogate: the JSON parser refuses it (test_hostile_input)
+                assert response.status_code == 400, (query, response.text)
+                assert response.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+                continue
             assert "errors" not in response.json(), (query, response.text)
             if operation == SEARCH and expected is not None:
                 edges = response.json()["data"]["searchTweets"]["edges"]

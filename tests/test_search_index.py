@@ -37,7 +37,9 @@ async def test_register_profile_and_edit_record_what_search_must_hear(work: Work
     assert work.events == [UserChanged(user.id)]
     await accounts.update_profile(work, user_id=user.id, display_name="New Name", bio=None)
     assert work.events[1:] == [UserChanged(user.id)]
-    tweet_id = await tweets.post_tweet(work, author_id=user.id, text="first words", limiter=None)
+    tweet_id = (
+        await tweets.post_tweet(work, author_id=user.id, text="first words", limiter=None)
+    ).id
     await tweets.edit_tweet(work, actor_id=user.id, tweet_id=tweet_id, text="second words")
     assert work.events[-1] == TweetEdited(tweet_id)
     await tweets.edit_tweet(work, actor_id=user.id, tweet_id=tweet_id, text="second words")

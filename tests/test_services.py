@@ -22,7 +22,7 @@ async def _user(work: Work) -> User:
 
 async def test_edit_window_closes(work: Work) -> None:
     author = await _user(work)
-    tweet_id = await tweets.post_tweet(work, author_id=author.id, text="hello", limiter=None)
+    tweet_id = (await tweets.post_tweet(work, author_id=author.id, text="hello", limiter=None)).id
     with pytest.raises(Conflict):
         await tweets.edit_tweet(
             work, actor_id=author.id, tweet_id=tweet_id, text="late", window=timedelta(0)
@@ -33,7 +33,7 @@ async def test_retweet_of_a_retweet_retweets_the_original(work: Work) -> None:
     ann = await _user(work)
     bob = await _user(work)
     cat = await _user(work)
-    original = await tweets.post_tweet(work, author_id=ann.id, text="original", limiter=None)
+    original = (await tweets.post_tweet(work, author_id=ann.id, text="original", limiter=None)).id
     assert await engagement.retweet(work, actor_id=bob.id, tweet_id=original) == original
     bobs_retweet = await work.session.scalar(
         select(Tweet.id).where(Tweet.retweet_of_id == original)
@@ -46,7 +46,7 @@ async def test_retweet_of_a_retweet_retweets_the_original(work: Work) -> None:
 
 async def test_liking_a_deleted_tweet_is_not_found(work: Work) -> None:
     ann = await _user(work)
-    tweet_id = await tweets.post_tweet(work, author_id=ann.id, text="gone", limiter=None)
+    tweet_id = (await tweets.post_tweet(work, author_id=ann.id, text="gone", limiter=None)).id
     await tweets.delete_tweet(work, actor_id=ann.id, tweet_id=tweet_id)
     with pytest.raises(NotFound):
         await engagement.like_tweet(work, actor_id=ann.id, tweet_id=tweet_id)

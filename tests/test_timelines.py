@@ -19,7 +19,8 @@ from starlette.applications import Starlette
 from app import create_app
 from core.config import Settings
 from core.ids import expect_global_id
-from services import feed
+from services import fanout, feed
+from services.home import database_page
 from tests.graphql import Account, ok, post, register
 from tests.test_social import FOLLOW, HOME, RETWEET, UNDO, UNFOLLOW
 
@@ -219,6 +220,43 @@ async def test_follow_merges_and_unfollow_removes(
     assert await home(client, reader) == []
     await settle()  # the outbox jobs of both changes, late: they read the state, not replay it
     assert await stored(app, reader) == []
+
+
+async def test_an_unfollow_between_a_fan_outs_read_and_its_insert_leaves_no_entry(
+    client: httpx.AsyncClient, app: Starlette, settle: Settle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reader, writer = await reader_of_writer(client)
+    friend = await register(client)
+    await follow(client, reader, friend)
+    kept = await post(client, friend, "stays")
+    await settle()
+    tweet = await post(client, writer, "read for a follower who leaves before it is written")
+    read_followers = fanout._followers
+
+    async def unfollowed_meanwhile(connection: Any, user_id: int) -> Any:
+        async for followers in read_followers(connection, user_id):
+            # the batch is read; the unfollow and its removal land before the batch's insert
+            await ok(client, UNFOLLOW, {"id": writer.id}, token=reader.token)
+            yield followers
+
+    monkeypatch.setattr(fanout, "_followers", unfollowed_meanwhile)
+    stores = app.state.stores
+    async with stores.db.read() as connection:
+        done = await fanout.fan_out_tweet(
+            connection,
+            stores.redis,
+            tweet_id=raw(tweet),
+            threshold=app.state.settings.hybrid_threshold,
+        )
+        assert done is not None
+        rebuilt = await database_page(
+            connection, viewer_id=expect_global_id(reader.id, "User"), before=None, count=100
+        )
+    # before: the tweet of the account just unfollowed stayed in the timeline
+    assert await stored(app, reader) == rebuilt == [raw(kept)]
+    monkeypatch.undo()
+    await settle()  # the jobs of the post and the unfollow, late
+    assert await stored(app, reader) == rebuilt
 
 
 async def test_following_a_prolific_account_keeps_the_timeline_whole(

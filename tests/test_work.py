@@ -4,30 +4,38 @@ after the commit, each on its own, and broken constraints told apart."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any
 
 import httpx
 import pytest
 import redis.asyncio as aioredis
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.exc import IntegrityError
 from starlette.applications import Starlette
 
 from core import ids
-from core.db import Database
+from core.db import Database, RequestReads
 from core.errors import NotFound
 from core.ids import expect_global_id
 from models import Like, OutboxEvent, Tweet
+from schema.context import Context
 from services import cache, effects, engagement, events, live, tweets
 from services.events import TweetLiked, TweetPosted
 from services.stores import Stores
 from services.work import unit_of_work
-from tests.graphql import error_code, post, register
+from tests import rest
+from tests.graphql import error_code, ok, post, register
 
 Settle = Callable[[], Awaitable[int]]
 LIKE = "mutation($id: ID!) { likeTweet(id: $id) { likeCount } }"
+ANSWERED = """
+mutation($i: CreateTweetInput!) {
+  createTweet(input: $i) { id text likeCount viewerHasLiked author { handle tweetCount } }
+}
+"""
 REPLY = "mutation($i: CreateTweetInput!) { createTweet(input: $i) { id } }"
 
 
@@ -40,7 +48,9 @@ async def test_the_events_go_into_the_outbox_in_the_same_transaction(app: Starle
     stores = _stores(app)
     async with unit_of_work(stores) as work:
         author = await _user(work)
-        tweet_id = await tweets.post_tweet(work, author_id=author, text="counted", limiter=None)
+        tweet_id = (
+            await tweets.post_tweet(work, author_id=author, text="counted", limiter=None)
+        ).id
         assert await _kept(work.session, author, tweet_id) == []  # written as the block ends
     async with stores.db.transaction() as session:
         kept = await _kept(session, author, tweet_id)
@@ -81,7 +91,7 @@ async def test_a_reply_racing_the_delete_of_its_parent_is_not_found(
         await deleting.execute(delete(Tweet).where(Tweet.id == expect_global_id(parent, "Tweet")))
         variables = {"i": {"text": "too late", "replyToId": parent}}
         reply = asyncio.create_task(error_code(client, REPLY, variables, token=author.token))
-        await _until_waiting_for_a_lock(db)  # the reply counts on the parent, locked by the delete
+        await until_waiting_for_a_lock(db)  # the reply counts on the parent, locked by the delete
     # before: the foreign key's IntegrityError was INTERNAL_SERVER_ERROR
     assert await reply == "NOT_FOUND"
 
@@ -95,7 +105,7 @@ async def test_a_like_racing_the_delete_of_its_tweet_is_not_found(
     async with db.transaction() as deleting:
         await deleting.execute(delete(Tweet).where(Tweet.id == expect_global_id(tweet_id, "Tweet")))
         like = asyncio.create_task(error_code(client, LIKE, {"id": tweet_id}, token=fan.token))
-        await _until_waiting_for_a_lock(db)  # the like's foreign key waits for the delete
+        await until_waiting_for_a_lock(db)  # the like's foreign key waits for the delete
     assert await like == "NOT_FOUND"
 
 
@@ -105,8 +115,8 @@ async def test_an_id_minted_twice_is_never_taken_for_a_missing_tweet(
     stores = _stores(app)
     async with unit_of_work(stores) as work:
         author, fan = await _user(work), await _user(work)
-        first = await tweets.post_tweet(work, author_id=author, text="one", limiter=None)
-        second = await tweets.post_tweet(work, author_id=author, text="two", limiter=None)
+        first = (await tweets.post_tweet(work, author_id=author, text="one", limiter=None)).id
+        second = (await tweets.post_tweet(work, author_id=author, text="two", limiter=None)).id
         await engagement.like_tweet(work, actor_id=fan, tweet_id=first)
         taken = await work.session.scalar(select(Like.id).where(Like.tweet_id == first))
     assert taken is not None
@@ -117,13 +127,97 @@ async def test_an_id_minted_twice_is_never_taken_for_a_missing_tweet(
             await engagement.like_tweet(work, actor_id=fan, tweet_id=second)
 
 
+@pytest.fixture
+def read_connection_dies_after_commit(monkeypatch: pytest.MonkeyPatch, db: Database) -> None:
+    """Between a mutation's commit and its answer, the server ends the connection the request
+    reads on (as a restart does, or a timeout of a connection idle in the pool)."""
+    commit = Context.work
+
+    @asynccontextmanager
+    async def work(self: Context) -> AsyncIterator[Any]:
+        async with commit(self) as done:
+            yield done
+        async with self.reads.connection() as connection:
+            pid = await connection.scalar(text("SELECT pg_backend_pid()"))
+        async with db.read() as connection:
+            ended = text("SELECT pg_terminate_backend(:pid, 5000)")
+            assert await connection.scalar(ended, {"pid": pid})
+
+    monkeypatch.setattr(Context, "work", work)
+
+
+@pytest.mark.usefixtures("read_connection_dies_after_commit")
+async def test_a_mutation_answers_its_data_when_its_read_connection_died_after_the_commit(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    ann = await register(client)
+    data = await ok(client, ANSWERED, {"i": {"text": "committed, then read back"}}, token=ann.token)
+    # before: INTERNAL_SERVER_ERROR after the commit, and a client that retries posts it twice
+    assert data["createTweet"]["text"] == "committed, then read back"
+    assert data["createTweet"]["author"]["tweetCount"] == 1
+    assert await count_tweets(db, ann, "committed, then read back") == 1
+    liked = await ok(client, LIKE, {"id": data["createTweet"]["id"]}, token=ann.token)
+    assert liked == {"likeTweet": {"likeCount": 1}}  # every mutation's answer alike
+
+
+@pytest.mark.usefixtures("read_connection_dies_after_commit")
+async def test_a_rest_post_answers_201_when_its_read_connection_died_after_the_commit(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    ann = await rest.register(client)
+    answer = await rest.call(client, "POST", "/tweets", ann, json={"text": "posted by REST"})
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["text"] == "posted by REST"
+    assert await count_tweets(db, ann, "posted by REST") == 1
+
+
+async def test_with_the_database_away_after_the_commit_create_tweet_answers_what_it_wrote(
+    client: httpx.AsyncClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    away = Database.connect("postgresql+asyncpg://postgres@127.0.0.1:1/chirp")  # a closed port
+    commit = Context.work
+
+    @asynccontextmanager
+    async def work(self: Context) -> AsyncIterator[Any]:
+        async with commit(self) as done:
+            yield done
+        self.reads = RequestReads(away)  # every read from here on is refused
+        self.after_write()
+
+    ann = await register(client)
+    monkeypatch.setattr(Context, "work", work)
+    try:
+        data = await ok(client, ANSWERED, {"i": {"text": "as written"}}, token=ann.token)
+    finally:
+        await away.dispose()
+    # before: INTERNAL_SERVER_ERROR, for a tweet that was posted
+    assert data["createTweet"] == {
+        "id": data["createTweet"]["id"],
+        "text": "as written",
+        "likeCount": 0,
+        "viewerHasLiked": False,
+        "author": {"handle": ann.handle, "tweetCount": 1},
+    }
+    assert await count_tweets(db, ann, "as written") == 1
+
+
+async def count_tweets(db: Database, account: Any, text_: str) -> int:
+    """How many tweets of the account have this text."""
+    author = expect_global_id(account.id, "User")
+    async with db.read() as connection:
+        found = await connection.scalar(
+            select(func.count()).where(Tweet.author_id == author, Tweet.text == text_)
+        )
+    return int(found or 0)
+
+
 async def test_one_failing_effect_skips_none_of_the_others(
     app: Starlette, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     stores = _stores(app)
     async with unit_of_work(stores) as work:
         author, fan = await _user(work), await _user(work)
-        tweet_id = await tweets.post_tweet(work, author_id=author, text="liked", limiter=None)
+        tweet_id = (await tweets.post_tweet(work, author_id=author, text="liked", limiter=None)).id
 
     async def failing(redis: aioredis.Redis, keys: Any) -> None:
         raise ConnectionError("Redis went away after the commit")
@@ -141,7 +235,9 @@ async def test_a_change_announced_nowhere_after_its_commit_is_announced_by_its_j
     stores = _stores(app)
     async with unit_of_work(stores) as work:
         author, fan = await _user(work), await _user(work)
-        tweet_id = await tweets.post_tweet(work, author_id=author, text="watched", limiter=None)
+        tweet_id = (
+            await tweets.post_tweet(work, author_id=author, text="watched", limiter=None)
+        ).id
     await settle()
     down = replace(stores, redis=aioredis.from_url("redis://127.0.0.1:1/0"))
     async with unit_of_work(down) as work:  # commits; every effect after it fails
@@ -178,7 +274,7 @@ async def test_the_cached_state_and_the_events_read_as_a_fresh_read(
     stores = _stores(app)
     async with unit_of_work(stores) as work:
         ann, bob = await _user(work), await _user(work)
-        tweet_id = await tweets.post_tweet(work, author_id=ann, text="first", limiter=None)
+        tweet_id = (await tweets.post_tweet(work, author_id=ann, text="first", limiter=None)).id
         if action in ("undo", "unlike", "unfollow"):
             await _act(
                 work, action.replace("undo", "retweet").removeprefix("un"), ann, bob, tweet_id
@@ -199,11 +295,12 @@ async def _act(work: Any, action: str, ann: int, bob: int, tweet_id: int) -> int
 
     match action:
         case "post":
-            return await tweets.post_tweet(work, author_id=bob, text="second", limiter=None)
+            return (await tweets.post_tweet(work, author_id=bob, text="second", limiter=None)).id
         case "reply":
-            return await tweets.post_tweet(
+            reply = await tweets.post_tweet(
                 work, author_id=bob, text="re", reply_to_id=tweet_id, limiter=None
             )
+            return reply.id
         case "retweet":
             await engagement.retweet(work, actor_id=bob, tweet_id=tweet_id)
         case "undo":
@@ -297,14 +394,19 @@ async def _stream_length(redis: aioredis.Redis) -> int:
     return int(await redis.xlen(live.STREAM))
 
 
-async def _until_waiting_for_a_lock(db: Database) -> None:
-    waiting = text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+async def until_waiting_for_a_lock(db: Database, *, waiters: int = 1) -> None:
+    """Until `waiters` sessions of the test database wait for a lock (other databases of the
+    server may have their own)."""
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+    )
     for _ in range(400):
         async with db.read() as connection:
-            if await connection.scalar(waiting):
+            if await connection.scalar(waiting) >= waiters:
                 return
         await asyncio.sleep(0.01)
-    raise AssertionError("nothing waited for the lock")
+    raise AssertionError(f"fewer than {waiters} waited for a lock")
 
 
 def test_every_event_decodes_from_what_it_encodes() -> None:

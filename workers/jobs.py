@@ -12,7 +12,15 @@ from dataclasses import replace
 from typing import Any
 
 from core.errors import NotFound, Unauthenticated
-from services import effects, events, fanout, notifications, search_index, trends
+from services import (
+    effects,
+    events,
+    fanout,
+    idempotency,
+    notifications,
+    search_index,
+    trends,
+)
 from services.events import (
     Event,
     FollowChanged,
@@ -104,8 +112,15 @@ async def _tweet_posted(stores: Stores, event: TweetPosted, tweet_id: int) -> No
             *_again(stores, announced),
             lambda: _notify(stores, notifications.for_tweet, tweet_id=tweet_id),
             lambda: _index_tweets(stores, [tweet_id]),
+            lambda: _purge_idempotency_keys(stores),
         ]
     )
+
+
+async def _purge_idempotency_keys(stores: Stores) -> None:
+    """A batch of expired keys goes with each new tweet: more than a tweet brings."""
+    async with unit_of_work(stores) as work:
+        await idempotency.purge(work)
 
 
 async def _tweets_removed(stores: Stores, tweets: tuple[tuple[int, int], ...]) -> None:

@@ -15,6 +15,7 @@ from typing_extensions import TypedDict
 from core.pagination import PAGE_MAX
 from core.text import HANDLE_RE
 from services.accounts import PASSWORD_MAX, PASSWORD_MIN
+from services.idempotency import KEPT_HOURS, KEY_MAX
 from services.search import QUERY_MAX
 from services.tweets import TWEET_MAX
 
@@ -105,3 +106,29 @@ class TweetEdit(TypedDict):
     """A new text for one's own tweet (GraphQL's `EditTweetInput`, the id in the path)."""
 
     text: Annotated[str, Field(description="Under the same rules as a new tweet.")]
+
+
+# the header's name as Starlette gives it, lower-case; the document spells it Idempotency-Key
+NewTweetHeaders = TypedDict(
+    "NewTweetHeaders",
+    {
+        "idempotency-key": NotRequired[
+            Annotated[
+                str,
+                WithJsonSchema(
+                    {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": KEY_MAX,
+                        "description": f"A key the client chooses (1 to {KEY_MAX} characters, "
+                        "no control characters) to make a retry safe: a POST by the same user "
+                        f"with the same key within {KEPT_HOURS} hours posts nothing new and "
+                        "answers the tweet the first one posted (201 again); the same key with "
+                        "another body is 409 CONFLICT. A first one that failed stored nothing: "
+                        "sent again, it runs again. GraphQL's `idempotencyKey`.",
+                    }
+                ),
+            ]
+        ]
+    },
+)

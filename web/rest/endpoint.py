@@ -1,9 +1,10 @@
 """One REST endpoint: parse the request by the handler's types, call it, shape the answer.
 
-A handler is `async def name(call, *, <path parameters>, query=..., body=...) -> ResponseType`.
-Its annotations say everything: the path parameters are the arguments named in the path, `query`
-and `body` are typed dicts that pydantic parses (and describes, for the OpenAPI document), the
-return type is the response body (None: 204). Rules stay in services/: parsing only checks types.
+A handler is `async def name(call, *, <path parameters>, query=..., body=..., headers=...) ->
+ResponseType`. Its annotations say everything: the path parameters are the arguments named in
+the path, `query`, `body` and `headers` are typed dicts that pydantic parses (and describes, for
+the OpenAPI document; header names lower-case), the return type is the response body (None:
+204). Rules stay in services/: parsing only checks types.
 """
 
 from __future__ import annotations
@@ -68,6 +69,10 @@ class Endpoint:
         return self.hints.get("body")
 
     @property
+    def headers_type(self) -> Any | None:
+        return self.hints.get("headers")
+
+    @property
     def response_type(self) -> Any:
         return self.hints["return"]
 
@@ -84,7 +89,9 @@ class Endpoint:
     @cached_property
     def _adapters(self) -> dict[str, TypeAdapter[Any]]:
         return {
-            name: TypeAdapter(self.hints[name]) for name in ("query", "body") if name in self.hints
+            name: TypeAdapter(self.hints[name])
+            for name in ("query", "body", "headers")
+            if name in self.hints
         }
 
     async def __call__(self, request: Request) -> Response:
@@ -108,6 +115,8 @@ class Endpoint:
             arguments["query"] = _parsed(adapters["query"].validate_python, request.query_params)
         if "body" in adapters:
             arguments["body"] = _parsed(adapters["body"].validate_json, await read_body(request))
+        if "headers" in adapters:
+            arguments["headers"] = _parsed(adapters["headers"].validate_python, request.headers)
         return arguments
 
     def _response(self, request: Request, result: Any) -> Response:

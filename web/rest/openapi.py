@@ -72,12 +72,20 @@ def _parameters(endpoint: Endpoint, schemas: dict[str, Any]) -> list[dict[str, A
     for name in endpoint.path_params:
         schema = _schema(endpoint.hints[name], schemas, "validation")
         parameters.append(_parameter(name, "path", True, schema))
-    if endpoint.query_type is not None:
-        query = _schema(endpoint.query_type, schemas, "validation", inline=True)
-        required = set(query.get("required", []))
-        for name, schema in query["properties"].items():
-            parameters.append(_parameter(name, "query", name in required, dict(schema)))
+    for where, fields_type in (("query", endpoint.query_type), ("header", endpoint.headers_type)):
+        if fields_type is None:
+            continue
+        fields = _schema(fields_type, schemas, "validation", inline=True)
+        required = set(fields.get("required", []))
+        for name, schema in fields["properties"].items():
+            shown = _header_name(name) if where == "header" else name
+            parameters.append(_parameter(shown, where, name in required, dict(schema)))
     return parameters
+
+
+def _header_name(name: str) -> str:
+    """idempotency-key, as Starlette gives it, is Idempotency-Key (HTTP ignores the case)."""
+    return "-".join(part.capitalize() for part in name.split("-"))
 
 
 def _parameter(name: str, where: str, required: bool, schema: dict[str, Any]) -> dict[str, Any]:

@@ -10,24 +10,25 @@ from core.ids import expect_global_id
 from services import engagement, tweets
 from views import tweets as views
 from web.rest import shapes
-from web.rest.bodies import NewTweet, TweetEdit, TweetId
+from web.rest.bodies import NewTweet, NewTweetHeaders, TweetEdit, TweetId
 from web.rest.endpoint import Call
 
 _TweetAction = Callable[..., Awaitable[int]]
 
 
-async def create_tweet(call: Call, *, body: NewTweet) -> shapes.Tweet:
+async def create_tweet(call: Call, *, body: NewTweet, headers: NewTweetHeaders) -> shapes.Tweet:
     reply_to_id = body.get("replyToId")
     reply_to = expect_global_id(reply_to_id, "Tweet") if reply_to_id else None
     async with call.context.work() as work:
-        tweet_id = await tweets.post_tweet(
+        posted = await tweets.post_tweet(
             work,
             author_id=call.viewer(),
             text=body["text"],
             reply_to_id=reply_to,
             limiter=call.context.limiter,
+            idempotency_key=headers.get("idempotency-key"),
         )
-    return await _answer(call, tweet_id)
+    return await shapes.tweet(call.context, await views.posted(call.context.loaders, posted))
 
 
 async def get_tweet(call: Call, *, tweet_id: TweetId) -> shapes.Tweet:
