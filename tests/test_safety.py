@@ -7,18 +7,20 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import text, update
+from starlette.applications import Starlette
 
 from app import create_app
 from core.config import Settings
 from core.db import Database
 from core.ids import expect_global_id
 from models import Mute, MutedWord
-from tests.graphql import Account, error_code, gql, ok, post, register
+from services import blocks
+from services.work import unit_of_work
+from tests.graphql import Account, error_code, ok, post, register
 from tests.rest import ok as rest_ok
 from tests.test_realtime import HOME as LIVE_HOME
 from tests.test_timelines import follow, home
@@ -357,27 +359,37 @@ async def test_live_home_timeline_skips_blocked_and_muted_authors(
     await socket.close()
 
 
-async def test_a_block_racing_a_follow_from_the_other_side_wins(
-    client: httpx.AsyncClient, db: Database
+@pytest.mark.parametrize("write", ["follow", "like", "reply", "retweet"])
+async def test_a_block_racing_a_write_from_the_other_side_wins(
+    client: httpx.AsyncClient, app: Starlette, db: Database, write: str
 ) -> None:
+    """The other side writes while the block is in progress (done, not yet committed): it waits
+    for the pair's lock, then finds the block. Before: it went through beside the block."""
     one, two = await register(client), await register(client)
-    lock = text("SELECT pg_advisory_xact_lock(hashtextextended(:pair, 0))")
-    low, high = sorted(expect_global_id(a.id, "User") for a in (one, two))
-    async with db.transaction() as holding:  # the pair's lock, as a block in progress holds it
-        await holding.execute(lock, {"pair": f"block:{low}:{high}"})
-        blocking = asyncio.create_task(gql(client, BLOCK, {"id": two.id}, token=one.token))
-        following = asyncio.create_task(gql(client, FOLLOW, {"id": one.id}, token=two.token))
+    tweet = await post(client, one, "the blocker's")
+    query, variables = {
+        "follow": (FOLLOW, {"id": one.id}),
+        "like": (LIKE, {"id": tweet}),
+        "reply": (REPLY, {"t": tweet}),
+        "retweet": (RETWEET, {"id": tweet}),
+    }[write]
+    async with unit_of_work(app.state.stores) as work:
+        await blocks.block(work, actor_id=_raw(one), user_id=_raw(two))
+        racing = asyncio.create_task(error_code(client, query, variables, token=two.token))
         await until_waiting_for_a_lock(db)
-    outcomes = await asyncio.gather(blocking, following)
-    assert "errors" not in outcomes[0]
+    assert await racing == "FORBIDDEN"
     flags = (await ok(client, FLAGS, {"h": one.handle}, token=two.token))["user"]
-    assert (
-        not flags["viewerIsFollowing"] and flags["blocksViewer"]
-    )  # no follow left, whichever ran first
-    counts = "query($h: String!) { user(handle: $h) { followerCount followingCount } }"
-    for account in (one, two):
-        user = (await ok(client, counts, {"h": account.handle}))["user"]
-        assert user == {"followerCount": 0, "followingCount": 0}
+    assert not flags["viewerIsFollowing"] and flags["blocksViewer"]
+    counts = "query($id: ID!) { tweet(id: $id) { likeCount retweetCount replyCount } }"
+    assert (await ok(client, counts, {"id": tweet}))["tweet"] == {
+        "likeCount": 0,
+        "retweetCount": 0,
+        "replyCount": 0,
+    }
+
+
+def _raw(account: Account) -> int:
+    return expect_global_id(account.id, "User")
 
 
 async def test_muted_word_rows_lapse_in_the_list(client: httpx.AsyncClient, db: Database) -> None:
@@ -390,7 +402,3 @@ async def test_muted_word_rows_lapse_in_the_list(client: httpx.AsyncClient, db: 
             .values(expires_at=text("now() - interval '1 second'"))
         )
     assert (await ok(client, WORDS, token=viewer.token))["mutedWords"] == []
-
-
-def _unused(_: Any) -> None:
-    pass
