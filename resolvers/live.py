@@ -216,9 +216,11 @@ def _view_of(edge: TweetEdge) -> Any:
 
 async def home_timeline_removals(info: Info) -> AsyncGenerator[TimelineRemoval, None]:
     """Each entry that leaves the viewer's home timeline; for an author whose entries all left
-    it (unfollowed, blocked, muted), the newest REMOVALS_MAX of them."""
+    it (unfollowed, blocked, muted), the newest REMOVALS_MAX of them. An entry announced again
+    (by the outbox job, after the process that committed) is not sent twice."""
     context = info.context
     viewer_id, hub = context.viewer(), context.live()
+    sent: OrderedDict[int, None] = OrderedDict()
     with hub.subscribe(live.HOME_REMOVED, viewer_id, _too_slow(context)) as subscriber:
         while True:
             item, what = await subscriber.get()
@@ -229,6 +231,11 @@ async def home_timeline_removals(info: Info) -> AsyncGenerator[TimelineRemoval, 
             else:
                 gone = [item]
             for tweet_id in gone:
+                if tweet_id in sent:
+                    continue
+                sent[tweet_id] = None
+                if len(sent) > 2 * REMOVALS_MAX:
+                    sent.popitem(last=False)
                 EVENTS.labels(live.HOME_REMOVED).inc()
                 yield TimelineRemoval(
                     id=strawberry.ID(to_global_id("Tweet", tweet_id)),

@@ -78,7 +78,7 @@ async def report(
             created_at=ids.snowflake_time(report_id),
         )
         .on_conflict_do_nothing(
-            index_elements=["reporter_id", "subject"], index_where=Report.status == OPEN
+            index_elements=["reporter_id", "subject"], index_where=text("status = 'OPEN'")
         )
         .returning(Report.id)
     )

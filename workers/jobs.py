@@ -138,7 +138,13 @@ async def _suspended(stores: Stores, user_id: int) -> None:
     them all already; this keeps pages from scanning past them)."""
     async with stores.db.read() as connection:
         newest = await fanout.newest_of(connection, user_id)
-    await _tweets_removed(stores, tuple((tweet_id, user_id) for tweet_id in newest))
+    gone = tuple((tweet_id, user_id) for tweet_id in newest)
+    await _all(
+        [
+            lambda: _tweets_removed(stores, gone),
+            lambda: effects.announce(stores, [TweetRemoved(gone)]),  # live removals
+        ]
+    )
 
 
 async def _tweet_edited(stores: Stores, tweet_id: int) -> None:
