@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
 import strawberry
 
@@ -17,16 +18,20 @@ from views import users as views
 
 
 async def follow(info: Info, user_id: UserIdArg) -> User:
-    target = expect_global_id(user_id, "User")
-    async with info.context.work() as work:
-        await graph.follow(work, actor_id=info.context.viewer(), user_id=target)
-    return User.from_row(await views.existing(info.context.loaders, target))
+    return await act_on_user(info, user_id, graph.follow)
 
 
 async def unfollow(info: Info, user_id: UserIdArg) -> User:
+    return await act_on_user(info, user_id, graph.unfollow)
+
+
+async def act_on_user(
+    info: Info, user_id: strawberry.ID, action: Callable[..., Awaitable[int]], **options: Any
+) -> User:
+    """The viewer's action on another account, in one unit of work; answers that account."""
     target = expect_global_id(user_id, "User")
     async with info.context.work() as work:
-        await graph.unfollow(work, actor_id=info.context.viewer(), user_id=target)
+        await action(work, actor_id=info.context.viewer(), user_id=target, **options)
     return User.from_row(await views.existing(info.context.loaders, target))
 
 

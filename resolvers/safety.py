@@ -8,6 +8,7 @@ import strawberry
 
 from core.errors import BadUserInput, NotFound
 from core.ids import expect_global_id, parse_global_id
+from resolvers.graph import act_on_user
 from schema.context import Info
 from schema.relay import AFTER, FIRST, PageInfo, UserIdArg
 from schema.safety import (
@@ -23,7 +24,6 @@ from schema.safety import (
 from schema.users import User, UserConnection
 from services import blocks, moderation, mutes
 from views import pages
-from views import users as views
 
 First = Annotated[int | None, strawberry.argument(description=FIRST)]
 After = Annotated[str | None, strawberry.argument(description=AFTER)]
@@ -33,33 +33,19 @@ ExpiresIn = Annotated[
 
 
 async def block(info: Info, user_id: UserIdArg) -> User:
-    target = expect_global_id(user_id, "User")
-    async with info.context.work() as work:
-        await blocks.block(work, actor_id=info.context.viewer(), user_id=target)
-    return User.from_row(await views.existing(info.context.loaders, target))
+    return await act_on_user(info, user_id, blocks.block)
 
 
 async def unblock(info: Info, user_id: UserIdArg) -> User:
-    target = expect_global_id(user_id, "User")
-    async with info.context.work() as work:
-        await blocks.unblock(work, actor_id=info.context.viewer(), user_id=target)
-    return User.from_row(await views.existing(info.context.loaders, target))
+    return await act_on_user(info, user_id, blocks.unblock)
 
 
 async def mute(info: Info, user_id: UserIdArg, expires_in: ExpiresIn = None) -> User:
-    target = expect_global_id(user_id, "User")
-    async with info.context.work() as work:
-        await mutes.mute(
-            work, actor_id=info.context.viewer(), user_id=target, expires_in=expires_in
-        )
-    return User.from_row(await views.existing(info.context.loaders, target))
+    return await act_on_user(info, user_id, mutes.mute, expires_in=expires_in)
 
 
 async def unmute(info: Info, user_id: UserIdArg) -> User:
-    target = expect_global_id(user_id, "User")
-    async with info.context.work() as work:
-        await mutes.unmute(work, actor_id=info.context.viewer(), user_id=target)
-    return User.from_row(await views.existing(info.context.loaders, target))
+    return await act_on_user(info, user_id, mutes.unmute)
 
 
 async def mute_word(
