@@ -75,7 +75,7 @@ async def test_timeline_page_costs_constant_statements(
             again = await ok(client, PAGE, {"first": first}, token=viewer.token)
         assert again == data
         warm[first] = (len(statements), await _redis_calls(redis) - calls - 1)
-    assert cold[20] == cold[100] <= 8, cold
+    assert cold[20] == cold[100] <= 9, cold  # 8 here: one of them the viewer's safety set
     assert warm[20][0] == warm[100][0] == 0, warm  # no SQL when the cache is warm
     # Redis commands, whatever the size: ~12 for the page, 6 for the two rate limit scripts
     # (each EVALSHA runs TIME and SET), ~3 to check that the token was not revoked
