@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -107,8 +106,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.search = await search_backends.open_backend(settings)
         app.state.limiter = Limiter(redis, settings)
         running = [
-            asyncio.create_task(app.state.hub.run()),
-            asyncio.create_task(app.state.presence.run()),
+            tasks.keep_running("live", app.state.hub.run),
+            tasks.keep_running("presence", app.state.presence.run),
         ]
         try:
             yield

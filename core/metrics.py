@@ -43,3 +43,8 @@ EFFECT_FAILURES = Counter(
     "Effects of a commit that failed after it (the outbox job redoes them)",
     ["effect"],
 )
+LOOP_RESTARTS = Counter(
+    "background_loop_restarts_total",
+    "Background loops restarted after an unexpected exception (core/tasks.py)",
+    ["loop"],
+)

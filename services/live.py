@@ -116,6 +116,7 @@ class Hub:
         self._prepare = prepare
         self._subscribers: dict[tuple[str, int], set[Subscriber]] = defaultdict(set)
         self._home: set[int] = set()  # viewers with a home timeline subscription here
+        self._last = "$"  # the last entry read: a restarted run() goes on after it
         _hubs.add(self)
 
     @property
@@ -143,11 +144,15 @@ class Hub:
                 self._home.discard(key)
 
     async def run(self) -> None:
-        """Reads the stream until cancelled, from the events written after it started."""
-        last = "$"
+        """Reads the stream until cancelled: from the events written after it first started,
+        and when run again (by its supervisor, app.py), from where it stopped."""
         while not stopping():
             try:
-                reply: Any = await self._redis.xread({STREAM: last}, count=1000, block=_BLOCK_MS)
+                if self._last == "$":  # where "$" is now: a restart misses nothing after it
+                    self._last = await self._newest()
+                reply: Any = await self._redis.xread(
+                    {STREAM: self._last}, count=1000, block=_BLOCK_MS
+                )
             except RedisError:
                 log.warning("live events: Redis failed; reading again in a second")
                 await asyncio.sleep(1)
@@ -155,12 +160,16 @@ class Hub:
             events = []
             for _, entries in reply or []:
                 for entry_id, fields in entries:
-                    last = entry_id
+                    self._last = _text(entry_id)
                     events.append({_text(k): _text(v) for k, v in fields.items()})
             try:
                 await self._route(events)
             except Exception:  # noqa: BLE001 - one bad batch must not end live delivery
                 log.exception("live events: could not route %d events", len(events))
+
+    async def _newest(self) -> str:
+        newest: Any = await self._redis.xrevrange(STREAM, count=1)
+        return _text(newest[0][0]) if newest else "0-0"
 
     async def _route(self, events: list[dict[str, str]]) -> None:
         tweets: list[tuple[int, int]] = []
