@@ -14,7 +14,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from core import cursors, ids, runtime, tasks
+from core import cursors, runtime, tasks, worker_ids
 from core.config import Settings
 from core.db import Database, RequestReads
 from core.security import TokenCodec
@@ -35,13 +35,6 @@ from web.stats import stats_routes
 from web.websocket import GraphQLWebSocket
 
 logger = logging.getLogger("chirp")
-
-
-async def _worker_id(settings: Settings, redis: aioredis.Redis) -> int:
-    """WORKER_ID when configured, else a lease from Redis unique among 1,024 live processes."""
-    if settings.worker_id is not None:
-        return settings.worker_id
-    return int(await redis.incr("snowflake:worker-seq")) % (ids.MAX_WORKER_ID + 1)
 
 
 async def _shared_rows(
@@ -93,7 +86,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
             timeout=10,
         )
         redis = aioredis.Redis.from_pool(pool)  # closes the pool with it
-        ids.configure(await _worker_id(settings, redis))
         cursors.configure(secret)
         app.state.settings = settings
         app.state.db = db
@@ -103,17 +95,23 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.tokens = tokens
         app.state.hub = live.Hub(redis, db, partial(_shared_rows, db, redis, settings))
         app.state.presence = Presence(redis, settings.ws_connections_per_user)
-        app.state.search = await search_backends.open_backend(settings)
         app.state.limiter = Limiter(redis, settings)
-        running = [
-            tasks.keep_running("live", app.state.hub.run),
-            tasks.keep_running("presence", app.state.presence.run),
-        ]
+        lease = worker_ids.leased(
+            db, seconds=settings.worker_lease_seconds, configured=settings.worker_id
+        )
         try:
-            yield
+            async with lease:
+                app.state.search = await search_backends.open_backend(settings)
+                running = [
+                    tasks.keep_running("live", app.state.hub.run),
+                    tasks.keep_running("presence", app.state.presence.run),
+                ]
+                try:
+                    yield
+                finally:
+                    await tasks.stop(running)
+                    await app.state.search.close()
         finally:
-            await tasks.stop(running)
-            await app.state.search.close()
             await redis.aclose()
             await db.dispose()
 

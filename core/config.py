@@ -51,6 +51,7 @@ class Settings:
     tweet_rate_limit: int = 300
     tweet_rate_window_seconds: int = 3 * 3600
     worker_id: int | None = None
+    worker_lease_seconds: int = 30
     jwt_issuer: str = "chirp"
     jwt_ttl_seconds: int = 7 * 24 * 3600
     edit_window_seconds: int = 30 * 60

@@ -5,6 +5,7 @@ from models.outbox import OutboxEvent
 from models.social import Follow, Like
 from models.tweets import Tweet, TweetVersion
 from models.users import User
+from models.workers import WorkerId
 
 __all__ = [
     "Base",
@@ -16,4 +17,5 @@ __all__ = [
     "Tweet",
     "TweetVersion",
     "User",
+    "WorkerId",
 ]

@@ -3,6 +3,9 @@
 Run as many as the load needs, on any machines that reach the database, Redis and broker: the
 relays share the outbox (SKIP LOCKED) and the workers share the queue. `make run` on the
 embedded default starts one beside the API. Stops cleanly on SIGTERM or Ctrl-C.
+
+The process leases its Snowflake worker id (core/worker_ids.py) before any job runs: its
+threads mint notification ids with it.
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ import signal
 
 import dramatiq
 
-from core import logs
+from core import logs, worker_ids
 from core.config import Settings
+from core.db import Database
 
 THREADS = 4
 
@@ -25,19 +29,28 @@ def main() -> None:
     from workers.actors import broker  # configures the broker, then binds the actor to it
 
     worker = dramatiq.Worker(broker, worker_threads=THREADS, worker_timeout=1000)
-    worker.start()
 
     async def serve() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        await relay.serve(settings, stop)
+        db = Database.connect(settings.database_url or "", pool_size=1)
+        try:
+            async with worker_ids.leased(
+                db, seconds=settings.worker_lease_seconds, configured=settings.worker_id
+            ):
+                worker.start()
+                try:
+                    await relay.serve(settings, stop)
+                finally:
+                    await asyncio.to_thread(worker.stop)  # jobs in progress still mint
+        finally:
+            await db.dispose()
 
     try:
         asyncio.run(serve())
     finally:
-        worker.stop()
         broker.close()
 
 
