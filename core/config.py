@@ -58,6 +58,7 @@ class Settings:
     edit_limit: int = 5
     db_pool_size: int = 20
     redis_pool_size: int = 100
+    redis_timeout_seconds: int = 1
     hybrid_threshold: int = 10_000
     timeline_ttl_days: int = 7
     cache_ttl_seconds: int = 600

@@ -31,7 +31,7 @@ STREAM = "live:events"
 STREAM_LENGTH = 100_000
 BUFFER = 256  # events a subscription may fall behind before it is closed
 _IDS = ARRAY(BigInteger)
-_BLOCK_MS = 2_000  # a blocked read must end before the client's socket timeout (5 s)
+BLOCK_SECONDS = 2  # its client's socket timeout is longer (app.py)
 # topics, and the subscriptions they reach
 TWEET = "tweet"  # {tweet, author}: home timelines of the author and its followers
 NOTIFICATION = "notification"  # {id, recipient}
@@ -151,7 +151,7 @@ class Hub:
                 if self._last == "$":  # where "$" is now: a restart misses nothing after it
                     self._last = await self._newest()
                 reply: Any = await self._redis.xread(
-                    {STREAM: self._last}, count=1000, block=_BLOCK_MS
+                    {STREAM: self._last}, count=1000, block=BLOCK_SECONDS * 1000
                 )
             except RedisError:
                 log.warning("live events: Redis failed; reading again in a second")
