@@ -49,6 +49,8 @@ def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
 def _start_worker(settings: Settings, index: int) -> subprocess.Popen[bytes]:
     """A worker process (outbox relay + Dramatiq), given the same environment as the API."""
     env = os.environ | _worker_id(settings, settings.api_processes + index)
+    if settings.worker_metrics_port is not None:
+        env["WORKER_METRICS_PORT"] = str(settings.worker_metrics_port + index)
     return subprocess.Popen([sys.executable, "-m", "workers"], cwd=ROOT, env=env)
 
 

@@ -67,6 +67,7 @@ class Settings:
     job_max_retries: int = 8
     job_queue: str = "timelines"
     workers: int = 1
+    worker_metrics_port: int | None = None  # a worker process's /metrics (prometheus_client)
     api_processes: int = 1
     trend_window_hours: int = 24
     query_max_depth: int = 12

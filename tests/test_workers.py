@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -157,6 +158,23 @@ async def test_every_worker_process_mints_with_a_worker_id_of_its_own(
     first.wait(timeout=30)
     of_second = await _followed_notifies(client, db)
     assert len({of_first, of_second, SESSION_WORKER_ID}) == 3
+
+
+async def test_a_worker_process_serves_its_metrics(start_worker: StartWorker) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    start_worker(WORKER_METRICS_PORT=str(port))
+
+    async def served() -> bool:
+        try:
+            async with httpx.AsyncClient() as http:
+                response = await http.get(f"http://127.0.0.1:{port}/metrics")
+        except httpx.TransportError:
+            return False
+        return "outbox_relay_outages_total" in response.text
+
+    await eventually(served, seconds=30)
 
 
 def _rabbitmqctl(command: str) -> None:

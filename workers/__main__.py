@@ -14,8 +14,9 @@ import asyncio
 import signal
 
 import dramatiq
+import prometheus_client
 
-from core import logs, worker_ids
+from core import logs, tasks, worker_ids
 from core.config import Settings
 from core.db import Database
 
@@ -25,6 +26,8 @@ THREADS = 4
 def main() -> None:
     logs.configure(Settings.from_env().log_format)
     settings = Settings.from_env()
+    if settings.worker_metrics_port is not None:  # the relay's and the loops' counters
+        prometheus_client.start_http_server(settings.worker_metrics_port, addr=settings.host)
     from workers import relay
     from workers.actors import broker  # configures the broker, then binds the actor to it
 
@@ -35,14 +38,14 @@ def main() -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        db = Database.connect(settings.database_url or "", pool_size=1)
+        db = Database.connect(settings.database_url or "", pool_size=2)
         try:
             async with worker_ids.leased(
                 db, seconds=settings.worker_lease_seconds, configured=settings.worker_id
             ):
                 worker.start()
                 try:
-                    await relay.serve(settings, stop)
+                    await tasks.supervise("relay", lambda: relay.serve(settings, db, stop))
                 finally:
                     await asyncio.to_thread(worker.stop)  # jobs in progress still mint
         finally:
