@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,7 +14,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from core import cursors, ids, runtime, tasks
+from core import cursors, redis_clients, runtime, tasks, worker_ids
 from core.config import Settings
 from core.db import Database, RequestReads
 from core.security import TokenCodec
@@ -28,7 +27,7 @@ from services.stores import Stores
 from web.graphiql import graphiql_routes
 from web.graphql_http import graphql_endpoint
 from web.headers import header_middleware
-from web.health import healthz, metrics, readyz
+from web.health import healthz, livez, metrics, readyz
 from web.middleware import RequestMiddleware
 from web.rate_limit import RateLimitMiddleware
 from web.rest.routes import rest_routes
@@ -36,13 +35,6 @@ from web.stats import stats_routes
 from web.websocket import GraphQLWebSocket
 
 logger = logging.getLogger("chirp")
-
-
-async def _worker_id(settings: Settings, redis: aioredis.Redis) -> int:
-    """WORKER_ID when configured, else a lease from Redis unique among 1,024 live processes."""
-    if settings.worker_id is not None:
-        return settings.worker_id
-    return int(await redis.incr("snowflake:worker-seq")) % (ids.MAX_WORKER_ID + 1)
 
 
 async def _shared_rows(
@@ -86,42 +78,49 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         runtime.tune_collector()
         db = Database.connect(settings.database_url or "", pool_size=settings.db_pool_size)
-        # a burst waits for a free connection rather than failing
-        pool = aioredis.BlockingConnectionPool.from_url(
-            settings.redis_url or "",
-            decode_responses=True,
-            max_connections=settings.redis_pool_size,
-            timeout=10,
+        url, timeout = settings.redis_url or "", settings.redis_timeout_seconds
+        redis = redis_clients.connect(
+            url, timeout=timeout, max_connections=settings.redis_pool_size, decode_responses=True
         )
-        redis = aioredis.Redis.from_pool(pool)  # closes the pool with it
-        ids.configure(await _worker_id(settings, redis))
+        # the live stream's blocking reads have a connection, and a longer timeout, of their own
+        blocking = redis_clients.connect(url, timeout=live.BLOCK_SECONDS + timeout)
         cursors.configure(secret)
         app.state.settings = settings
         app.state.db = db
+        app.state.health_db = Database.connect(settings.database_url or "", pool_size=1)
         app.state.redis = redis
         app.state.stores = Stores(db, redis, settings)
         app.state.schema = schema
         app.state.tokens = tokens
-        app.state.hub = live.Hub(redis, db, partial(_shared_rows, db, redis, settings))
+        app.state.hub = live.Hub(blocking, db, partial(_shared_rows, db, redis, settings))
         app.state.presence = Presence(redis, settings.ws_connections_per_user)
-        app.state.search = await search_backends.open_backend(settings)
         app.state.limiter = Limiter(redis, settings)
-        running = [
-            asyncio.create_task(app.state.hub.run()),
-            asyncio.create_task(app.state.presence.run()),
-        ]
+        lease = worker_ids.leased(
+            db, seconds=settings.worker_lease_seconds, configured=settings.worker_id
+        )
         try:
-            yield
+            async with lease:
+                app.state.search = await search_backends.open_backend(settings)
+                running = [
+                    tasks.keep_running("live", app.state.hub.run),
+                    tasks.keep_running("presence", app.state.presence.run),
+                ]
+                try:
+                    yield
+                finally:
+                    await tasks.stop(running)
+                    await app.state.search.close()
         finally:
-            await tasks.stop(running)
-            await app.state.search.close()
+            await blocking.aclose()
             await redis.aclose()
+            await app.state.health_db.dispose()
             await db.dispose()
 
     routes = [
         Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        Route("/livez", livez),
         Route("/metrics", metrics),
         *(graphiql_routes() if settings.graphiql else []),
         *stats_routes(),

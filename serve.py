@@ -46,9 +46,20 @@ def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
-def _start_worker() -> subprocess.Popen[bytes]:
+def _start_worker(settings: Settings, index: int) -> subprocess.Popen[bytes]:
     """A worker process (outbox relay + Dramatiq), given the same environment as the API."""
-    return subprocess.Popen([sys.executable, "-m", "workers"], cwd=ROOT)
+    env = os.environ | _worker_id(settings, settings.api_processes + index)
+    if settings.worker_metrics_port is not None:
+        env["WORKER_METRICS_PORT"] = str(settings.worker_metrics_port + index)
+    return subprocess.Popen([sys.executable, "-m", "workers"], cwd=ROOT, env=env)
+
+
+def _worker_id(settings: Settings, index: int) -> dict[str, str]:
+    """A configured WORKER_ID is the first process's; the others take the next ones (without
+    it, every process leases its own)."""
+    if settings.worker_id is None:
+        return {}
+    return {"WORKER_ID": str(settings.worker_id + index)}
 
 
 def _stop_worker(worker: subprocess.Popen[bytes]) -> None:
@@ -66,9 +77,7 @@ def serve_api(settings: Settings) -> None:
 
 
 def _start_api(settings: Settings, index: int) -> subprocess.Popen[bytes]:
-    env = os.environ | {"PORT": str(settings.port + index)}
-    if settings.worker_id is not None:  # Snowflake worker ids must differ between processes
-        env["WORKER_ID"] = str(settings.worker_id + index)
+    env = os.environ | {"PORT": str(settings.port + index)} | _worker_id(settings, index)
     return subprocess.Popen([sys.executable, str(ROOT / "serve.py"), "--api"], cwd=ROOT, env=env)
 
 
@@ -120,7 +129,7 @@ def main() -> None:
     try:
         settings = replace(Settings.from_env(), api_processes=before.api_processes)
         migrate(settings.database_url or "")
-        workers += [_start_worker() for _ in range(settings.workers)]
+        workers += [_start_worker(settings, i) for i in range(settings.workers)]
         if settings.api_processes > 1:
             run_api_processes(settings)
         else:

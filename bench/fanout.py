@@ -25,8 +25,9 @@ from sqlalchemy import make_url
 
 from bench.harness import server
 from bench.seed import asyncpg_dsn
+from core import ids, worker_ids
 from core.db import Database
-from core.ids import SnowflakeGenerator, expect_global_id, snowflake_time
+from core.ids import expect_global_id, snowflake_time
 from core.security import TokenCodec
 from serve import migrate
 from services import fanout, feed
@@ -86,8 +87,8 @@ async def _database(server_url: str, followers: int) -> tuple[str, int, list[int
 
 
 async def _insert_tweets(url: str, author_id: int, count: int) -> list[int]:
-    generator = SnowflakeGenerator(worker_id=1023)
-    tweet_ids = [generator.next_id() for _ in range(count)]
+    async with worker_ids.leased_at(url):
+        tweet_ids = [ids.new_id() for _ in range(count)]
     connection = await asyncpg.connect(asyncpg_dsn(url))
     try:
         await connection.executemany(

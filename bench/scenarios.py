@@ -14,7 +14,8 @@ import httpx
 
 from bench.harness import LoadResult, wrk
 from bench.seed import asyncpg_dsn
-from core.ids import SnowflakeGenerator, snowflake_time
+from core import ids, worker_ids
+from core.ids import snowflake_time
 from core.security import TokenCodec
 
 TIMELINE_QUERY = (
@@ -150,7 +151,6 @@ async def _insert_loop(
 ) -> LoadResult:
     """The ceiling of tweet_write: the same rows a createTweet writes (tweet, count, outbox
     event), by a bare asyncpg loop."""
-    generator = SnowflakeGenerator(1022)
     pool = await asyncpg.create_pool(asyncpg_dsn(database_url), min_size=workers, max_size=workers)
     latencies: list[float] = []
     deadline = time.perf_counter() + seconds
@@ -161,7 +161,7 @@ async def _insert_loop(
             author = authors[k % len(authors)]
             k += workers
             started = time.perf_counter()
-            tweet_id = generator.next_id()
+            tweet_id = ids.new_id()
             async with pool.acquire() as connection, connection.transaction():
                 await connection.execute(
                     "INSERT INTO tweets (id, author_id, text, created_at, hashtags, mentions) "
@@ -183,9 +183,10 @@ async def _insert_loop(
                 await connection.execute("NOTIFY outbox")
             latencies.append(time.perf_counter() - started)
 
-    started = time.perf_counter()
-    await asyncio.gather(*(worker(n) for n in range(workers)))
-    elapsed = time.perf_counter() - started
+    async with worker_ids.leased_at(database_url):
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(n) for n in range(workers)))
+        elapsed = time.perf_counter() - started
     await pool.close()
     latencies.sort()
 

@@ -53,12 +53,14 @@ class Settings:
     report_rate_limit: int = 20
     report_rate_window_seconds: int = 3600
     worker_id: int | None = None
+    worker_lease_seconds: int = 30
     jwt_issuer: str = "chirp"
     jwt_ttl_seconds: int = 7 * 24 * 3600
     edit_window_seconds: int = 30 * 60
     edit_limit: int = 5
     db_pool_size: int = 20
     redis_pool_size: int = 100
+    redis_timeout_seconds: int = 1
     hybrid_threshold: int = 10_000
     timeline_ttl_days: int = 7
     cache_ttl_seconds: int = 600
@@ -67,6 +69,7 @@ class Settings:
     job_max_retries: int = 8
     job_queue: str = "timelines"
     workers: int = 1
+    worker_metrics_port: int | None = None  # a worker process's /metrics (prometheus_client)
     api_processes: int = 1
     trend_window_hours: int = 24
     query_max_depth: int = 12

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -18,24 +19,63 @@ _MAX_SEQUENCE = (1 << _SEQUENCE_BITS) - 1
 MAX_WORKER_ID = (1 << _WORKER_BITS) - 1
 
 
+class WorkerIdLapsed(RuntimeError):
+    """No worker id to mint with: none held yet, or the lease of every one held has lapsed."""
+
+
 class SnowflakeGenerator:
     """41-bit milliseconds, 10-bit worker, 12-bit sequence; monotonic within a process.
 
-    When the clock steps back, ids keep counting from the last millisecond used
-    instead of going backwards or waiting for the clock to catch up.
+    When the clock steps back, ids keep counting from the last millisecond used instead of going
+    backwards or waiting for the clock to catch up. A worker id is held, by a lease, until a
+    deadline on the monotonic clock: past it, no id is minted with it, rather than risk one that
+    the id's next holder mints too. Of the ids held and not lapsed, the one taken last is used;
+    switching to another moves on to a new millisecond, so ids stay above every one minted
+    before. (One lease per process, but tests run several apps in one.)
     """
 
-    def __init__(self, worker_id: int, clock: Callable[[], int] | None = None) -> None:
-        if not 0 <= worker_id <= MAX_WORKER_ID:
-            raise ValueError(f"worker id must be 0..{MAX_WORKER_ID}")
-        self.worker_id = worker_id
+    def __init__(
+        self,
+        worker_id: int | None = None,
+        clock: Callable[[], int] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._clock = clock or (lambda: time.time_ns() // 1_000_000)
+        self._monotonic = monotonic
+        self._held: dict[str, tuple[int, float]] = {}  # lease -> worker id, until (monotonic)
+        self._worker_id = -1
         self._last_ms = -1
         self._sequence = 0
         self._lock = threading.Lock()
+        if worker_id is not None:
+            self.hold("", worker_id)
+
+    def hold(
+        self, lease: str, worker_id: int, until: float = math.inf, *, floor_ms: int = 0
+    ) -> None:
+        """Mints with `worker_id`, held by `lease`, until the monotonic time `until`, above the
+        Unix millisecond `floor_ms` (the last one the id's previous holder may have used)."""
+        if not 0 <= worker_id <= MAX_WORKER_ID:
+            raise ValueError(f"worker id must be 0..{MAX_WORKER_ID}")
+        with self._lock:
+            self._held[lease] = (worker_id, until)  # renewed, it keeps its place; new, it is last
+            if floor_ms - EPOCH_MS > self._last_ms:
+                self._last_ms, self._sequence = floor_ms - EPOCH_MS, _MAX_SEQUENCE
+
+    def drop(self, lease: str) -> None:
+        with self._lock:
+            self._held.pop(lease, None)
+
+    @property
+    def last_ms(self) -> int:
+        """The Unix millisecond of the newest id minted (or of the floor held), 0 before any."""
+        return self._last_ms + EPOCH_MS if self._last_ms >= 0 else 0
 
     def next_id(self) -> int:
         with self._lock:
+            worker_id = self._current()
+            if worker_id != self._worker_id:
+                self._worker_id, self._sequence = worker_id, _MAX_SEQUENCE
             now = self._clock() - EPOCH_MS
             if now > self._last_ms:
                 self._last_ms, self._sequence = now, 0
@@ -45,9 +85,16 @@ class SnowflakeGenerator:
                 self._last_ms, self._sequence = self._last_ms + 1, 0
             return (
                 (self._last_ms << (_WORKER_BITS + _SEQUENCE_BITS))
-                | (self.worker_id << _SEQUENCE_BITS)
+                | (worker_id << _SEQUENCE_BITS)
                 | self._sequence
             )
+
+    def _current(self) -> int:
+        now = self._monotonic()
+        for worker_id, until in reversed(self._held.values()):
+            if now < until:
+                return worker_id
+        raise WorkerIdLapsed("This process holds no Snowflake worker id it may mint with.")
 
 
 def snowflake_time(snowflake: int) -> datetime:
@@ -61,15 +108,23 @@ def snowflake_floor(moment: datetime) -> int:
     return max(ms, 0) << (_WORKER_BITS + _SEQUENCE_BITS)
 
 
-_generator = SnowflakeGenerator(0)
+_generator = SnowflakeGenerator()  # the process's: holds the ids core/worker_ids.py leases
 
 
-def configure(worker_id: int) -> None:
-    global _generator
-    _generator = SnowflakeGenerator(worker_id)
+def hold(lease: str, worker_id: int, until: float = math.inf, *, floor_ms: int = 0) -> None:
+    _generator.hold(lease, worker_id, until, floor_ms=floor_ms)
+
+
+def drop(lease: str) -> None:
+    _generator.drop(lease)
+
+
+def last_minted_ms() -> int:
+    return _generator.last_ms
 
 
 def new_id() -> int:
+    """A new Snowflake; WorkerIdLapsed while this process holds no worker id."""
     return _generator.next_id()
 
 

@@ -63,3 +63,6 @@ def configure(log_format: str | None = None, level: int = logging.INFO) -> None:
         logging.getLogger(name).propagate = True
     for name in _QUIET:
         logging.getLogger(name).setLevel(logging.WARNING)
+    # pika logs each failed connection attempt as eight lines at ERROR; the relay
+    # (workers/relay.py) says once that the broker is away, and once that it is back
+    logging.getLogger("pika").setLevel(logging.CRITICAL)

@@ -37,6 +37,20 @@ OUTBOX_BACKLOG = Gauge("outbox_backlog", "Outbox records not yet handed to the b
 QUEUE_DEPTH = Gauge(
     "broker_queue_depth", "Jobs not yet done in the broker's queue (RabbitMQ: not yet taken)"
 )
+LOOP_RESTARTS = Counter(
+    "background_loop_restarts_total",
+    "Background loops restarted after an unexpected exception (core/tasks.py)",
+    ["loop"],
+)
+RELAY_OUTAGES = Counter(
+    "outbox_relay_outages_total",
+    "Outages the outbox relay went through: handing events over failed (send), or its LISTEN "
+    "connection was lost (listen)",
+    ["kind"],
+)
+RELAY_RETRIES = Counter(
+    "outbox_relay_retries_total", "Failed attempts of the outbox relay, each retried", ["kind"]
+)
 FANOUT_LAG = "fanout_lag_seconds"  # a histogram kept in Redis by the workers: web/health.py
 EFFECT_FAILURES = Counter(
     "effects_failed_total",

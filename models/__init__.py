@@ -6,6 +6,7 @@ from models.safety import Block, Mute, MutedWord, Report
 from models.social import Follow, Like
 from models.tweets import Tweet, TweetVersion
 from models.users import User
+from models.workers import WorkerId
 
 __all__ = [
     "Base",
@@ -21,4 +22,5 @@ __all__ = [
     "Tweet",
     "TweetVersion",
     "User",
+    "WorkerId",
 ]

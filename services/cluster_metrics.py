@@ -16,6 +16,7 @@ from prometheus_client.core import REGISTRY, HistogramMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
+from core import redis_clients
 from core.config import BROKER_NAMESPACE, Settings
 from core.db import Database
 from core.metrics import DB_POOL, FANOUT_LAG, LAG_SECONDS, OUTBOX_BACKLOG, QUEUE_DEPTH
@@ -87,7 +88,7 @@ async def _queue_depth(redis: aioredis.Redis, settings: Settings) -> int:
         return await asyncio.wait_for(
             asyncio.to_thread(_rabbitmq_depth, url, settings.job_queue), _BROKER_TIMEOUT_SECONDS
         )
-    broker = aioredis.from_url(url) if url else redis
+    broker = redis_clients.connect(url, timeout=settings.redis_timeout_seconds) if url else redis
     try:
         name = f"{BROKER_NAMESPACE}:{settings.job_queue}"
         async with broker.pipeline(transaction=False) as pipe:

@@ -12,12 +12,20 @@ check and one ZADD per timeline, an insert of one tweet trims on one tweet in TR
 its id), so a timeline may hold a few entries over CAP. Timelines expire when nobody reads
 them for `ttl` seconds; older pages come from the database.
 
+A cold timeline is rebuilt by one reader, which first makes it present but *rebuilding*: its
+marker is "!~" and the rebuild's token instead of a floor. Reads find it cold still, while
+inserts write into it as into any present timeline, so that a tweet fanned out while the
+rebuild reads the database is kept, whatever its id; the rebuild then adds what it read and
+the floor, in one script. ("!~" sorts after every floor marker, so the scripts that compare
+floors leave a rebuilding timeline alone.)
+
 The same structure, of kind AUTHORED, holds the newest tweets of an account whose tweets are
 merged into timelines at read time (services/hybrid.py) instead of fanned out.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -30,6 +38,7 @@ BATCH = 1000
 TIMELINE, AUTHORED = "tl", "au"
 TRIM_EVERY = 8
 _COMPLETE = "0" * 19
+_REBUILDING = "!~"  # the marker of a timeline being rebuilt, before the rebuild's token
 # KEYS: timelines; ARGV: cap (0: no trim), then ids. Only live timelines (the key exists) take
 # entries. A trim keeps the marker and the newest `cap` ids; the floor never goes down.
 _INSERT = Script("""
@@ -60,7 +69,7 @@ local count = tonumber(ARGV[3])
 local status, all = {}, {}
 for i, key in ipairs(KEYS) do
   local marker = redis.call('ZRANGE', key, 0, 0)[1]
-  if not marker then
+  if not marker or string.sub(marker, 2, 2) == '~' then
     status[i] = 'c'
   else
     redis.call('EXPIRE', key, ARGV[4])
@@ -83,7 +92,7 @@ return out
 """)
 _PAGE = Script("""
 local marker = redis.call('ZRANGE', KEYS[1], 0, 0)[1]
-if not marker then return false end
+if not marker or string.sub(marker, 2, 2) == '~' then return false end
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 local floor = string.sub(marker, 2)
 local lower = '[' .. floor
@@ -91,6 +100,27 @@ if ARGV[2] ~= '' and ARGV[2] >= floor then lower = '(' .. ARGV[2] end
 local ids = redis.call('ZREVRANGEBYLEX', KEYS[1], ARGV[1], lower, 'LIMIT', 0, tonumber(ARGV[3]))
 table.insert(ids, 1, floor)
 return ids
+""")
+# KEYS: a cold timeline; ARGV: the rebuilding marker, seconds. 1 when it was cold.
+_BEGIN_REBUILD = Script("""
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('ZADD', KEYS[1], 0, ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+""")
+# KEYS: a rebuilding timeline; ARGV: its marker, the floor marker, ttl, then ids. 0 when the
+# rebuild is no longer this one (it took too long and lapsed).
+_FINISH_REBUILD = Script("""
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+redis.call('ZREM', KEYS[1], ARGV[1])
+for i = 4, #ARGV do redis.call('ZADD', KEYS[1], 0, ARGV[i]) end
+redis.call('ZADD', KEYS[1], 0, ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1
+""")
+_ABANDON_REBUILD = Script("""
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then redis.call('DEL', KEYS[1]) end
+return 0
 """)
 _MAKE_LIVE = Script("""
 for i, key in ipairs(KEYS) do
@@ -223,24 +253,38 @@ async def holdings(
     }
 
 
+async def rebuild_lock(
+    redis: aioredis.Redis, user_id: int, *, seconds: int = 10, kind: str = TIMELINE
+) -> str | None:
+    """For the one caller that should rebuild a cold timeline now: the rebuild's token, and
+    the timeline rebuilding (for `seconds` at most) until `rebuild` completes it."""
+    token = secrets.token_hex(8)
+    began = await _BEGIN_REBUILD(redis, [key(user_id, kind)], [_REBUILDING + token, seconds])
+    return token if began else None
+
+
 async def rebuild(
     redis: aioredis.Redis,
     user_id: int,
     newest: Sequence[int],
     *,
+    lock: str,
     ttl: int,
     kind: str = TIMELINE,
-) -> None:
-    """Replaces the timeline with `newest`: the newest ids from the database, at most CAP."""
+) -> bool:
+    """Completes the rebuild `lock` began with `newest`, the newest ids from the database (at
+    most CAP are kept), beside what was inserted meanwhile; False when it had lapsed."""
     kept = newest[:CAP]
     floor = _member(kept[-1]) if len(newest) >= CAP else _COMPLETE
-    mapping = {_member(t): 0 for t in kept} | {f"!{floor}": 0}
-    name = key(user_id, kind)
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.delete(name)
-        pipe.zadd(name, mapping)
-        pipe.expire(name, ttl)
-        await pipe.execute()
+    args = [_REBUILDING + lock, f"!{floor}", ttl, *map(_member, kept)]
+    return bool(await _FINISH_REBUILD(redis, [key(user_id, kind)], args))
+
+
+async def release_rebuild_lock(
+    redis: aioredis.Redis, user_id: int, lock: str, *, kind: str = TIMELINE
+) -> None:
+    """Makes a timeline whose rebuild failed cold again (unless `rebuild` completed it)."""
+    await _ABANDON_REBUILD(redis, [key(user_id, kind)], [_REBUILDING + lock])
 
 
 async def make_live(redis: aioredis.Redis, user_ids: Iterable[int], *, ttl: int) -> None:
@@ -255,17 +299,6 @@ async def holding(redis: aioredis.Redis, user_ids: Sequence[int], tweet_id: int)
             pipe.zscore(key(user_id), _member(tweet_id))
         scores = await pipe.execute()
     return sum(score is not None for score in scores)
-
-
-async def rebuild_lock(
-    redis: aioredis.Redis, user_id: int, *, seconds: int = 10, kind: str = TIMELINE
-) -> bool:
-    """True for the one caller that should rebuild a cold timeline now."""
-    return bool(await redis.set(f"{key(user_id, kind)}:rebuilding", 1, nx=True, ex=seconds))
-
-
-async def release_rebuild_lock(redis: aioredis.Redis, user_id: int, kind: str = TIMELINE) -> None:
-    await redis.delete(f"{key(user_id, kind)}:rebuilding")
 
 
 @dataclass(frozen=True)

@@ -166,20 +166,17 @@ async def _rebuilt(
     ttl: int,
 ) -> bool:
     """Rebuilds a cold list from the newest tweets of `authors`, unless another reader is at
-    it (False)."""
-    if not await feed.rebuild_lock(redis, owner, kind=kind):
+    it (False). The list takes fan-out from before the read on (services/feed.py), so a tweet
+    that commits while we read is in the list either way, whatever its id."""
+    lock = await feed.rebuild_lock(redis, owner, kind=kind)
+    if lock is None:
         return False
     try:
         newest = await _newest_of(connection, authors, None, feed.CAP)
-        await feed.rebuild(redis, owner, newest, ttl=ttl, kind=kind)
-        # a tweet fanned out while we rebuilt found no list to join: add it now
-        again = await _newest_of(connection, authors, None, feed.CAP)
-        missed = [tweet_id for tweet_id in again if not newest or tweet_id > newest[0]]
-        if missed:
-            await feed.insert(redis, [owner], missed, kind=kind)
-    finally:
-        await feed.release_rebuild_lock(redis, owner, kind=kind)
-    return True
+    except Exception:
+        await feed.release_rebuild_lock(redis, owner, lock, kind=kind)  # cold again, at once
+        raise
+    return await feed.rebuild(redis, owner, newest, lock=lock, ttl=ttl, kind=kind)
 
 
 async def _followed_merged(

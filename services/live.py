@@ -31,7 +31,7 @@ STREAM = "live:events"
 STREAM_LENGTH = 100_000
 BUFFER = 256  # events a subscription may fall behind before it is closed
 _IDS = ARRAY(BigInteger)
-_BLOCK_MS = 2_000  # a blocked read must end before the client's socket timeout (5 s)
+BLOCK_SECONDS = 2  # its client's socket timeout is longer (app.py)
 # topics, and the subscriptions they reach
 TWEET = "tweet"  # {tweet, author}: home timelines of the author and its followers
 NOTIFICATION = "notification"  # {id, recipient}
@@ -123,6 +123,7 @@ class Hub:
         # viewers with a subscription here that follows their home timeline, by its topic
         self._home: dict[str, set[int]] = {HOME: set(), HOME_REMOVED: set()}
         self._revocations: dict[int, set[Callable[[], None]]] = defaultdict(set)  # by user
+        self._last = "$"  # the last entry read: a restarted run() goes on after it
         _hubs.add(self)
 
     @property
@@ -163,11 +164,15 @@ class Hub:
                 self._home[topic].discard(key)
 
     async def run(self) -> None:
-        """Reads the stream until cancelled, from the events written after it started."""
-        last = "$"
+        """Reads the stream until cancelled: from the events written after it first started,
+        and when run again (by its supervisor, app.py), from where it stopped."""
         while not stopping():
             try:
-                reply: Any = await self._redis.xread({STREAM: last}, count=1000, block=_BLOCK_MS)
+                if self._last == "$":  # where "$" is now: a restart misses nothing after it
+                    self._last = await self._newest()
+                reply: Any = await self._redis.xread(
+                    {STREAM: self._last}, count=1000, block=BLOCK_SECONDS * 1000
+                )
             except RedisError:
                 log.warning("live events: Redis failed; reading again in a second")
                 await asyncio.sleep(1)
@@ -175,12 +180,16 @@ class Hub:
             events = []
             for _, entries in reply or []:
                 for entry_id, fields in entries:
-                    last = entry_id
+                    self._last = _text(entry_id)
                     events.append({_text(k): _text(v) for k, v in fields.items()})
             try:
                 await self._route(events)
             except Exception:  # noqa: BLE001 - one bad batch must not end live delivery
                 log.exception("live events: could not route %d events", len(events))
+
+    async def _newest(self) -> str:
+        newest: Any = await self._redis.xrevrange(STREAM, count=1)
+        return _text(newest[0][0]) if newest else "0-0"
 
     async def _route(self, events: list[dict[str, str]]) -> None:
         tweets: list[tuple[int, int]] = []

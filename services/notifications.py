@@ -21,6 +21,7 @@ from services.work import Work
 NOTIFICATIONS = "notification"  # the cursor scope
 MENTION, REPLY, LIKE, RETWEET, FOLLOW = "MENTION", "REPLY", "LIKE", "RETWEET", "FOLLOW"
 KINDS = (MENTION, REPLY, LIKE, RETWEET, FOLLOW)
+_ONCE = ["recipient_id", "kind", "actor_id", "tweet_id"]  # the columns of uq_notifications_once
 
 
 async def for_tweet(work: Work, *, tweet_id: int) -> None:
@@ -159,10 +160,12 @@ async def _insert(work: Work, actor_id: int, wanted: Sequence[tuple[int, str, in
             )
     if not rows:
         return
+    # skips what uq_notifications_once already holds, and only that: an id minted twice is an
+    # error (the job is retried), never a notification quietly lost
     created = await work.session.execute(
         insert(Notification)
         .values(rows)
-        .on_conflict_do_nothing()
+        .on_conflict_do_nothing(index_elements=_ONCE)
         .returning(Notification.id, Notification.recipient_id)
     )
     new = tuple((row.id, row.recipient_id) for row in created)

@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-import redis.asyncio as aioredis
 from meilisearch_python_sdk.errors import MeilisearchError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from tqdm import tqdm
 
+from core import redis_clients
 from core.config import Settings
 from core.db import Database
 from core.embedded import resolve_backends
@@ -165,7 +165,9 @@ async def reindex(
 
 
 async def _recount_trends(db: Database, settings: Settings) -> str:
-    redis = aioredis.from_url(settings.redis_url or "")
+    redis = redis_clients.connect(
+        settings.redis_url or "", timeout=redis_clients.BACKGROUND_TIMEOUT_SECONDS
+    )
     try:
         if not await trends.rebuild(db, redis, settings.trend_window_hours):
             return "Another process is counting the trending hashtags again; left to it."

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
+from core import redis_clients
 from core.config import Settings
 from core.db import Database
 from services.meili import Meili
@@ -23,7 +24,9 @@ class Stores:
     def connect(cls, settings: Settings, *, pool_size: int = 4) -> Stores:
         return cls(
             db=Database.connect(settings.database_url or "", pool_size=pool_size),
-            redis=aioredis.from_url(settings.redis_url or ""),
+            redis=redis_clients.connect(
+                settings.redis_url or "", timeout=redis_clients.BACKGROUND_TIMEOUT_SECONDS
+            ),
             settings=settings,
             search=Meili.connect(settings) if settings.search_url else None,
         )

@@ -6,10 +6,16 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import httpx
+import pytest
+from sqlalchemy.exc import IntegrityError
 
+from core import ids
+from core.config import Settings
+from core.ids import expect_global_id
 from tests.graphql import Account, error_code, ok, post, register
 from tests.test_social import FOLLOW, RETWEET, UNFOLLOW
 from tests.ws import Socket
+from workers import jobs
 
 Settle = Callable[[], Awaitable[int]]
 NOTIFICATIONS = """
@@ -89,6 +95,37 @@ async def test_a_like_undone_before_its_job_runs_notifies_nobody(
     await ok(client, UNLIKE, {"id": tweet}, token=bob.token)
     await settle()
     assert (await inbox(client, ann))[0] == []
+
+
+async def test_an_id_minted_twice_fails_the_job_instead_of_losing_the_notification(
+    client: httpx.AsyncClient, settle: Settle, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What two workers minting as one id did: the second notification's insert must fail (its
+    job is retried, with a new id), not be taken for a repeat of the first and skipped."""
+    ann, bob, cat = await register(client), await register(client), await register(client)
+    tweet = await post(client, ann, "liked twice")
+    await ok(client, LIKE, {"id": tweet}, token=bob.token)
+    await settle()
+    first = (await ok(client, NOTIFICATIONS, {"first": 1}, token=ann.token))["notifications"]
+    taken = expect_global_id(first["edges"][0]["node"]["id"], "Notification")
+    await ok(client, LIKE, {"id": tweet}, token=cat.token)
+    monkeypatch.setattr(ids, "new_id", lambda: taken)
+    with pytest.raises(IntegrityError, match="pk_notifications"):
+        await settle()
+    monkeypatch.undo()
+    assert (await inbox(client, ann))[0] == [("LIKE", bob.handle)]
+    stores = jobs.Stores.connect(settings, pool_size=1)
+    liked = {
+        "tweet_id": expect_global_id(tweet, "Tweet"),
+        "actor_id": expect_global_id(cat.id, "User"),
+    }
+    try:
+        await jobs.run(stores, "tweet.liked", liked)  # Dramatiq's retry
+    finally:
+        await stores.close()
+    assert sorted((await inbox(client, ann))[0]) == sorted(
+        [("LIKE", bob.handle), ("LIKE", cat.handle)]
+    )
 
 
 async def test_marking_read_pages_and_counts(client: httpx.AsyncClient, settle: Settle) -> None:

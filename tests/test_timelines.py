@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 from starlette.applications import Starlette
 
 from app import create_app
+from core import ids
 from core.config import Settings
 from core.ids import expect_global_id
 from services import fanout, feed
@@ -46,6 +47,12 @@ async def stored(app: Starlette, account: Account) -> list[int] | None:
     """What Redis holds of the account's timeline (None: cold)."""
     user_id = expect_global_id(account.id, "User")
     return await feed.page(app.state.redis, user_id, before=None, count=10_000, ttl=TTL)
+
+
+async def rebuilt(redis: aioredis.Redis, user_id: int, newest: list[int]) -> None:
+    """The user's timeline rebuilt from `newest`, as a reader of a cold one rebuilds it."""
+    lock = await feed.rebuild_lock(redis, user_id)
+    assert lock is not None and await feed.rebuild(redis, user_id, newest, lock=lock, ttl=TTL)
 
 
 def raw(global_id: str) -> int:
@@ -177,7 +184,7 @@ async def test_late_entries_below_a_full_timeline_stay_hidden(
     monkeypatch.setattr(feed, "CAP", 3)
     redis, user = app.state.redis, 10**15
     ms = 1 << 22  # ids n * ms: posted in millisecond n
-    await feed.rebuild(redis, user, [50 * ms, 40 * ms, 30 * ms], ttl=TTL)  # floor 30
+    await rebuilt(redis, user, [50 * ms, 40 * ms, 30 * ms])  # floor 30
     await feed.insert(redis, [user], [35 * ms, 20 * ms, 60 * ms])  # 20 below; trimmed to 3
     newest = [60 * ms, 50 * ms, 40 * ms]
     assert await feed.page(redis, user, before=None, count=10, ttl=TTL) == newest
@@ -185,7 +192,7 @@ async def test_late_entries_below_a_full_timeline_stay_hidden(
         await feed.insert(redis, [user], [late * ms])
     assert await feed.page(redis, user, before=None, count=10, ttl=TTL) == newest
     assert await feed.page(redis, user, before=50 * ms, count=10, ttl=TTL) == [40 * ms]
-    await feed.rebuild(redis, user + 1, [50, 40], ttl=TTL)  # the whole timeline: no floor
+    await rebuilt(redis, user + 1, [50, 40])  # the whole timeline: no floor
     assert await feed.insert(redis, [user + 1], [1]) == 1
     assert await feed.page(redis, user + 1, before=None, count=10, ttl=TTL) == [50, 40, 1]
     assert await feed.insert(redis, [user + 2], [1]) == 0  # cold: left to the rebuild
@@ -198,7 +205,7 @@ async def test_a_timeline_stays_near_its_cap(
     """Single inserts trim on one tweet in TRIM_EVERY: a timeline never grows far past CAP."""
     monkeypatch.setattr(feed, "CAP", 5)
     redis, user = app.state.redis, 10**15 + 7
-    await feed.rebuild(redis, user, [], ttl=TTL)
+    await rebuilt(redis, user, [])
     for n in range(1, 200):
         await feed.insert(redis, [user], [n << 22])
         assert await redis.zcard(feed.key(user)) <= 1 + 5 + feed.TRIM_EVERY
@@ -320,15 +327,45 @@ async def test_a_cold_timeline_is_rebuilt_once_under_a_stampede(
     rebuilds: list[int] = []
     original = feed.rebuild
 
-    async def counted(redis: aioredis.Redis, user_id: int, *args: Any, **kwargs: Any) -> None:
+    async def counted(redis: aioredis.Redis, user_id: int, *args: Any, **kwargs: Any) -> bool:
         rebuilds.append(user_id)
         await asyncio.sleep(0.05)  # a slow rebuild, so that the others arrive meanwhile
-        await original(redis, user_id, *args, **kwargs)
+        return await original(redis, user_id, *args, **kwargs)
 
     monkeypatch.setattr(feed, "rebuild", counted)
     pages = await asyncio.gather(*(home(client, reader) for _ in range(20)))
     assert all(page == posted[::-1] for page in pages)
     assert rebuilds == [expect_global_id(reader.id, "User")]
+
+
+async def test_a_tweet_that_commits_during_a_rebuild_is_kept_whatever_its_id(
+    client: httpx.AsyncClient, app: Starlette, settle: Settle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Commits arrive out of id order: a tweet with a lower id than the newest one the rebuild
+    read commits, and is fanned out, between that read and the rebuild's write."""
+    reader, writer = await register(client), await register(client)
+    await follow(client, reader, writer)
+    low = ids.new_id()  # minted before, committed after the newest
+    newest = await post(client, writer, "newest")
+    await settle()  # the reader's timeline is cold: nothing fanned out into it
+    late: list[str] = []
+    write = feed.rebuild
+
+    async def racing(redis: aioredis.Redis, user_id: int, *args: Any, **kwargs: Any) -> bool:
+        minted, real = iter([low]), ids.new_id
+        monkeypatch.setattr(ids, "new_id", lambda: next(minted, None) or real())
+        late.append(await post(client, writer, "late, with a lower id"))
+        monkeypatch.setattr(ids, "new_id", real)
+        await settle()  # its fan-out, while the rebuild has read and not written
+        return await write(redis, user_id, *args, **kwargs)
+
+    monkeypatch.setattr(feed, "rebuild", racing)
+    assert await stored(app, reader) is None
+    await home(client, reader)  # cold: rebuilt
+    monkeypatch.setattr(feed, "rebuild", write)
+    assert raw(late[0]) < raw(newest)
+    assert await stored(app, reader) == [raw(newest), raw(late[0])]
+    assert await home(client, reader) == [newest, late[0]]
 
 
 async def test_flushed_redis_rebuilds_with_the_same_content(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -27,8 +28,9 @@ from core.db import Database
 from core.ids import expect_global_id
 from services import feed
 from tests.conftest import BACKEND, ROOT
-from tests.graphql import post, register
-from tests.test_timelines import raw, reader_of_writer
+from tests.graphql import Account, post, register
+from tests.test_timelines import follow, raw, reader_of_writer
+from tests.test_worker_ids import SESSION_WORKER_ID
 from workers.broker import NAMESPACE
 
 RABBITMQ = "amqp://guest:guest@127.0.0.1:5672/%2F"
@@ -112,6 +114,67 @@ async def test_a_worker_fans_out_through_the_broker(
         return await feed.holding(app.state.redis, [user_id], raw(tweet)) == 1
 
     await eventually(arrived)
+
+
+async def _notification_ids(db: Database, recipient: Account) -> list[int]:
+    async with db.read() as connection:
+        found = await connection.execute(
+            text("SELECT id FROM notifications WHERE recipient_id = :recipient"),
+            {"recipient": expect_global_id(recipient.id, "User")},
+        )
+        return list(found.scalars())
+
+
+async def _followed_notifies(client: httpx.AsyncClient, db: Database) -> int:
+    """The worker id of the FOLLOW notification a new follow gets from a worker process."""
+    follower, followee = await register(client), await register(client)
+    await follow(client, follower, followee)
+    minted: list[int] = []
+
+    async def notified() -> bool:
+        minted[:] = await _notification_ids(db, followee)
+        return bool(minted)
+
+    await eventually(notified)
+    return (minted[0] >> 12) & 0x3FF
+
+
+async def test_every_worker_process_mints_with_a_worker_id_of_its_own(
+    client: httpx.AsyncClient, db: Database, start_worker: StartWorker
+) -> None:
+    """A second worker process started while the first runs takes another id, so that their
+    notifications never share one (they did: both minted as worker 0, and one of two
+    notifications with the same id was lost)."""
+    first = start_worker()
+    of_first = await _followed_notifies(client, db)
+    second = start_worker()
+    log: Path = second.log_path  # type: ignore[attr-defined]
+
+    async def leased() -> bool:
+        return "Snowflake worker id" in await asyncio.to_thread(log.read_text)
+
+    await eventually(leased, seconds=30)
+    first.send_signal(signal.SIGTERM)  # from now on the second does every job
+    first.wait(timeout=30)
+    of_second = await _followed_notifies(client, db)
+    assert len({of_first, of_second, SESSION_WORKER_ID}) == 3
+
+
+async def test_a_worker_process_serves_its_metrics(start_worker: StartWorker) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    start_worker(WORKER_METRICS_PORT=str(port))
+
+    async def served() -> bool:
+        try:
+            async with httpx.AsyncClient() as http:
+                response = await http.get(f"http://127.0.0.1:{port}/metrics")
+        except httpx.TransportError:
+            return False
+        return "outbox_relay_outages_total" in response.text
+
+    await eventually(served, seconds=30)
 
 
 def _rabbitmqctl(command: str) -> None:

@@ -12,7 +12,7 @@ from core.logs import REQUEST_ID
 from core.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from web.context import request_id
 
-_KNOWN_PATHS = {"/graphql", "/healthz", "/readyz", "/metrics", "/stats"}
+_KNOWN_PATHS = {"/graphql", "/healthz", "/readyz", "/livez", "/metrics", "/stats"}
 access = logging.getLogger("chirp.access")
 
 

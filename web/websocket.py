@@ -52,11 +52,11 @@ from strawberry.subscriptions.protocols.graphql_ws.types import ErrorMessage as 
 from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage, StartMessage
 from strawberry.types.unset import UNSET, UnsetType
 
+from core import tasks
 from core.errors import RateLimited, format_api_error
 from core.logs import REQUEST_ID
 from core.metrics import WEBSOCKETS
 from core.security import Identity
-from core.tasks import stopping
 from schema.build import schema
 from schema.context import Context
 from services import tokens
@@ -355,28 +355,28 @@ class GraphQLWebSocket(GraphQL[Context, None]):
             FORBIDDEN,
             "Token expired: reconnect with a new one.",
         )
-        if self._watcher is None:
-            self._watcher = asyncio.create_task(self._recheck(connection.websocket.app.state))
+        if self._watcher is None or self._watcher.done():  # it ends with the last socket
+            state = connection.websocket.app.state
+            self._watcher = tasks.keep_running(
+                "token recheck", functools.partial(self._recheck, state)
+            )
         return UNSET  # type: ignore[no-any-return]
 
     async def _recheck(self, state: Any) -> None:
         """While sockets are open: closes with 4403 those whose token was revoked (a password
         change, a suspension), each checked every RECHECK_SECONDS, and within a second of the
         live notice of a revocation (services/live.py REVOKED), all those due in one batch."""
-        try:
-            while self._connections and not stopping():
-                await asyncio.sleep(min(RECHECK_SECONDS, 1.0))
-                now = time.monotonic()
-                due = [
-                    connection
-                    for connection in self._connections.values()
-                    if connection.identity is not None
-                    and connection.checked_at + RECHECK_SECONDS <= now
-                ]
-                if due:
-                    await _close_revoked(state, due, now)
-        finally:
-            self._watcher = None
+        while self._connections and not tasks.stopping():
+            await asyncio.sleep(min(RECHECK_SECONDS, 1.0))
+            now = time.monotonic()
+            due = [
+                connection
+                for connection in self._connections.values()
+                if connection.identity is not None
+                and connection.checked_at + RECHECK_SECONDS <= now
+            ]
+            if due:
+                await _close_revoked(state, due, now)
 
 
 async def _close_revoked(state: Any, connections: list[_Connection], now: float) -> None:

@@ -13,6 +13,7 @@ from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware.asyncio import AsyncIO
 
+from core import redis_clients
 from core.config import BROKER_NAMESPACE, Settings
 
 NAMESPACE = BROKER_NAMESPACE
@@ -29,7 +30,12 @@ def configure(settings: Settings) -> dramatiq.Broker:
     else:
         # maintenance (requeueing a dead worker's messages) on 1 in 10 fetches, not 1 in 1,000
         broker = RedisBroker(  # type: ignore[no-untyped-call]
-            url=url, namespace=NAMESPACE, heartbeat_timeout=HEARTBEAT_MS, maintenance_chance=100_000
+            client=redis_clients.connect_sync(
+                url, timeout=redis_clients.BACKGROUND_TIMEOUT_SECONDS
+            ),
+            namespace=NAMESPACE,
+            heartbeat_timeout=HEARTBEAT_MS,
+            maintenance_chance=100_000,
         )
     broker.add_middleware(AsyncIO())
     dramatiq.set_broker(broker)

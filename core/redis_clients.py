@@ -1,0 +1,102 @@
+"""Redis clients whose every call is bounded in time.
+
+redis-py 8 waits up to 5 s per attempt and retries a timeout 10 times, so one command to a
+paused Redis waited for the whole pause. Here a call makes one attempt within `timeout`, and
+only a dropped connection (a restarted server) is tried once more, on a new one. A timeout is a
+RedisError (redis.exceptions.TimeoutError), so callers degrade as they do for a Redis that is
+down. Request paths use REDIS_TIMEOUT_SECONDS; blocking reads add their block to it.
+
+A request makes several Redis calls (the rate limit, the token's generation, the timeline, the
+cached rows), each of which would wait out the timeout of a hung Redis: so once one call of a
+client has timed out, the client's calls fail at once for QUIET_SECONDS, after which one of them
+tries again.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar
+
+import redis
+import redis.asyncio as aioredis
+from redis import retry as sync_retry
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+# workers, the broker and tools: bigger batches (a fan-out script call covers 1,000
+# timelines), and nobody waiting on the other side
+BACKGROUND_TIMEOUT_SECONDS = 10.0
+_POOL_WAIT_SECONDS = 10  # a burst waits this long for a free connection rather than failing
+QUIET_SECONDS = 5.0
+
+
+class _Quiet:
+    """Until when a client's Redis is not asked, after failing to answer in time."""
+
+    def __init__(self) -> None:
+        self.until = 0.0
+
+    def check(self) -> None:
+        if time.monotonic() < self.until:
+            raise RedisTimeoutError("Redis did not answer in time just now; not asked again yet")
+
+    def start(self) -> None:
+        self.until = time.monotonic() + QUIET_SECONDS
+
+
+class _Connection(aioredis.Connection):
+    """A connection that keeps quiet, with every other of its client's, after a timeout."""
+
+    quiet: ClassVar[_Quiet]  # one a client: each client has a subclass of its own
+
+    async def connect(self) -> None:
+        self.quiet.check()
+        try:
+            await super().connect()  # type: ignore[no-untyped-call]
+        except RedisTimeoutError:
+            self.quiet.start()
+            raise
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        self.quiet.check()
+        try:
+            await super().send_packed_command(command, check_health)
+        except RedisTimeoutError:
+            self.quiet.start()
+            raise
+
+    async def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().read_response(*args, **kwargs)
+        except RedisTimeoutError:
+            self.quiet.start()
+            raise
+
+
+def _options(timeout: float) -> dict[str, Any]:
+    return {"socket_timeout": timeout, "socket_connect_timeout": timeout}
+
+
+def connect(
+    url: str, *, timeout: float, max_connections: int | None = None, decode_responses: bool = False
+) -> aioredis.Redis:
+    """An asyncio client; with `max_connections`, callers beyond it wait for a free one."""
+    options = _options(timeout) | {
+        "decode_responses": decode_responses,
+        "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+        "connection_class": type("Connection", (_Connection,), {"quiet": _Quiet()}),
+    }
+    if max_connections is None:
+        return aioredis.Redis.from_url(url, **options)
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=max_connections, timeout=_POOL_WAIT_SECONDS, **options
+    )
+    return aioredis.Redis.from_pool(pool)  # closes the pool with it
+
+
+def connect_sync(url: str, *, timeout: float) -> redis.Redis:
+    """A blocking client (Dramatiq's Redis broker)."""
+    retry = sync_retry.Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
+    return redis.Redis.from_url(url, retry=retry, **_options(timeout))
