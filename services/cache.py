@@ -12,13 +12,13 @@ once; past the wait they read the database themselves, without filling.
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
 
+from core import jsons
 from core.metrics import CACHE
 from core.scripts import Script
 
@@ -90,7 +90,7 @@ async def read_through(
         if mine:
             values = await load([by_key[name] for name in mine])
             found.update(zip(mine, values, strict=True))
-            encoded = [json.dumps(value, separators=(",", ":")) for value in values]
+            encoded = [jsons.dumps(value) for value in values]
             await _FILL(redis, mine, [token, ttl, *encoded])
         for delay in WAITS if others else ():
             await asyncio.sleep(delay)
@@ -116,5 +116,5 @@ def _decode_into(found: dict[str, Any], keys: Sequence[str], values: Sequence[An
         if value is None:
             missing.append(name)
         else:
-            found[name] = json.loads(value)
+            found[name] = jsons.loads(value)
     return missing

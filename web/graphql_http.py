@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from strawberry.exceptions import MissingQueryError
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
+from core import jsons
 from core.errors import ApiError, format_api_error
 from web import persisted
 from web.context import build_context
 from web.errors import format_errors, is_request_error, refused_before_execution
 from web.graphiql import graphiql_page, wants_graphiql
 from web.request_body import BodyTooLarge, read_body
+from web.responses import JSONResponse
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
@@ -120,7 +121,7 @@ async def _body(request: Request) -> bytes:
 
 def _json(raw: str | bytes) -> Any:
     try:
-        return json.loads(raw)
+        return jsons.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise RequestRejected(400, "The request body is not valid JSON.") from None
 
