@@ -61,7 +61,17 @@ _COMBINATIONS = 64  # plans per operation: values of the variables @skip and @in
 class Shape:
     """How a value of one output type completes."""
 
-    __slots__ = ("abstract", "fast", "item", "kind", "leaf", "nullable", "type")
+    __slots__ = (
+        "abstract",
+        "fast",
+        "item",
+        "kind",
+        "leaf",
+        "nullable",
+        "object_type",
+        "plain_is_type_of",
+        "type",
+    )
 
     def __init__(self, type_: GraphQLOutputType) -> None:
         self.type = type_
@@ -71,6 +81,8 @@ class Shape:
         self.fast = 0
         self.item: Shape | None = None
         self.abstract: Any = None
+        self.object_type: GraphQLObjectType | None = None
+        self.plain_is_type_of = False
         if is_list_type(inner):
             self.kind = LIST
             self.item = Shape(inner.of_type)
@@ -85,6 +97,8 @@ class Shape:
             self.abstract = inner
         else:
             self.kind = OBJECT
+            self.object_type = inner
+            self.plain_is_type_of = _plain_is_type_of(inner.is_type_of)
 
 
 class FieldPlan:
@@ -269,6 +283,16 @@ def _variables(value: ValueNode) -> set[str]:
     if isinstance(value, ObjectValueNode):
         return {name for field in value.fields for name in _variables(field.value)}
     return set()
+
+
+def _plain_is_type_of(is_type_of: Callable[..., Any] | None) -> bool:
+    """Whether the type's is_type_of is Strawberry's own (for a type with interfaces): an
+    isinstance check that reads no resolve info and returns a boolean, never an awaitable."""
+    return (
+        is_type_of is not None
+        and is_type_of.__module__ == "strawberry.schema.schema_converter"
+        and is_type_of.__qualname__.endswith("._get_is_type_of.<locals>.is_type_of")
+    )
 
 
 def _plain_attribute(definition: GraphQLField) -> str | None:

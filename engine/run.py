@@ -22,7 +22,7 @@ What clients see stays graphql-core's, to the byte:
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from graphql import GraphQLError, GraphQLObjectType, located_error
@@ -31,7 +31,7 @@ from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path, Undefined, gather_with_cancel, inspect, is_iterable
 
 from core.metrics import ENGINE_FALLBACKS
-from engine.plan import ABSTRACT, BOOL, INT, LEAF, LIST, STR, FieldPlan, SelectionPlan, Shape
+from engine.plan import BOOL, INT, LEAF, LIST, STR, FieldPlan, SelectionPlan, Shape
 
 if TYPE_CHECKING:
     from graphql.type import GraphQLResolveInfo
@@ -87,6 +87,10 @@ class Slot:
         return slot
 
 
+# a level's objects of one selection: their sources, result dicts and slots
+_Level = tuple[SelectionPlan, list[Any], list[dict[str, Any]], list[Slot]]
+
+
 class _Parked:
     """An awaitable set aside until its stretch is done: a resolver's result (then completed
     here) or a value graphql-core completes itself (then taken as it is)."""
@@ -111,9 +115,7 @@ class _Stretch:
     def __init__(self) -> None:
         self.errors: list[tuple[Slot, GraphQLError]] = []
         self.parked: list[_Parked] = []
-        # the next level: per selection, its sources, result dicts and slots
-        self.queue: dict[int, tuple[SelectionPlan, list[Any], list[dict[str, Any]], list[Slot]]]
-        self.queue = {}
+        self.queue: dict[int, _Level] = {}  # the next level, by selection
 
 
 class Run:
@@ -148,7 +150,8 @@ class Run:
         while queue:
             stretch.queue = {}
             for plan, sources, dicts, slots in queue.values():
-                self._fill(stretch, plan, sources, dicts, slots)
+                if sources:
+                    self._fill(stretch, plan, sources, dicts, slots)
             queue = stretch.queue
 
     def _fill(
@@ -187,7 +190,25 @@ class Run:
     ) -> None:
         key, shape, fast = field.key, field.shape, field.shape.fast
         complete = self._complete
-        if fast == STR:
+        target = self._plain_objects(stretch, field, shape)
+        if target is not None:  # objects of one type, checked without resolve info
+            is_type_of, sources, results, children = target
+            name, order, nullable = field.parent_name, field.order, shape.nullable
+            for result, value, slot in zip(dicts, values, slots, strict=True):
+                if (
+                    value is None
+                    or value is Undefined
+                    or isinstance(value, Exception)
+                    or (is_type_of is not None and not is_type_of(value, None))
+                ):
+                    result[key] = complete(stretch, field, shape, value, _at(field, slot, result))
+                    continue
+                child: dict[str, Any] = {}
+                result[key] = child
+                sources.append(value)
+                results.append(child)
+                children.append(Slot(slot, key, name, order, result, nullable))
+        elif fast == STR:
             for result, value, slot in zip(dicts, values, slots, strict=True):
                 if type(value) is str:
                     result[key] = value
@@ -205,6 +226,22 @@ class Run:
                     result[key] = value
                 else:
                     result[key] = complete(stretch, field, shape, value, _at(field, slot, result))
+        elif shape.leaf is not None:  # another scalar, or an enum: its own coercion
+            coerce = shape.leaf.coerce_output_value
+            for result, value, slot in zip(dicts, values, slots, strict=True):
+                coerced = None
+                if (
+                    value is not None
+                    and value is not Undefined
+                    and not isinstance(value, Exception)
+                ):
+                    try:
+                        coerced = coerce(value)
+                    except Exception:  # noqa: BLE001 - completed again below, with its error
+                        coerced = None
+                if coerced is None or coerced is Undefined:
+                    coerced = complete(stretch, field, shape, value, _at(field, slot, result))
+                result[key] = coerced
         else:
             for result, value, slot in zip(dicts, values, slots, strict=True):
                 result[key] = complete(stretch, field, shape, value, _at(field, slot, result))
@@ -299,15 +336,19 @@ class Run:
                 return Executor.complete_leaf_value(shape.leaf, value)
             if kind == LIST:
                 return self._complete_list(stretch, field, shape, value, slot)
-            runtime_type: Any
-            if kind == ABSTRACT:
+            runtime_type: Any = shape.object_type
+            if runtime_type is None:
                 runtime_type = self._runtime_type(field, shape, value, slot)
                 if runtime_type is None:  # graphql-core completes it (an awaitable)
                     return self._delegate(stretch, field, shape, value, slot)
-            else:
-                runtime_type = _named(shape)
             is_type_of = runtime_type.is_type_of
-            if is_type_of is not None:
+            if is_type_of is not None and shape.plain_is_type_of:
+                if not is_type_of(value, None):
+                    raise GraphQLError(
+                        f"Expected value of type '{runtime_type}' but got: {inspect(value)}.",
+                        field.nodes,
+                    )
+            elif is_type_of is not None:
                 matches = is_type_of(value, self._info(field, slot))
                 if self.executor.is_awaitable(matches):
                     _close(matches)
@@ -322,14 +363,34 @@ class Run:
             self._fail(stretch, field, slot, error)
             return None
         result: dict[str, Any] = {}
+        _, sources, results, slots = self._queued(stretch, selection)
+        sources.append(value)
+        results.append(result)
+        slots.append(slot)
+        return result
+
+    @staticmethod
+    def _queued(stretch: _Stretch, selection: SelectionPlan) -> _Level:
+        """The next level's objects of `selection`, to add to."""
         queued = stretch.queue.get(id(selection))
         if queued is None:
-            stretch.queue[id(selection)] = (selection, [value], [result], [slot])
-        else:
-            queued[1].append(value)
-            queued[2].append(result)
-            queued[3].append(slot)
-        return result
+            queued = stretch.queue[id(selection)] = (selection, [], [], [])
+        return queued
+
+    def _plain_objects(
+        self, stretch: _Stretch, field: FieldPlan, shape: Shape
+    ) -> tuple[Callable[..., Any] | None, list[Any], list[dict[str, Any]], list[Slot]] | None:
+        """For values of one object type whose check needs no resolve info (none, or
+        Strawberry's isinstance): the check and the next level's lists to add them to."""
+        type_ = shape.object_type
+        if type_ is None or (type_.is_type_of is not None and not shape.plain_is_type_of):
+            return None
+        try:
+            selection = field.child(type_, self.executor)
+        except Exception:  # noqa: BLE001 - each value meets the error on the usual way
+            return None
+        _, sources, results, slots = self._queued(stretch, selection)
+        return type_.is_type_of, sources, results, slots
 
     def _complete_list(
         self, stretch: _Stretch, field: FieldPlan, shape: Shape, value: Any, slot: Slot
@@ -350,11 +411,25 @@ class Run:
         fast = item_shape.fast
         nullable = item_shape.nullable
         is_awaitable = executor.is_awaitable
+        target = self._plain_objects(stretch, field, item_shape)
         for index, item in enumerate(value):
             if fast == STR and type(item) is str:
                 append(item)
                 continue
             here = Slot(slot, index, None, index, items, nullable)
+            if target is not None and not (
+                item is None
+                or item is Undefined
+                or isinstance(item, Exception)
+                or is_awaitable(item)
+                or (target[0] is not None and not target[0](item, None))
+            ):
+                child: dict[str, Any] = {}
+                append(child)
+                target[1].append(item)
+                target[2].append(child)
+                target[3].append(here)
+                continue
             append(None)
             if is_awaitable(item):
                 stretch.parked.append(_Parked(here, field, item_shape, item, True))
@@ -467,13 +542,6 @@ class Run:
 def _at(field: FieldPlan, slot: Slot, result: dict[str, Any]) -> Slot:
     """The slot of `field` in the object at `slot` (whose dict is `result`)."""
     return Slot(slot, field.key, field.parent_name, field.order, result, field.shape.nullable)
-
-
-def _named(shape: Shape) -> Any:
-    type_ = shape.type
-    while hasattr(type_, "of_type"):
-        type_ = type_.of_type
-    return type_
 
 
 def _close(awaitable: Awaitable[Any] | Any) -> None:
