@@ -39,3 +39,12 @@ def loads(raw: str | bytes) -> Any:
         except orjson.JSONDecodeError:
             pass
     return json.loads(raw)
+
+
+def loads_own(raw: str | bytes) -> Any:
+    """JSON this service wrote itself (cache values: integers within 64 bits), read by orjson
+    without loads' scan for long numbers; what orjson refuses goes to json all the same."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(raw)

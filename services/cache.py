@@ -116,5 +116,5 @@ def _decode_into(found: dict[str, Any], keys: Sequence[str], values: Sequence[An
         if value is None:
             missing.append(name)
         else:
-            found[name] = jsons.loads(value)
+            found[name] = jsons.loads_own(value)
     return missing

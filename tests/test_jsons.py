@@ -11,10 +11,12 @@ import redis.utils
 
 from core import jsons
 
-BODIES: list[str | bytes] = [
-    b'{"query": "{ viewer { id } }", "variables": {"n": 20}}',
+HUGE: list[str | bytes] = [
     b'{"n": 123456789012345678901234567890}',  # orjson would read a float
     b'{"n": -99999999999999999999}',
+]
+WITHIN_64_BITS: list[str | bytes] = [
+    b'{"query": "{ viewer { id } }", "variables": {"n": 20, "id": 9223372036854775807}}',
     b'{"n": NaN, "m": Infinity}',
     b'"\\ud800 lone"',
     '"\ud800 raw"',
@@ -26,6 +28,7 @@ BODIES: list[str | bytes] = [
     b"[1, 2",
     b"",
 ]
+BODIES = HUGE + WITHIN_64_BITS
 
 
 def _outcome(call: Any, value: Any) -> tuple[str, Any]:
@@ -39,6 +42,11 @@ def _outcome(call: Any, value: Any) -> tuple[str, Any]:
 @pytest.mark.parametrize("raw", BODIES)
 def test_loads_as_json_does(raw: str | bytes) -> None:
     assert _outcome(jsons.loads, raw) == _outcome(json.loads, raw)
+
+
+@pytest.mark.parametrize("raw", WITHIN_64_BITS)
+def test_loads_own_as_json_does_within_64_bits(raw: str | bytes) -> None:
+    assert _outcome(jsons.loads_own, raw) == _outcome(json.loads, raw)
 
 
 VALUES: list[Any] = [
