@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 from graphql import (
@@ -245,9 +246,11 @@ def plan_for(executor: Executor[Any]) -> Plan | str:
             found.conditions = _condition_variables(definitions)
         _operations[id(operation)] = found
         if len(_operations) > PLANS:
-            _operations.popitem(last=False)
+            with suppress(KeyError):
+                _operations.popitem(last=False)
     else:
-        _operations.move_to_end(id(operation))
+        with suppress(KeyError):  # gone meanwhile: another thread's server (the tests') dropped it
+            _operations.move_to_end(id(operation))
     if found.fallback is not None:
         return found.fallback
     coerced = executor.variable_values.coerced

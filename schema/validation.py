@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterator
+from contextlib import suppress
 
 from graphql import DocumentNode, GraphQLError, GraphQLSchema, validate
 from graphql.validation import (
@@ -76,11 +77,13 @@ def _validate(
     key = (id(schema), id(document), rules, hide_suggestions)
     found = _validated.get(key)
     if found is not None and found[0] is schema and found[1] is document:
-        _validated.move_to_end(key)
+        with suppress(KeyError):  # gone meanwhile: another thread's server (the tests') dropped it
+            _validated.move_to_end(key)
         return found[2]
     rules = (*rules, MaybeNullValidationRule, OneOfInputValidationRule)  # as Strawberry's own
     errors = validate(schema, document, rules, hide_suggestions=hide_suggestions)
     _validated[key] = (schema, document, errors)
     if len(_validated) > CACHED:
-        _validated.popitem(last=False)
+        with suppress(KeyError):
+            _validated.popitem(last=False)
     return errors
