@@ -176,7 +176,7 @@ class Run:
             try:
                 values = [getattr(source, attr) for source in sources]
             except Exception:  # noqa: BLE001 - found again, object by object
-                self._read_each(stretch, field, sources, dicts, slots)
+                self._resolve_each(stretch, field, sources, dicts, slots)
                 continue
             self._complete_each(stretch, field, values, dicts, slots)
 
@@ -246,26 +246,6 @@ class Run:
             for result, value, slot in zip(dicts, values, slots, strict=True):
                 result[key] = complete(stretch, field, shape, value, _at(field, slot, result))
 
-    def _read_each(
-        self,
-        stretch: _Stretch,
-        field: FieldPlan,
-        sources: list[Any],
-        dicts: list[dict[str, Any]],
-        slots: list[Slot],
-    ) -> None:
-        attr = field.attr
-        assert attr is not None
-        for source, result, slot in zip(sources, dicts, slots, strict=True):
-            here = _at(field, slot, result)
-            try:
-                value = getattr(source, attr)
-            except Exception as error:  # noqa: BLE001 - the field's error, as graphql-core's
-                self._fail(stretch, field, here, error)
-                result[field.key] = None
-                continue
-            result[field.key] = self._complete(stretch, field, field.shape, value, here)
-
     def _resolve_each(
         self,
         stretch: _Stretch,
@@ -274,18 +254,23 @@ class Run:
         dicts: list[dict[str, Any]],
         slots: list[Slot],
     ) -> None:
-        key, resolve = field.key, field.resolve
+        """Object by object: a field with a resolver, or a plain attribute whose reading raised
+        for one of them."""
+        key, resolve, attr = field.key, field.resolve, field.attr
         executor = self.executor
         build_info = executor.build_resolve_info
         is_awaitable = executor.is_awaitable
-        arguments = self._arguments_of(field)
+        arguments = self._arguments_of(field) if attr is None else {}
         for source, result, slot in zip(sources, dicts, slots, strict=True):
             here = _at(field, slot, result)
             try:
-                if isinstance(arguments, Exception):
-                    raise arguments
-                info = build_info(field.definition, field.nodes, field.parent_type, here.path())
-                value = resolve(source, info, **arguments)
+                if attr is not None:
+                    value = getattr(source, attr)
+                else:
+                    if isinstance(arguments, Exception):
+                        raise arguments
+                    info = build_info(field.definition, field.nodes, field.parent_type, here.path())
+                    value = resolve(source, info, **arguments)
             except Exception as error:  # noqa: BLE001 - the field's error, as graphql-core's
                 self._fail(stretch, field, here, error)
                 result[key] = None

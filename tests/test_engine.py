@@ -134,6 +134,10 @@ class Query:
         return [_item("a"), None]  # type: ignore[list-item]
 
     @strawberry.field
+    def half_built(self) -> list[Item | None]:
+        return [_item("a"), Item.__new__(Item)]  # reading its attributes raises
+
+    @strawberry.field
     def named(self) -> list[Named]:
         return [_item("a", 1), Other(name="o", note="n")]
 
@@ -174,6 +178,7 @@ DOCUMENTS = [
     "{ item { strictChild { strictChild { strictChild { name } } } } }",  # up to the root field
     "{ item { name child { name child { name child { name } } } } }",
     "{ strictItems { name } items { name } }",
+    "{ halfBuilt { size tags name } }",  # an attribute that cannot be read: that field's error
     "{ items { name tooBig broken } }",  # leaf coercion errors, in depth-first order
     "{ fails items { name } }",  # a root field's error: data is null
     "{ failsLater items { name broken } }",
