@@ -1,22 +1,22 @@
 """The engine against graphql-core, the oracle (GRAPHQL_ENGINE_DIFFERENTIAL, on in the tests).
 
-A query or a subscription event runs by the engine (its result is the one answered) and by
-graphql-core alone on a copy of the executor (after a first run of graphql-core's that warms
-the loaders for both); a mutation's root fields run once, and
-each one's result is completed twice. The two must give the same JSON, byte for byte: data,
-and errors with their messages, locations, paths and extensions, in the same order. A
-difference raises EngineMismatch with both, and is kept in MISMATCHES for the test to fail on.
+graphql-core runs each operation and its root fields' resolvers once (a mutation's side
+effects happen once; a write meanwhile cannot change what the two see); the value of each root
+field, of a query, a mutation or a subscription event, is then completed by the engine (its
+answer is the one kept) and by graphql-core alone, on a copy of the executor. The two must give
+the same JSON, byte for byte: the value, what it raised to the root field, and the errors under
+it, with their messages, locations, paths and extensions, in the same order. A difference raises
+EngineMismatch with both, and is kept in MISMATCHES for the test to fail on.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 from copy import copy
 from typing import TYPE_CHECKING, Any
 
-from graphql import ExecutionResult, GraphQLError
+from graphql import GraphQLError
 from graphql.execution.executor import CollectedErrors, Executor
 from graphql.pyutils import Path
 from graphql.type import GraphQLResolveInfo
@@ -33,33 +33,6 @@ class EngineMismatch(AssertionError):
     pass
 
 
-def compare_operation(
-    executor: Executor[Any], run: Callable[[], Any], serially: bool | None
-) -> Any:
-    """The engine's result (`run()`), once graphql-core's has been compared with it.
-
-    graphql-core runs first too, its answer dropped: the loaders then hold what the operation
-    reads, for both runs compared alike (an operation's errors come in the order its
-    coroutines meet them, which a first, cold read would change)."""
-    warm = _oracle_operation(executor, serially)
-    if not executor.is_awaitable(warm):
-        mine = run()
-        if not executor.is_awaitable(mine):
-            theirs = _oracle_operation(executor, serially)
-            if not executor.is_awaitable(theirs):
-                _check(_result_json(mine), _result_json(theirs))
-                return mine
-
-    async def compared() -> Any:
-        await _awaited(warm)
-        mine = await _awaited(run())
-        theirs = await _awaited(_oracle_operation(executor, serially))
-        _check(_result_json(mine), _result_json(theirs))
-        return mine
-
-    return compared()
-
-
 def compare_field(
     executor: Executor[Any],
     run: Run,
@@ -68,9 +41,8 @@ def compare_field(
     path: Path,
     result: Any,
 ) -> Any:
-    """A mutation's root field: its result completed by the engine, then by graphql-core."""
-    errors = executor.collected_errors.errors
-    before = len(errors)
+    """A root field's result completed by the engine, then by graphql-core."""
+    errors = _Under(executor.collected_errors.errors, path.key)
     raised: GraphQLError | None = None
     try:
         mine = run.complete_root(field, result, path)
@@ -81,17 +53,28 @@ def compare_field(
         async def compared() -> Any:
             value, error = await _outcome(mine)
             theirs = await _awaited(_oracle_field(executor, field, info, path, result))
-            return _checked(_field_json(value, error, errors[before:]), theirs, value, error)
+            return _checked(_field_json(value, error, errors.since()), theirs, value, error)
 
         return compared()
     theirs = _oracle_field(executor, field, info, path, result)
     if executor.is_awaitable(theirs):
 
         async def compared_later() -> Any:
-            return _checked(_field_json(mine, raised, errors[before:]), await theirs, mine, raised)
+            return _checked(_field_json(mine, raised, errors.since()), await theirs, mine, raised)
 
         return compared_later()
-    return _checked(_field_json(mine, raised, errors[before:]), theirs, mine, raised)
+    return _checked(_field_json(mine, raised, errors.since()), theirs, mine, raised)
+
+
+class _Under:
+    """The errors recorded under one root field since now (the other root fields of a query
+    run meanwhile, and record theirs in the same list)."""
+
+    def __init__(self, errors: list[GraphQLError], key: str | int) -> None:
+        self.errors, self.key, self.start = errors, key, len(errors)
+
+    def since(self) -> list[GraphQLError]:
+        return [e for e in self.errors[self.start :] if e.path and e.path[0] == self.key]
 
 
 async def _outcome(awaitable: Any) -> tuple[Any, GraphQLError | None]:
@@ -120,10 +103,6 @@ def _oracle(executor: Executor[Any]) -> Any:
     return oracle
 
 
-def _oracle_operation(executor: Executor[Any], serially: bool | None) -> Any:
-    return Executor.execute_operation(_oracle(executor), serially)
-
-
 def _oracle_field(
     executor: Executor[Any],
     field: FieldPlan,
@@ -150,11 +129,6 @@ def _oracle_field(
         return _field_json(value, None, oracle.collected_errors.errors)
 
     return awaited()
-
-
-def _result_json(result: ExecutionResult) -> str:
-    errors = [error.formatted for error in result.errors or ()]
-    return json.dumps({"data": result.data, "errors": errors}, default=repr)
 
 
 def _field_json(value: Any, raised: GraphQLError | None, errors: list[GraphQLError]) -> str:

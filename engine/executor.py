@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from graphql import GraphQLOutputType, OperationType, get_named_type
+from graphql import GraphQLOutputType, get_named_type
 from graphql.execution.collect_fields import FieldDetailsList
 from graphql.pyutils import AwaitableOrValue, Path
 from graphql.type import GraphQLResolveInfo
@@ -35,14 +35,7 @@ class EngineExecutor(StrawberryGraphQLCoreExecutionContext):
     def execute_operation(self, serially: bool | None = None) -> Any:
         self.engine_plan = self._engine_plan()
         self.engine_run = None if self.engine_plan is None else Run(self)
-        if (
-            self.engine_plan is None
-            or self.operation.operation is OperationType.MUTATION
-            or not _setting(self.context_value, "graphql_engine_differential", False)
-        ):
-            return super().execute_operation(serially)
-        run = super().execute_operation
-        return differential.compare_operation(self, lambda: run(serially), serially)
+        return super().execute_operation(serially)
 
     def _engine_plan(self) -> Plan | None:
         if not _setting(self.context_value, "graphql_engine", True):
@@ -89,9 +82,7 @@ class EngineExecutor(StrawberryGraphQLCoreExecutionContext):
             return super().complete_value(
                 return_type, field_details_list, info, path, result, position_context
             )
-        if self.operation.operation is OperationType.MUTATION and _setting(
-            self.context_value, "graphql_engine_differential", False
-        ):
+        if _setting(self.context_value, "graphql_engine_differential", False):
             return differential.compare_field(self, run, field, info, path, result)
         return run.complete_root(field, result, path)
 
