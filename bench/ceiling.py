@@ -4,7 +4,9 @@ It answers with byte-for-byte the JSON that /graphql gives for the benchmark's q
 harness's smoke test checks that), from the same stores: the timeline is one Redis read of the
 viewer's live timeline plus one SQL statement that merges the viewer's own and the big accounts'
 tweets and hydrates the page (with Redis down, one statement over every followed account). It
-assumes warm timelines (ours, measured first, warms them). A search is the very statement
+assumes warm timelines (ours, measured first, warms them). Beside it, the timeline's physical
+limit: the same page from Redis alone, pre-encoded (`timeline_redis`); and `{ __typename }`'s
+answer from a bare endpoint. A search is the very statement
 services/search.py builds (taken from it, not retyped), then one statement for the page's tweets
 and authors. Part of the benchmark, not the product.
 """
@@ -162,6 +164,28 @@ async def timeline(request: Request) -> Response:
     return JSONResponse(body)
 
 
+async def timeline_redis(request: Request) -> Response:
+    """The physical limit of the timeline page: the page's ids, then one MGET of its edges
+    and page info, pre-encoded (bench/scenarios.py keeps them when it primes the timelines)."""
+    viewer = request.app.state.tokens.user_id(
+        bearer_token(request.headers.get("authorization")) or ""
+    )
+    redis = request.app.state.redis
+    ids = await redis.lrange(f"bench:page:{viewer}", 0, -1)
+    keys = [b"bench:edge:%d:%s" % (viewer, tweet) for tweet in ids]
+    *edges, page_info = await redis.mget([*keys, f"bench:pageinfo:{viewer}"])
+    body = b'{"data":{"homeTimeline":{"edges":[%s],"pageInfo":%s}}}' % (
+        b",".join(edges),
+        page_info,
+    )
+    return Response(body, media_type="application/json")
+
+
+async def typename(request: Request) -> Response:
+    """The ceiling of `{ __typename }`: its answer, from a bare endpoint."""
+    return Response(b'{"data":{"__typename":"Query"}}', media_type="application/json")
+
+
 async def profile(request: Request) -> Response:
     handle = request.query_params["handle"]
     async with request.app.state.pool.acquire() as connection:
@@ -248,6 +272,8 @@ def create_app() -> Starlette:
 
     routes = [
         Route("/timeline", timeline),
+        Route("/timeline/redis", timeline_redis),
+        Route("/typename", typename),
         Route("/profile", profile),
         Route("/search", search_tweets),
     ]

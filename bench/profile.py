@@ -1,8 +1,9 @@
 """Where the time goes in `timeline_read`: py-spy samples the API process under wrk load.
 
-    .venv/bin/python -m bench.profile [--users 10000] [--seconds 15] [--top 5]
+    .venv/bin/python -m bench.profile [--users 10000] [--seconds 15] [--top 5] [--backend ...]
 
-Runs on the machine's PostgreSQL + Redis when they answer, else on the embedded servers, with
+Runs on the machine's PostgreSQL + Redis when they answer, else on the embedded servers (or on
+the one --backend names), with
 the dataset `make bench` uses. Prints the functions where samples land (own time) and the
 functions on the stack (total time), each as a share of all samples.
 """
@@ -70,8 +71,9 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--top", type=int, default=5)
+    parser.add_argument("--backend", choices=["embedded", "services"])
     args = parser.parse_args()
-    name = "services" if answers(5432) and answers(6379) else "embedded"
+    name = args.backend or ("services" if answers(5432) and answers(6379) else "embedded")
     with backend_urls(name) as urls:
         database_url = asyncio.run(dataset(urls[0], args.users))
         sample = asyncio.run(sample_users(database_url, 500))

@@ -45,6 +45,13 @@ def _update_readme(table: str) -> None:
         README.write_text(f"{head}{_START}\n{table}{_END}{rest.split(_END, 1)[1]}")
 
 
+def _physical(scenario: dict[str, Any]) -> str:
+    """The physical ceiling's req/s and our ratio to it; `- | -` where there is none."""
+    if scenario.get("physical_throughput") is None:
+        return "- | -"
+    return f"{scenario['physical_throughput']:,.0f} | {scenario['physical_ratio']:.2f}"
+
+
 def markdown(results: dict[str, Any]) -> str:
     machine = results["machine"]
     lines = [
@@ -55,8 +62,9 @@ def markdown(results: dict[str, Any]) -> str:
         lines += [
             "",
             "| scenario | backend | users | ours req/s | p50 ms | p95 ms | p99 ms | ceiling req/s "
-            "| ceiling p99 ms | ratio | SQL/request | spread |",
-            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            "| ceiling p99 ms | ratio | physical req/s | physical ratio | SQL/request | spread |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+            "| ---: | ---: |",
         ]
     for s in results["scenarios"]:
         statements = s.get("statements_per_request")
@@ -64,7 +72,7 @@ def markdown(results: dict[str, Any]) -> str:
             f"| {s['name']} | {s['backend']} | {s['users']:,} | {s['throughput']:,.0f} "
             f"| {s['p50_ms']:.1f} | {s['p95_ms']:.1f} | {s['p99_ms']:.1f} "
             f"| {s['ceiling_throughput']:,.0f} | {s['ceiling_p99_ms']:.1f} | {s['ratio']:.2f} "
-            f"| {_per_request(statements)} | ±{s['spread'] / 2:.0%} |"
+            f"| {_physical(s)} | {_per_request(statements)} | ±{s['spread'] / 2:.0%} |"
         )
     if results["scaling"]:
         lines += [

@@ -40,6 +40,7 @@ from bench.harness import (
 from bench.scenarios import (
     Scenario,
     Users,
+    baseline,
     sample_users,
     timeline_read,
     tweet_write,
@@ -71,6 +72,7 @@ class Options:
     subscribers: int = subscriptions.SUBSCRIBERS
     search_tweets: int = search.SEARCH_TWEETS
     only: list[str] = field(default_factory=lambda: list(GROUPS))
+    scenarios: list[str] | None = None  # of the requests group: these only (default all)
 
 
 @dataclass
@@ -89,6 +91,10 @@ class Outcome:
     errors: int
     users: int
     statements_per_request: float | None = None
+    # beside the physical limit (the same answer from Redis alone), where there is one
+    physical_throughput: float | None = None
+    physical_p99_ms: float | None = None
+    physical_ratio: float | None = None
 
 
 def answers(port: int) -> bool:
@@ -149,8 +155,16 @@ def _print(outcome: Outcome) -> None:
         f"{outcome.throughput:8.0f} req/s  p50 {outcome.p50_ms:6.1f} ms  "
         f"p99 {outcome.p99_ms:6.1f} ms  "
         f"ceiling {outcome.ceiling_throughput:8.0f} req/s  ratio {outcome.ratio:.2f}  "
-        f"spread ±{outcome.spread / 2:.0%}",
+        f"spread ±{outcome.spread / 2:.0%}{_physical(outcome)}",
         flush=True,
+    )
+
+
+def _physical(outcome: Outcome) -> str:
+    if outcome.physical_throughput is None or outcome.physical_ratio is None:
+        return ""
+    return (
+        f"  physical {outcome.physical_throughput:8.0f} req/s  ratio {outcome.physical_ratio:.2f}"
     )
 
 
@@ -163,7 +177,9 @@ def _run_dataset(
     tokens = TokenCodec.for_secret(SECRET, ttl_seconds=24 * 3600)
     env = api_env(database_url, urls[1], users)
     asyncio.run(flush_redis(urls[1]))  # timelines of another dataset must not leak in
-    scenarios: list[tuple[str, Scenario]] = [("redis", timeline_read(sample, tokens, connections))]
+    scenarios: list[tuple[str, Scenario]] = [
+        ("redis", timeline_read(sample, tokens, connections, urls[1]))
+    ]
     if writes:
         scenarios += [
             ("redis", _viewer_timeline(database_url, tokens, connections, following=10)),
@@ -171,7 +187,10 @@ def _run_dataset(
             ("no-redis", replace(timeline_read(sample, tokens, connections), name="timeline_db")),
             ("redis", user_profile(sample, connections)),
             ("redis", tweet_write(sample, tokens, connections, database_url)),
+            ("redis", baseline(connections)),
         ]
+    if options.scenarios is not None:
+        scenarios = [(on, s) for on, s in scenarios if s.name in options.scenarios]
     degraded = env | {"REDIS_URL": "redis://127.0.0.1:1/0"}  # Redis down: the database path
     outcomes = []
     for path, environment in (("redis", env), ("no-redis", degraded)):
@@ -205,6 +224,11 @@ def _scenario(
     statements = metric(ours, "db_statements_total") - statements_before
     ceiling_results = _measure(scenario.ceiling, ceiling, options)
     outcome = _outcome(scenario.name, backend, users, ours_results, ceiling_results)
+    if scenario.physical is not None:
+        physical = _measure(scenario.physical, ceiling, options)
+        outcome.physical_throughput = median(physical, "throughput")
+        outcome.physical_p99_ms = median(physical, "p99_ms")
+        outcome.physical_ratio = outcome.throughput / outcome.physical_throughput
     requests = sum(result.requests for result in ours_results)
     outcome.statements_per_request = statements / requests if requests else None
     if scenario.name == "tweet_write":
@@ -367,6 +391,11 @@ def main() -> None:
     parser.add_argument(
         "--only", action="append", choices=GROUPS, help="these scenarios only (repeatable)"
     )
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        help="of the requests group, this one only (repeatable): timeline_read, baseline...",
+    )
     parser.add_argument("--output", type=Path, help=f"default {RESULTS}, with --only {PARTIAL}")
     parser.add_argument(
         "--merge",
@@ -391,6 +420,7 @@ def main() -> None:
         backends,
         search_tweets=args.search_tweets,
         only=only,
+        scenarios=args.scenario,
     )
     if args.smoke:
         options = replace(

@@ -8,13 +8,15 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 import httpx
+import redis.asyncio as aioredis
 
 from bench.harness import LoadResult, wrk
 from bench.seed import asyncpg_dsn
-from core import ids, worker_ids
+from core import ids, jsons, worker_ids
 from core.ids import snowflake_time
 from core.security import TokenCodec
 
@@ -29,6 +31,7 @@ PROFILE_QUERY = (
     "tweets(first: 20) { edges { node { id text createdAt likeCount } } } } }"
 )
 CREATE_QUERY = "mutation Post($text: String!) { createTweet(input: {text: $text}) { id } }"
+BASELINE_QUERY = "{ __typename }"
 
 
 @dataclass(frozen=True)
@@ -62,27 +65,64 @@ class Scenario:
     ours: Callable[[str, float], LoadResult]
     ceiling: Callable[[str, float], LoadResult]
     prime: Callable[[str], None] = lambda url: None  # before the warm-up, against ours
+    # the physical limit, against the ceiling's app too: the same answer from Redis alone
+    physical: Callable[[str, float], LoadResult] | None = None
 
 
-def _prime_timelines(url: str, bearers: list[str]) -> None:
-    """Reads every sampled viewer's timeline once, so that no measured request rebuilds one."""
+def _prime_timelines(url: str, bearers: list[str], redis_url: str | None) -> None:
+    """Reads every sampled viewer's timeline once, so that no measured request rebuilds one;
+    with `redis_url`, keeps each page there pre-encoded for the physical ceiling
+    (bench/ceiling.py, `timeline_redis`): its ids, then each edge's JSON and the page info."""
 
     async def read_all() -> None:
         gate = asyncio.Semaphore(8)
+        redis = aioredis.from_url(redis_url) if redis_url else None
         async with httpx.AsyncClient(base_url=url, timeout=60) as http:
 
-            async def read(bearer: str) -> None:
+            async def read(viewer: int, bearer: str) -> None:
                 async with gate:
                     body = {"query": TIMELINE_QUERY}
-                    await http.post("/graphql", json=body, headers={"Authorization": bearer})
+                    answer = await http.post(
+                        "/graphql", json=body, headers={"Authorization": bearer}
+                    )
+                if redis is not None:
+                    await _keep_page(redis, viewer, answer.json()["data"]["homeTimeline"])
 
-            await asyncio.gather(*(read(bearer) for bearer in bearers))
+            await asyncio.gather(*(read(viewer, bearer) for viewer, bearer in bearers))
+        if redis is not None:
+            await redis.aclose()
 
     asyncio.run(read_all())
 
 
-def timeline_read(users: Users, tokens: TokenCodec, connections: int) -> Scenario:
+async def _keep_page(redis: aioredis.Redis, viewer: int, page: dict[str, Any]) -> None:
+    ids = [edge["node"]["id"] for edge in page["edges"]]  # the viewer's flags are in the edge
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.delete(f"bench:page:{viewer}")
+        if ids:
+            pipe.rpush(f"bench:page:{viewer}", *ids)
+        for tweet, edge in zip(ids, page["edges"], strict=True):
+            pipe.set(f"bench:edge:{viewer}:{tweet}", jsons.dumps(edge))
+        pipe.set(f"bench:pageinfo:{viewer}", jsons.dumps(page["pageInfo"]))
+        await pipe.execute()
+
+
+def timeline_read(
+    users: Users, tokens: TokenCodec, connections: int, redis_url: str | None = None
+) -> Scenario:
+    """The home timeline page; with `redis_url`, beside the physical ceiling too."""
     bearers = users.bearer(tokens)
+
+    def bare(path: str) -> Callable[[str, float], LoadResult]:
+        return lambda url, s: wrk(
+            f"{url}{path}",
+            method="GET",
+            bodies=[""],
+            authorizations=bearers,
+            seconds=s,
+            connections=connections,
+        )
+
     return Scenario(
         "timeline_read",
         lambda url, s: wrk(
@@ -93,15 +133,33 @@ def timeline_read(users: Users, tokens: TokenCodec, connections: int) -> Scenari
             seconds=s,
             connections=connections,
         ),
+        bare("/timeline"),
+        lambda url: _prime_timelines(url, list(zip(users.ids, bearers, strict=True)), redis_url),
+        bare("/timeline/redis") if redis_url else None,
+    )
+
+
+def baseline(connections: int) -> Scenario:
+    """`{ __typename }`: what any operation costs before its fields, beside a bare endpoint
+    that answers the same bytes."""
+    return Scenario(
+        "baseline",
         lambda url, s: wrk(
-            f"{url}/timeline",
-            method="GET",
-            bodies=[""],
-            authorizations=bearers,
+            f"{url}/graphql",
+            method="POST",
+            bodies=[_graphql(BASELINE_QUERY)],
+            authorizations=[""],
             seconds=s,
             connections=connections,
         ),
-        lambda url: _prime_timelines(url, bearers),
+        lambda url, s: wrk(
+            f"{url}/typename",
+            method="GET",
+            bodies=[""],
+            authorizations=[""],
+            seconds=s,
+            connections=connections,
+        ),
     )
 
 

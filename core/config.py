@@ -77,6 +77,9 @@ class Settings:
     query_max_tokens: int = 2000
     query_max_cost: int = 50_000
     introspection: bool = True
+    graphql_engine: bool = True  # engine/: else graphql-core's executor completes every field
+    # tests: every execution runs through graphql-core too, a difference raises (engine/)
+    graphql_engine_differential: bool = False
     graphiql: bool = True
     persisted_queries_only: str | None = None  # path of the allow-list (JSON: hash -> query)
     log_format: str | None = None  # "json" or "text"; None: text on a terminal, else JSON

@@ -57,3 +57,8 @@ EFFECT_FAILURES = Counter(
     "Effects of a commit that failed after it (the outbox job redoes them)",
     ["effect"],
 )
+ENGINE_FALLBACKS = Counter(
+    "graphql_engine_fallbacks_total",
+    "Executions (or values) the GraphQL engine left to graphql-core's executor (engine/)",
+    ["reason"],
+)

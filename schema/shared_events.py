@@ -25,8 +25,8 @@ from graphql import (
     SelectionSetNode,
 )
 from graphql.execution import Executor
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
+from engine.executor import EngineExecutor
 from schema.context import settings_of
 
 # fields answered from the payload's own attributes, the same for every subscriber
@@ -40,7 +40,7 @@ _shared: OrderedDict[Hashable, tuple[Any, Any, asyncio.Future[Any]]] = OrderedDi
 _plain: dict[int, tuple[OperationDefinitionNode, bool]] = {}
 
 
-class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
+class SharedEventExecutor(EngineExecutor):
     @classmethod
     def build(
         cls,

@@ -14,8 +14,9 @@ the errors of variables too (schema/shared_events.py).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterator
-from functools import lru_cache
+from contextlib import suppress
 
 from graphql import DocumentNode, GraphQLError, GraphQLSchema, validate
 from graphql.validation import (
@@ -60,12 +61,29 @@ class Validation(SchemaExtension):
         yield
 
 
-@lru_cache(maxsize=CACHED)
+_Validated = tuple[GraphQLSchema, DocumentNode, list[GraphQLError]]
+_validated: OrderedDict[tuple[int, int, tuple[type[ASTValidationRule], ...], bool], _Validated]
+_validated = OrderedDict()
+
+
 def _validate(
     schema: GraphQLSchema,
     document: DocumentNode,
     rules: tuple[type[ASTValidationRule], ...],
     hide_suggestions: bool,
 ) -> list[GraphQLError]:
+    """Kept by the document's identity (the parser cache hands out the same document for the
+    same text), not its value: hashing a document walks all of its nodes, every request."""
+    key = (id(schema), id(document), rules, hide_suggestions)
+    found = _validated.get(key)
+    if found is not None and found[0] is schema and found[1] is document:
+        with suppress(KeyError):  # gone meanwhile: another thread's server (the tests') dropped it
+            _validated.move_to_end(key)
+        return found[2]
     rules = (*rules, MaybeNullValidationRule, OneOfInputValidationRule)  # as Strawberry's own
-    return validate(schema, document, rules, hide_suggestions=hide_suggestions)
+    errors = validate(schema, document, rules, hide_suggestions=hide_suggestions)
+    _validated[key] = (schema, document, errors)
+    if len(_validated) > CACHED:
+        with suppress(KeyError):
+            _validated.popitem(last=False)
+    return errors

@@ -2,28 +2,49 @@
 
 Values are JSON under `c:{kind}:{id}` with a TTL (the embedded Redis evicts them by LFU first:
 `volatile-lfu`). A miss takes a lease (`...:lease`, a random token) before loading from the
-database; the fill lands only while that lease is still there. A writer, after its commit,
+database (the lease is taken only where the value is still missing, in one script: a reader that
+missed just before another's fill reads that fill); the fill lands only while that lease is still
+there. A writer, after its commit,
 deletes the value and the lease (`forget`), so a reader that loaded the old row before the
 commit cannot store it after: its lease is gone. Readers that miss while another holds the
 lease wait for its fill a few milliseconds, so a stampede on one key reaches the database
-once; past the wait they read the database themselves, without filling.
+once; past the wait they read the database themselves, without filling. The reads asked in one
+turn of the event loop go to Redis as one MGET (a page's loaders read side by side).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets
+import weakref
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
 
+from core import jsons
 from core.metrics import CACHE
 from core.scripts import Script
 
 LEASE_MS = 2_000
 WAITS = (0.002, 0.004, 0.008, 0.016, 0.032)
+# KEYS: values; ARGV: lease token, lease ms. Per key: its value when there is one by now (a
+# reader whose MGET came before another's fill must not load it again), else 1 when the lease
+# is taken here, else 0 (another reader holds it)
+_LEASE = Script("""
+local replies = {}
+for i, key in ipairs(KEYS) do
+  local value = redis.call('GET', key)
+  if value then
+    replies[i] = value
+  elseif redis.call('SET', key .. ':lease', ARGV[1], 'NX', 'PX', ARGV[2]) then
+    replies[i] = 1
+  else
+    replies[i] = 0
+  end
+end
+return replies
+""")
 # KEYS: values; ARGV: lease token, ttl, then one encoded value per key
 _FILL = Script("""
 local filled = 0
@@ -75,24 +96,27 @@ async def read_through(
     order of the items it is given), stored for the next reader."""
     keys = [key(kind, item) for item in items]
     found: dict[str, Any] = {}
-    missing = _decode_into(found, keys, await redis.mget(keys))
+    missing = _decode_into(found, keys, await _mget(redis, keys))
     base = kind.split(":", 1)[0]  # not the scope: one series per kind
     label = _NAMES.get(base, base)
     CACHE.labels(label, "hit").inc(len(keys) - len(missing))
     CACHE.labels(label, "miss").inc(len(missing))
     if missing:
         token = secrets.token_hex(8)
-        async with redis.pipeline(transaction=False) as pipe:
-            for name in missing:
-                pipe.set(f"{name}:lease", token, nx=True, px=LEASE_MS)
-            granted = await pipe.execute()
+        replies = await _LEASE(redis, missing, [token, LEASE_MS])
         by_key = dict(zip(keys, items, strict=True))
-        mine = [name for name, got in zip(missing, granted, strict=True) if got]
-        others = [name for name, got in zip(missing, granted, strict=True) if not got]
+        mine, others = [], []
+        for name, reply in zip(missing, replies, strict=True):
+            if isinstance(reply, bytes | str):  # filled since the MGET
+                found[name] = jsons.loads_own(reply)
+            elif reply:
+                mine.append(name)
+            else:
+                others.append(name)
         if mine:
             values = await load([by_key[name] for name in mine])
             found.update(zip(mine, values, strict=True))
-            encoded = [json.dumps(value, separators=(",", ":")) for value in values]
+            encoded = [jsons.dumps(value) for value in values]
             await _FILL(redis, mine, [token, ttl, *encoded])
         for delay in WAITS if others else ():
             await asyncio.sleep(delay)
@@ -102,6 +126,57 @@ async def read_through(
         if others:
             found.update(zip(others, await load([by_key[name] for name in others]), strict=True))
     return [found[name] for name in keys]
+
+
+class _Reads:
+    """The MGETs asked of one Redis client in one turn of the event loop, sent as one: the
+    loaders of a page (its tweets' authors, the viewer's likes and retweets) read together."""
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self.redis = redis
+        self.asked: list[tuple[list[str], asyncio.Future[list[Any]]]] = []
+
+    def read(self, keys: list[str]) -> asyncio.Future[list[Any]]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[Any]] = loop.create_future()
+        if not self.asked:
+            loop.call_soon(self._send)
+        self.asked.append((keys, future))
+        return future
+
+    def _send(self) -> None:
+        asked, self.asked = self.asked, []
+        task = asyncio.ensure_future(self._mget(asked))
+        _sending.add(task)
+        task.add_done_callback(_sending.discard)
+
+    async def _mget(self, asked: list[tuple[list[str], asyncio.Future[list[Any]]]]) -> None:
+        every = [key for keys, _ in asked for key in keys]
+        try:
+            values = await self.redis.mget(every) if every else []
+        except BaseException as error:  # every reader meets it, as it would its own MGET
+            for _, future in asked:
+                if not future.done():
+                    future.set_exception(error)
+            if not isinstance(error, Exception):
+                raise
+            return
+        start = 0
+        for keys, future in asked:
+            if not future.done():
+                future.set_result(values[start : start + len(keys)])
+            start += len(keys)
+
+
+_reads: weakref.WeakKeyDictionary[aioredis.Redis, _Reads] = weakref.WeakKeyDictionary()
+_sending: set[asyncio.Future[None]] = set()  # kept alive until done
+
+
+def _mget(redis: aioredis.Redis, keys: list[str]) -> Awaitable[list[Any]]:
+    reads = _reads.get(redis)
+    if reads is None:
+        reads = _reads[redis] = _Reads(redis)
+    return reads.read(keys)
 
 
 async def forget(redis: aioredis.Redis, keys: Iterable[str]) -> None:
@@ -118,5 +193,5 @@ def _decode_into(found: dict[str, Any], keys: Sequence[str], values: Sequence[An
         if value is None:
             missing.append(name)
         else:
-            found[name] = json.loads(value)
+            found[name] = jsons.loads_own(value)
     return missing

@@ -30,6 +30,8 @@ from services.stores import Stores
 from services.work import Work
 
 ROOT = Path(__file__).resolve().parent.parent
+# servers the tests start in processes of their own check the engine too (engine/differential.py)
+os.environ.setdefault("GRAPHQL_ENGINE_DIFFERENTIAL", "1")
 BACKEND = os.environ.get("TEST_BACKEND", "embedded")
 SERVICES_DATABASE = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 SERVICES_REDIS = f"redis://127.0.0.1:6379/{os.environ.get('TEST_REDIS_DB', '9')}"  # flushed
@@ -44,6 +46,17 @@ class Backend:
 
 def pytest_report_header() -> str:
     return f"backend: {BACKEND}"
+
+
+@pytest.fixture(autouse=True)
+def engine_agrees() -> Iterator[None]:
+    """Fails a test in which the engine answered otherwise than graphql-core (whatever the
+    test itself saw of it: the difference was raised inside the execution)."""
+    from engine import differential
+
+    differential.MISMATCHES.clear()
+    yield
+    assert not differential.MISMATCHES, "\n\n".join(differential.MISMATCHES)
 
 
 @pytest.fixture(scope="session")
@@ -102,6 +115,7 @@ def settings(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Sett
         worker_id=1,
         hybrid_threshold=HYBRID_THRESHOLD,
         rate_limit_per_minute=1_000_000,  # the suite's clients share one address; see test_rate_limits
+        graphql_engine_differential=True,  # every execution checked against graphql-core
     )
 
 

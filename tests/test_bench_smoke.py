@@ -17,7 +17,13 @@ from bench import report
 from bench.datasets import dataset
 from bench.harness import server
 from bench.run import api_env, merged
-from bench.scenarios import PROFILE_QUERY, TIMELINE_QUERY, sample_users
+from bench.scenarios import (
+    BASELINE_QUERY,
+    PROFILE_QUERY,
+    TIMELINE_QUERY,
+    _prime_timelines,
+    sample_users,
+)
 from bench.search import QUERIES, SEARCH_QUERY
 from core.security import TokenCodec
 from tests.conftest import BACKEND
@@ -54,7 +60,7 @@ def test_bench_smoke(tmp_path: Path) -> None:
     results = json.loads((tmp_path / "latest.json").read_text())
     names = {(s["name"], s["backend"]) for s in results["scenarios"]}
     expected = ["timeline_read", "timeline_db", "user_profile", "tweet_write"]
-    expected += ["timeline_following_10", "timeline_following_5000"]
+    expected += ["timeline_following_10", "timeline_following_5000", "baseline"]
     assert names == {(n, BACKEND) for n in expected}
     [fanout] = results["fanout"]
     assert fanout["followers"] == 2_000 and len(fanout["delivery_ms"]) == 3
@@ -71,6 +77,8 @@ def test_bench_smoke(tmp_path: Path) -> None:
     assert all(i["tweets"] >= 900 and i["tweets_per_second"] > 0 for i in search["indexing"])
     if not os.environ.get("SEARCH_URL"):
         assert search["skipped"] == [f"meilisearch on {BACKEND} skipped: SEARCH_URL is not set"]
+    [timeline] = [s for s in results["scenarios"] if s["name"] == "timeline_read"]
+    assert timeline["physical_throughput"] > 0 and timeline["physical_ratio"] > 0
     for scenario in results["scenarios"] + search["queries"]:
         assert scenario["throughput"] > 0 and scenario["ceiling_throughput"] > 0
         assert scenario["errors"] == 0
@@ -86,11 +94,16 @@ def test_ceilings_answer_with_identical_json(servers: tuple[str, str]) -> None:
     env = api_env(database_url, servers[1], 60)
     tokens = TokenCodec.for_secret(env["JWT_SECRET"], ttl_seconds=600)
     with server("app:create_app", env) as ours, server("bench.ceiling:create_app", env) as ceiling:
+        bearers = [(user_id, f"Bearer {tokens.issue(user_id)}") for user_id in users.ids]
+        _prime_timelines(ours, bearers, servers[1])  # the physical ceiling's pages
         for user_id, handle in zip(users.ids, users.handles, strict=True):
             auth = {"authorization": f"Bearer {tokens.issue(user_id)}"}
             graphql = httpx.post(f"{ours}/graphql", json={"query": TIMELINE_QUERY}, headers=auth)
             bare = httpx.get(f"{ceiling}/timeline", headers=auth)
             assert same_answer(graphql, bare)
+            physical = httpx.get(f"{ceiling}/timeline/redis", headers=auth)
+            assert same_answer(graphql, physical)
+            assert _without_extensions(graphql) == physical.content  # byte for byte
             assert len(graphql.json()["data"]["homeTimeline"]["edges"]) > 0
             body = {"query": PROFILE_QUERY, "variables": {"handle": handle}}
             graphql = httpx.post(f"{ours}/graphql", json=body)
@@ -105,6 +118,10 @@ def test_ceilings_answer_with_identical_json(servers: tuple[str, str]) -> None:
         love = {"query": SEARCH_QUERY, "variables": {"query": QUERIES["word"]}}
         edges = httpx.post(f"{ours}/graphql", json=love).json()["data"]["searchTweets"]["edges"]
         assert len(edges) == 20  # a full page, as on the benchmark's data set
+        graphql = httpx.post(f"{ours}/graphql", json={"query": BASELINE_QUERY})
+        bare = httpx.get(f"{ceiling}/typename")
+        assert same_answer(graphql, bare)
+        assert _without_extensions(graphql) == bare.content
 
 
 def test_profile_shares_own_and_total_time(tmp_path: Path) -> None:
@@ -119,6 +136,12 @@ def test_profile_shares_own_and_total_time(tmp_path: Path) -> None:
     assert own == [("gc (g/c.py:9)", 0.5), ("run (g/e.py:3)", 0.375)]
     assert sorted(total) == [("gc (g/c.py:9)", 0.5), ("serve (a/x.py:2)", 0.5)]  # main: in all
     assert packages == [("g", 0.875), ("a", 0.125)]
+
+
+def _without_extensions(graphql: httpx.Response) -> bytes:
+    """Our answer's bytes up to its `extensions` (the cost), closed as the bare ones are."""
+    head, _, _ = graphql.content.partition(b',"extensions":')
+    return head + b"}"
 
 
 def same_answer(graphql: httpx.Response, bare: httpx.Response) -> bool:

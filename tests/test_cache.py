@@ -45,6 +45,49 @@ async def test_a_stampede_on_a_missing_key_loads_it_once(redis: aioredis.Redis) 
     assert loads == [[7]]
 
 
+async def test_a_miss_filled_before_the_lease_reads_the_fill(
+    redis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reader: MGET misses. Another reader fills. Reader: takes the lease... and must read the
+    fill there, not load the key a second time (a stampede's late readers)."""
+    name = kind()
+    await redis.set(cache.key(name, 7), '{"n": 7}', ex=60)
+    loads: list[list[int]] = []
+
+    async def load(items: list[int]) -> list[object]:
+        loads.append(items)
+        return [{"n": 0}]
+
+    async def before_the_fill(keys: list[str]) -> list[None]:
+        return [None] * len(keys)
+
+    monkeypatch.setattr(redis, "mget", before_the_fill)
+    assert await cache.read_through(redis, name, [7], load, ttl=60) == [{"n": 7}]
+    assert loads == []
+
+
+async def test_reads_of_one_turn_go_as_one_mget(
+    redis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = [kind(), kind(), kind()]
+    for n, name in enumerate(names):
+        await redis.set(cache.key(name, 1), str(n), ex=60)
+    sent: list[list[str]] = []
+    mget = redis.mget
+
+    async def counted(keys: list[str]) -> list[object]:
+        sent.append(keys)
+        return await mget(keys)
+
+    async def unused(items: list[int]) -> list[object]:
+        raise AssertionError("every key is cached")
+
+    monkeypatch.setattr(redis, "mget", counted)
+    reads = [cache.read_through(redis, name, [1], unused, ttl=60) for name in names]
+    assert await asyncio.gather(*reads) == [[0], [1], [2]]
+    assert sent == [[cache.key(name, 1) for name in names]]
+
+
 async def test_a_fill_loaded_before_a_write_is_refused(redis: aioredis.Redis) -> None:
     """Reader: miss, lease, load the old value. Writer: commit, forget. Reader: fill. The
     next reader must see the new value, not the old one the first reader tried to store."""

@@ -6,7 +6,7 @@ from typing import Any
 
 from graphql import GraphQLError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from strawberry.exceptions import MissingQueryError
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult
@@ -19,6 +19,7 @@ from web.context import build_context
 from web.errors import format_errors, is_request_error, refused_before_execution
 from web.graphiql import graphiql_page, wants_graphiql
 from web.request_body import BodyTooLarge, parse_json, read_body
+from web.responses import JSONResponse
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"

@@ -17,13 +17,14 @@ from typing import Any, get_type_hints
 
 from pydantic import TypeAdapter, ValidationError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from core.errors import ApiError, BadUserInput
 from schema.context import Context
 from web.context import build_context
 from web.origins import public_origin
 from web.request_body import BodyTooLarge, read_body
+from web.responses import JSONResponse
 from web.rest.errors import PayloadTooLarge, error_response, unexpected_response
 
 Handler = Callable[..., Awaitable[Any]]
