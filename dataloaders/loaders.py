@@ -77,7 +77,8 @@ _USERS = select(*USER_COLUMNS).where(User.id == any_(_IDS))
 _USERS_BY_HANDLE = select(*USER_COLUMNS).where(
     func.lower(User.handle) == any_(bindparam("keys", type_=ARRAY(Text)))
 )
-TWEET_COLUMNS = [column for column in Tweet.__table__.columns if column.key != "search"]
+# what readers see of a tweet (its live position is the subscriptions' own: services/live.py)
+TWEET_COLUMNS = [c for c in Tweet.__table__.columns if c.key not in ("search", "position")]
 _TWEETS = select(*TWEET_COLUMNS).where(Tweet.id == any_(_IDS))
 _NOTIFICATIONS = select(*Notification.__table__.columns).where(Notification.id == any_(_IDS))
 _EDIT_HISTORY = (

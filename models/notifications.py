@@ -35,6 +35,8 @@ class Notification(Base):
         ),
         Index("ix_notifications_actor_id", "actor_id"),
         Index("ix_notifications_tweet_id", "tweet_id"),
+        Index("ix_notifications_position", "position"),
+        Index("ix_notifications_recipient_id_position", "recipient_id", "position"),
     )
 
     id: Mapped[int] = snowflake_pk()
@@ -44,3 +46,5 @@ class Notification(Base):
     tweet_id: Mapped[int | None] = mapped_column(ForeignKey("tweets.id", ondelete="CASCADE"))
     created_at: Mapped[datetime]
     read: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # where it entered the live stream: given at its commit (migration 0009)
+    position: Mapped[int | None]

@@ -31,6 +31,8 @@ class Tweet(Base):
         Index("ix_tweets_hashtags", "hashtags", postgresql_using="gin"),
         Index("ix_tweets_mentions", "mentions", postgresql_using="gin"),
         Index("ix_tweets_search", "search", postgresql_using="gin"),
+        Index("ix_tweets_position", "position"),
+        Index("ix_tweets_author_id_position", "author_id", "position"),
     )
 
     id: Mapped[int] = snowflake_pk()
@@ -47,6 +49,8 @@ class Tweet(Base):
     retweet_count: Mapped[int] = mapped_column(Integer, server_default="0")
     reply_count: Mapped[int] = mapped_column(Integer, server_default="0")
     # words of the text for full-text search, kept by PostgreSQL (migration 0004)
+    # where the tweet entered the live stream: given at its commit (migration 0009)
+    position: Mapped[int | None]
     search: Mapped[str] = mapped_column(
         TSVECTOR, Computed("to_tsvector('simple', text)", persisted=True), deferred=True
     )

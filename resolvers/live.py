@@ -1,10 +1,17 @@
 """Subscriptions: the home timeline, notifications and one tweet's updates, as they happen.
 
-Each subscription registers with the process's Hub before it replays what came after `since`
-from the database, so an entry committed meanwhile is in the replay, in the live feed, or in
-both (then sent once): none missed, none repeated. Each event is built with fresh loaders and
-gives back its database connection, so an hour-long subscription shows current counts and
-holds no connection while idle.
+homeTimeline and notifications send their entries in the order they became visible, each
+with a cursor naming its live position (services/live.py). Each subscription registers with
+the process's Hub before it replays what follows `since` from the database, so an entry
+committed meanwhile is in the replay, in the live feed, or in both: sending only positions
+past the last one sent makes it none missed, none repeated, whatever order the ids are in.
+`since` may also be a cursor of the matching query, which names an entry by its id: the
+replay starts past that entry's position (past its id once it is gone: whatever became visible
+after it is above). Nothing is missed from it; only an entry with a lower id that committed
+after it, and before the query was read, can come again (the client knows it by its id).
+Each event is built with fresh loaders and gives back its database connection before waiting
+for the next, so an hour-long subscription shows current counts and holds no connection while
+idle.
 """
 
 from __future__ import annotations
@@ -42,34 +49,33 @@ UPDATES_PER_SECOND = 4  # tweetUpdated: a burst of changes is sent as one
 _SINCE = "A cursor from this subscription or the matching query: what came after it first."
 _TOO_SLOW = "Subscription fell too far behind; subscribe again with since."
 
+# the cursor scopes of each feed: its query's (ids) and its subscription's (positions)
+_SCOPES = {
+    live.TWEET: (TWEETS, live.HOME_CURSOR),
+    live.NOTIFICATION: (notifications.NOTIFICATIONS, live.NOTIFICATION_CURSOR),
+}
+
 T = TypeVar("T")
 Since = Annotated[str | None, strawberry.argument(description=_SINCE)]
+NewerThan = Callable[..., Awaitable[list[tuple[int, int]]]]
 
 
 async def home_timeline(info: Info, since: Since = None) -> AsyncGenerator[TweetEdge, None]:
     context = info.context
     viewer_id, hub = context.viewer(), context.live()
     with hub.subscribe(live.HOME, viewer_id, _too_slow(context)) as subscriber:
-        replay: list[int] = []
-        after = 0
-        if since is not None:
-            after = cursors.decode(since, TWEETS)[0]
-            async with context.reads.connection() as connection:
-                newest = await home.newer_than(
-                    connection, viewer_id=viewer_id, after=after, limit=REPLAY_MAX + 1
-                )
-            _check_gap(len(newest))
-            replay = newest[::-1]
+        after, replay = await _replay(context, since, live.TWEET, home.newer_than)
 
-        async def edge(tweet_id: int, shared: Any) -> TweetEdge | None:
+        async def edge(position: int, tweet_id: int, shared: Any) -> TweetEdge | None:
             if isinstance(shared, SharedRows):
-                return _shared_edge(shared, viewer_id, tweet_id)
+                return _shared_edge(shared, viewer_id, position, tweet_id)
             view = await tweet_views.tweet(context.loaders, tweet_id)
             if view is None or hidden(
                 view, await pages.safety(context), viewer_id=viewer_id, home=True
             ):
                 return None
-            return TweetEdge(cursor=cursors.encode(TWEETS, tweet_id), node=Tweet.of(view))
+            cursor = cursors.encode(live.HOME_CURSOR, position)
+            return TweetEdge(cursor=cursor, node=Tweet.of(view))
 
         async for built in _each(info, live.HOME, replay, subscriber, edge, after=after):
             yield built
@@ -81,22 +87,14 @@ async def notifications_feed(
     context = info.context
     viewer_id, hub = context.viewer(), context.live()
     with hub.subscribe(live.NOTIFICATION, viewer_id, _too_slow(context)) as subscriber:
-        replay: list[int] = []
-        after = 0
-        if since is not None:
-            after = cursors.decode(since, notifications.NOTIFICATIONS)[0]
-            async with context.reads.connection() as connection:
-                replay = await notifications.newer_than(
-                    connection, viewer_id=viewer_id, after=after, limit=REPLAY_MAX + 1
-                )
-            _check_gap(len(replay))
+        after, replay = await _replay(context, since, live.NOTIFICATION, notifications.newer_than)
 
-        async def edge(notification_id: int, _: Any) -> NotificationEdge | None:
+        async def edge(position: int, notification_id: int, _: Any) -> NotificationEdge | None:
             loaders = context.loaders
             (found,) = await notification_views.notifications(loaders, viewer_id, [notification_id])
             if found is None or not pages.notified(found, await pages.safety(context), viewer_id):
                 return None
-            cursor = cursors.encode(notifications.NOTIFICATIONS, notification_id)
+            cursor = cursors.encode(live.NOTIFICATION_CURSOR, position)
             return NotificationEdge(cursor=cursor, node=Notification.of(found))
 
         events = _each(info, live.NOTIFICATION, replay, subscriber, edge, after=after)
@@ -130,40 +128,36 @@ async def tweet_updated(info: Info, id: TweetIdArg) -> AsyncGenerator[Tweet, Non
 async def _each(
     info: Info,
     topic: str,
-    replay: list[int],
+    replay: list[tuple[int, int]],
     subscriber: live.Subscriber,
-    build: Callable[[int, Any], Awaitable[T | None]],
+    build: Callable[[int, int, Any], Awaitable[T | None]],
     *,
-    after: int,
+    after: int | None,
 ) -> AsyncIterator[T]:
-    """Builds and yields the replayed ids, then each one the subscriber gets, each newer than
-    `after` once, with fresh loaders (an event read once for every subscriber needs none);
-    gone ones (deleted) are skipped. What `since` named the client has: a late announcement of
-    it (a worker saying it again after its fan-out) is not sent again. A shared result already
+    """Builds and yields the replayed entries, then each one the subscriber gets, in position
+    order and only past `after` and the last one sent, with fresh loaders (an event read once
+    for every subscriber needs none); gone ones (deleted) are skipped. A shared result already
     executed for another subscriber goes out as it is."""
     context, events = info.context, EVENTS.labels(topic)
     document = (info.operation, info.variable_values)  # what a shared result is shared for
-    seen: OrderedDict[int, None] = OrderedDict()
-    position = 0
+    replayed = iter(replay)
     while True:
-        if position < len(replay):
-            item, shared = replay[position], None
-            position += 1
+        entry = next(replayed, None)
+        if entry is not None:
+            (position, item), shared = entry, None
         else:
-            item, shared = await subscriber.get()
-        if item <= after or item in seen:
-            continue
-        seen[item] = None
-        if len(seen) > 2 * live.BUFFER + REPLAY_MAX:
-            seen.popitem(last=False)
+            await context.reads.close()  # the replay is sent: hold no connection while idle
+            position, item, shared = await subscriber.get()
+        if after is not None and position <= after:
+            continue  # sent already (replayed and live both), or before `since`
+        after = position
         if shared is None:
             context.after_write()
-        built = await build(item, shared)
+        built = await build(position, item, shared)
         if built is not None:
             events.inc()
             if not await _sent_as_shared(context, document, built):
                 yield built
-        await context.reads.close()  # the event is sent: hold no connection while idle
 
 
 async def _sent_as_shared(
@@ -178,7 +172,9 @@ async def _sent_as_shared(
     return data is not None and await send(data)
 
 
-def _shared_edge(shared: SharedRows, viewer_id: int, tweet_id: int) -> TweetEdge | None:
+def _shared_edge(
+    shared: SharedRows, viewer_id: int, position: int, tweet_id: int
+) -> TweetEdge | None:
     """The edge from rows read once for every subscriber, built once for every viewer with the
     same flags on it; `share` tells the executor which viewers get the same answer."""
     row = shared.tweets.get(tweet_id)
@@ -200,7 +196,7 @@ def _shared_edge(shared: SharedRows, viewer_id: int, tweet_id: int) -> TweetEdge
             lambda t: (viewer_id, t) in shared.liked,
             lambda t: (viewer_id, t) in shared.retweeted,
         )
-        cursor = cursors.encode(TWEETS, tweet_id)
+        cursor = cursors.encode(live.HOME_CURSOR, position)  # the same for every viewer
         share = (shared.batch, *key)
         shared.edges[key] = view and TweetEdge(cursor=cursor, node=Tweet.of(view), share=share)
     built: TweetEdge | None = shared.edges[key]
@@ -223,7 +219,7 @@ async def home_timeline_removals(info: Info) -> AsyncGenerator[TimelineRemoval, 
     sent: OrderedDict[int, None] = OrderedDict()
     with hub.subscribe(live.HOME_REMOVED, viewer_id, _too_slow(context)) as subscriber:
         while True:
-            item, what = await subscriber.get()
+            _, item, what = await subscriber.get()
             if what == live.AUTHOR:
                 async with context.reads.connection() as connection:
                     gone = await home.entries_by(connection, author_id=item, limit=REMOVALS_MAX)
@@ -254,6 +250,30 @@ def _state(tweet: Tweet) -> tuple[Any, ...]:
     """What a tweetUpdated client sees change."""
     counts = (tweet.like_count, tweet.retweet_count, tweet.reply_count)
     return (tweet.text, tweet.edited_at, *counts, *_flags(tweet))
+
+
+async def _replay(
+    context: Context, since: str | None, feed: str, newer_than: NewerThan
+) -> tuple[int | None, list[tuple[int, int]]]:
+    """The position `since` resumes after (None: from now on) and the entries that follow it
+    (`newer_than` reads them: position, id). A subscription's cursor names its position; a
+    query's names an entry, whose position it takes (module docstring)."""
+    if since is None:
+        return None, []
+    query_scope, live_scope = _SCOPES[feed]
+    entry_id = None
+    try:
+        (after,) = cursors.decode(since, live_scope)
+    except BadUserInput:
+        (entry_id,) = cursors.decode(since, query_scope)
+    async with context.reads.connection() as connection:
+        if entry_id is not None:
+            after = await live.resume_after(connection, feed, entry_id)
+        replay = await newer_than(
+            connection, viewer_id=context.viewer(), after=after, limit=REPLAY_MAX + 1
+        )
+    _check_gap(len(replay))
+    return after, replay
 
 
 def _check_gap(entries: int) -> None:

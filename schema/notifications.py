@@ -53,7 +53,12 @@ class Notification(Node):
 
 @strawberry.type(description="A notification in a list, with the cursor that resumes after it.")
 class NotificationEdge:
-    cursor: str = strawberry.field(description="Pass as `after` (or `since`) to resume after it.")
+    cursor: str = strawberry.field(
+        description=(
+            "Pass as `after` (or `since`) to resume after it (a subscription event's: as "
+            "`since` only)."
+        )
+    )
     node: Notification = strawberry.field(description="The notification.")
 
 

@@ -107,7 +107,12 @@ def optional(view: TweetView | None) -> Tweet | None:
 
 @strawberry.type(description="A tweet in a list, with the cursor that resumes after it.")
 class TweetEdge:
-    cursor: str = strawberry.field(description="Pass as `after` to get the entries after this one.")
+    cursor: str = strawberry.field(
+        description=(
+            "Pass as `after` to get the entries after this one (a subscription event's: as "
+            "`since`, to resume after it)."
+        )
+    )
     node: Tweet = strawberry.field(description="The tweet.")
     # what a subscription event's answer depends on, when it is the same for many subscribers
     share: strawberry.Private[Hashable | None] = None

@@ -106,9 +106,26 @@ async def database_page(
 
 async def newer_than(
     connection: AsyncConnection, *, viewer_id: int, after: int, limit: int
-) -> list[int]:
-    """The newest `limit` entries of the viewer's timeline after `after`, newest first."""
-    return await _newest_of(connection, _authors_of(viewer_id), None, limit, newer_than=after)
+) -> list[tuple[int, int]]:
+    """The first `limit` entries of the viewer's timeline past the live position `after`
+    (services/live.py), in position order: (position, tweet id). One index probe per author,
+    as for pages."""
+    author = _authors_of(viewer_id).subquery("authors")
+    position = Tweet.position
+    entries = (
+        select(position, Tweet.id)
+        .where(Tweet.author_id == author.c[0], position > after)
+        .order_by(position)
+        .limit(limit)
+        .lateral("entries")
+    )
+    query = (
+        select(entries.c.position, entries.c.id)
+        .select_from(author.join(entries, true()))
+        .order_by(entries.c.position)
+        .limit(limit)
+    )
+    return [(row.position, row.id) for row in await connection.execute(query)]
 
 
 async def _newest_of(

@@ -88,15 +88,17 @@ async def page(
 
 async def newer_than(
     connection: AsyncConnection, *, viewer_id: int, after: int, limit: int
-) -> list[int]:
-    """Up to `limit` of the viewer's notifications after `after`, oldest first."""
+) -> list[tuple[int, int]]:
+    """Up to `limit` of the viewer's notifications past the live position `after`
+    (services/live.py), in position order: (position, notification id)."""
+    position = Notification.position
     query = (
-        select(Notification.id)
-        .where(Notification.recipient_id == viewer_id, Notification.id > after)
-        .order_by(Notification.id)
+        select(position, Notification.id)
+        .where(Notification.recipient_id == viewer_id, position > after)
+        .order_by(position)
         .limit(limit)
     )
-    return list((await connection.execute(query)).scalars())
+    return [(row.position, row.id) for row in await connection.execute(query)]
 
 
 async def unread_count(connection: AsyncConnection, *, viewer_id: int) -> int:

@@ -22,7 +22,8 @@ from core.config import Settings
 from core.ids import expect_global_id
 from core.security import TokenCodec
 from schema import shared_events
-from services import live
+from services import live, tweets
+from services.work import unit_of_work
 from tests.conftest import ROOT
 from tests.graphql import Account, ok, post, register
 from tests.test_social import FOLLOW, RETWEET
@@ -296,24 +297,42 @@ async def test_tweet_updates_are_coalesced_and_current(
 
 
 async def test_a_subscriber_too_far_behind_is_closed(
-    client: httpx.AsyncClient,
-    live_server: str,
-    live_app: Starlette,
-    app: Starlette,
-    monkeypatch: pytest.MonkeyPatch,
+    client: httpx.AsyncClient, live_server: str, app: Starlette, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(live, "BUFFER", 2)
     reader, writer, since = await reader_and_writer(client)
     socket = await Socket.open(live_server, reader.token)
     await socket.subscribe(HOME, {"since": since})
-    tweets = [await post(client, writer, f"{i}") for i in range(10)]
     author = expect_global_id(writer.id, "User")
-    burst: list[live.Event] = [
-        {"topic": live.TWEET, "tweet": expect_global_id(tweet, "Tweet"), "author": author}
-        for tweet in tweets
-    ]
-    await live.publish(app.state.redis, burst)  # read by the hub in one batch: 10 at once
+    async with unit_of_work(app.state.stores) as work:  # one commit: read by the hub at once
+        for i in range(10):
+            await tweets.post_tweet(work, author_id=author, text=f"{i}", limiter=None)
     assert await socket.closed_with() == 4413
+
+
+async def test_fifty_new_subscribers_get_a_tweet_after_another_resumed_with_since(
+    client: httpx.AsyncClient, live_server: str
+) -> None:
+    """Issue 17 #11: after one subscription resumed with `since` and got its replay, 0 of 50
+    new subscribers (without `since`) were said to get the next tweet; 5 to 20 did."""
+    reader, writer, since = await reader_and_writer(client)
+    missed = await post(client, writer, "while away")
+    resumed = await Socket.open(live_server, reader.token)
+    await resumed.subscribe(HOME, {"since": since})
+    assert ids(await received(resumed, 1)) == [missed]
+    fans = [await register(client) for _ in range(50)]
+    for fan in fans:
+        await follow(client, fan, writer)
+    sockets = [await Socket.open(live_server, fan.token) for fan in fans]
+    for each in sockets:
+        await each.subscribe(HOME)
+    await asyncio.sleep(0.5)  # all registered
+    tweet = await post(client, writer, "for all")
+    assert ids(await received(resumed, 1)) == [tweet]
+    for each in sockets:
+        assert ids(await received(each, 1)) == [tweet]
+        await each.close()
+    await resumed.close()
 
 
 @pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
@@ -343,14 +362,19 @@ async def test_connection_and_subscription_limits(
         await each.close()
 
 
+@pytest.mark.parametrize("replayed", [True, False])
 async def test_an_idle_subscription_holds_no_database_connection(
-    client: httpx.AsyncClient, live_server: str, live_app: Starlette
+    client: httpx.AsyncClient, live_server: str, live_app: Starlette, replayed: bool
 ) -> None:
+    """Idle after its replay, and idle after a replay of nothing (`since` the newest)."""
     reader, writer, since = await reader_and_writer(client)
     socket = await Socket.open(live_server, reader.token)
     await socket.subscribe(HOME, {"since": since})
-    await post(client, writer, "one")
-    await received(socket, 1)
+    if replayed:
+        await post(client, writer, "one")
+        await received(socket, 1)
+    else:
+        assert await socket.silent(0.5)  # replayed: nothing
     pool = live_app.state.db.engine.pool
     deadline = time.monotonic() + 5
     while pool.checkedout() and time.monotonic() < deadline:  # noqa: ASYNC110 - another thread

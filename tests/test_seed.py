@@ -52,6 +52,8 @@ async def test_seeded_data_is_consistent(backend: Backend, client: httpx.AsyncCl
               t.retweet_count != (SELECT count(*) FROM tweets r WHERE r.retweet_of_id = t.id) OR
               t.reply_count != (SELECT count(*) FROM tweets r WHERE r.reply_to_id = t.id))""")
         assert wrong_tweets == 0
+        unplaced = f"SELECT count(*) FROM tweets WHERE author_id IN {mine} AND position IS DISTINCT FROM id"
+        assert await connection.fetchval(unplaced) == 0  # their own ids, not the trigger's
         assert (
             await connection.fetchval(
                 "SELECT count(*) FROM follows WHERE follower_id = followee_id"

@@ -62,9 +62,8 @@ async def test_the_live_hub_goes_on_after_an_unexpected_exception(
     while restarts("live") == before:  # the read under way ends within its block (2 s)
         assert asyncio.get_running_loop().time() < deadline, "the injected failure never came"
         await asyncio.sleep(0.05)
-    recipient = 10**15 + 42
-    with hub.subscribe(live.NOTIFICATION, recipient, lambda: None) as subscriber:
-        event = {"topic": live.NOTIFICATION, "id": 7, "recipient": recipient}
-        await live.publish(app.state.redis, [event])
-        assert await asyncio.wait_for(subscriber.get(), 10) == (7, None)
+    tweet = 10**15 + 42  # a notice that names what it concerns: no row needed
+    with hub.subscribe(live.TWEET_UPDATED, tweet, lambda: None) as subscriber:
+        await live.publish(app.state.redis, [{"topic": live.TWEET_UPDATED, "tweet": tweet}])
+        assert await asyncio.wait_for(subscriber.get(), 10) == (0, tweet, None)
     assert restarts("live") == before + 1
