@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
-from sqlalchemy import Update, func, select, update
+from sqlalchemy import BigInteger, Update, cast, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from core import ids, tasks
@@ -35,6 +35,9 @@ from models import WorkerId
 
 log = logging.getLogger("chirp.worker_ids")
 _VALID = 0.9  # of a lease's length: minting stops this far in, before anybody can take the id
+
+
+_NOW_MS = cast(func.floor(func.extract("epoch", func.now()) * 1000), BigInteger)
 
 
 class Lease:
@@ -59,7 +62,12 @@ class Lease:
                 .with_for_update(skip_locked=True)
                 .scalar_subquery()
             )
-            statement = self._take(update(WorkerId).where(WorkerId.worker_id == free))
+            # the last holder minted nothing after its lease lapsed, which is before now: the
+            # floor is now (by PostgreSQL's clock), and never later, so no id is dated ahead
+            lapsed = func.greatest(WorkerId.minted_ms, _NOW_MS)
+            statement = self._take(
+                update(WorkerId).where(WorkerId.worker_id == free), minted_ms=lapsed
+            )
         async with self._db.engine.begin() as connection:
             row = (await connection.execute(statement)).first()
         if row is None:
@@ -70,15 +78,17 @@ class Lease:
         return int(row.worker_id)
 
     async def renew(self) -> bool:
-        """Extends the lease; False when it was lost (it expired, and another took it)."""
+        """Extends the lease; False when it was lost (it expired, and another took it). Records
+        the newest millisecond minted so far; what is minted after it, until the lease lapses,
+        is below the lapse itself, which the next holder starts above (`claim`)."""
         started = time.monotonic()
-        bound = max(ids.last_minted_ms(), time.time_ns() // 1_000_000) + int(self._seconds * 1000)
         statement = update(WorkerId).where(WorkerId.worker_id == self.worker_id)
         if self._configured is None:
             statement = statement.where(
                 WorkerId.holder == self.holder, WorkerId.expires_at > func.now()
             )
-        statement = self._take(statement, minted_ms=func.greatest(WorkerId.minted_ms, bound))
+        minted = func.greatest(WorkerId.minted_ms, ids.last_minted_ms())
+        statement = self._take(statement, minted_ms=minted)
         async with self._db.engine.begin() as connection:
             row = (await connection.execute(statement)).first()
         if row is None:

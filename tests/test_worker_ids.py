@@ -110,4 +110,29 @@ async def test_the_next_holder_starts_above_what_the_last_one_minted(
     monkeypatch.setattr(ids, "hold", lambda *_, floor_ms=0: floors.append(floor_ms))
     again = await lease(db)  # the lowest free id: the one just freed
     await again.release()
-    assert again.worker_id == first.worker_id and floors == [recorded]
+    assert again.worker_id == first.worker_id and len(floors) == 1
+    assert recorded <= floors[0] <= time.time() * 1000 + 1000  # at most now: never ahead
+
+
+async def test_ids_are_never_dated_ahead_of_the_clock_after_a_lease_changes_hands(
+    db: Database,
+) -> None:
+    """Before: each renewal recorded `now + lease` as what its holder may have minted, and the
+    next holder (a process restarted, or another app of the same process) started above it:
+    ids, and every tweet's createdAt, 30 s in the future, more with each hand-over."""
+    first = await lease(db)
+    for _ in range(3):
+        assert await first.renew()
+    async with db.engine.begin() as connection:  # it lapses: the process died
+        await connection.execute(
+            update(WorkerId)
+            .where(WorkerId.worker_id == first.worker_id)
+            .values(expires_at=text("now() - interval '1 second'"))
+        )
+    ids.drop(first.holder)
+    second = await lease(db)
+    try:
+        minted = ids.snowflake_time(ids.new_id()).timestamp()
+        assert minted <= time.time() + 1  # not the lease's 30 s ahead
+    finally:
+        await second.release()
