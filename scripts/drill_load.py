@@ -1,12 +1,14 @@
 """The clients of the fault drill (scripts/drill.py) and of tests/test_production.py: requests
 noted with their latency and outcome, a mutation sent again until it is answered, as a careful
-client does, and a live home timeline that resumes with `since` whenever its socket closes."""
+client does, a live home timeline that resumes with `since` whenever its socket closes, and the
+drill's load (Load), noting what the service acknowledged (Ledger)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
+import random
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -14,6 +16,8 @@ from typing import Any
 
 import httpx
 import websockets
+
+from core.ids import expect_global_id, to_global_id
 
 HOME = "subscription($since: String) { homeTimeline(since: $since) { cursor node { id } } }"
 # answers a careful client sends again (with the same idempotency key, for createTweet): the
@@ -190,3 +194,136 @@ class LiveTimeline:
                         return
             finally:
                 stopping.cancel()
+
+
+REGISTER = "mutation($i: RegisterInput!) { register(input: $i) { token user { id handle } } }"
+POST = "mutation($i: CreateTweetInput!) { createTweet(input: $i) { id } }"
+LIKE = "mutation($id: ID!) { likeTweet(id: $id) { id } }"
+FOLLOW = "mutation($id: ID!) { follow(userId: $id) { id } }"
+READ = (
+    "{ homeTimeline(first: 20) { edges { cursor node { id text likeCount author { handle } } } } }"
+)
+NEWEST = "{ homeTimeline(first: 1) { edges { cursor node { id } } } }"
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    handle: str
+    token: str
+
+
+@dataclass
+class Ledger:
+    """What the service acknowledged (answered with data) and what it did not."""
+
+    users: list[User] = field(default_factory=list)
+    follows: set[tuple[int, int]] = field(default_factory=set)  # (follower, followee)
+    tweets: dict[str, int] = field(default_factory=dict)  # idempotency key -> tweet id
+    authors: dict[str, int] = field(default_factory=dict)  # key -> author, sent or not
+    mentions: dict[str, int] = field(default_factory=dict)  # key -> the user mentioned
+    likes: set[tuple[int, int]] = field(default_factory=set)  # (user, tweet)
+    unanswered: list[str] = field(default_factory=list)  # mutations given up on or refused
+    tweet_authors: dict[int, int] = field(default_factory=dict)  # tweet id -> author
+
+
+class Load:
+    """The drill's clients over one balancer: writers posting (some mentioning someone), likers,
+    followers and readers, each pausing between requests, until stop() or `max_requests`."""
+
+    def __init__(
+        self, http: httpx.AsyncClient, recorder: Recorder, ledger: Ledger, *, max_requests: int
+    ) -> None:
+        self.http, self.recorder, self.ledger = http, recorder, ledger
+        self.max_requests = max_requests
+        self.stopping = asyncio.Event()
+        self.quiet: set[int] = set()  # users whose follows stay as set up (the live sockets')
+        self._random = random.Random(17)
+
+    async def register(self, handle: str) -> User:
+        variables = {"i": {"handle": handle, "password": "drill password"}}
+        payload = (await mutation(self.http, self.recorder, REGISTER, variables))["register"]
+        user = User(
+            expect_global_id(payload["user"]["id"], "User"),
+            payload["user"]["handle"],
+            payload["token"],
+        )
+        self.ledger.users.append(user)
+        return user
+
+    async def follow(self, follower: User, followee: User) -> None:
+        variables = {"id": to_global_id("User", followee.id)}
+        if await self._mutation(FOLLOW, variables, follower):
+            self.ledger.follows.add((follower.id, followee.id))
+
+    async def post(self, author: User, mention: User | None = None) -> None:
+        key = uuid.uuid4().hex
+        text = f"drill {key}" + (f" hello @{mention.handle}" if mention else "")
+        self.ledger.authors[key] = author.id
+        if mention is not None:
+            self.ledger.mentions[key] = mention.id
+        variables = {"i": {"text": text, "idempotencyKey": key}}
+        data = await self._mutation(POST, variables, author)
+        if data is not None:
+            tweet = expect_global_id(data["createTweet"]["id"], "Tweet")
+            self.ledger.tweets[key], self.ledger.tweet_authors[tweet] = tweet, author.id
+
+    async def like(self, user: User, tweet: int) -> None:
+        if await self._mutation(LIKE, {"id": to_global_id("Tweet", tweet)}, user):
+            self.ledger.likes.add((user.id, tweet))
+
+    async def newest(self, user: User) -> tuple[str, int]:
+        """The cursor and the tweet id of the newest entry of the user's home timeline."""
+        data = await self._query(NEWEST, user)
+        while data is None or not data["homeTimeline"]["edges"]:
+            await asyncio.sleep(0.5)
+            data = await self._query(NEWEST, user)
+        edge = data["homeTimeline"]["edges"][0]
+        return edge["cursor"], expect_global_id(edge["node"]["id"], "Tweet")
+
+    def run(self, writers: int, likers: int, readers: int) -> list[asyncio.Task[None]]:
+        actors = [self._writer] * writers + [self._liker] * likers + [self._reader] * readers
+        return [asyncio.create_task(actor()) for actor in [*actors, self._follower]]
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    async def _paced(self, seconds: float) -> bool:
+        """Pauses; False once the load is to stop (told to, or the request budget spent)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stopping.wait(), seconds * self._random.uniform(0.5, 1.5))
+        return not self.stopping.is_set() and len(self.recorder.requests) < self.max_requests
+
+    async def _writer(self) -> None:
+        while await self._paced(0.25):
+            users = self.ledger.users
+            mention = self._random.choice(users) if self._random.random() < 0.3 else None
+            await self.post(self._random.choice(users), mention)
+
+    async def _liker(self) -> None:
+        while await self._paced(0.25):
+            tweets = list(self.ledger.tweet_authors)
+            if tweets:
+                await self.like(self._random.choice(self.ledger.users), self._random.choice(tweets))
+
+    async def _follower(self) -> None:
+        while await self._paced(3.0):
+            users = [user for user in self.ledger.users if user.id not in self.quiet]
+            follower, followee = self._random.sample(users, 2)
+            await self.follow(follower, followee)
+
+    async def _reader(self) -> None:
+        while await self._paced(0.1):
+            await self._query(READ, self._random.choice(self.ledger.users))
+
+    async def _query(self, document: str, user: User) -> dict[str, Any] | None:
+        return await query(self.http, self.recorder, document, user.token)
+
+    async def _mutation(
+        self, document: str, variables: dict[str, Any], user: User
+    ) -> dict[str, Any] | None:
+        try:
+            return await mutation(self.http, self.recorder, document, variables, user.token)
+        except (Refused, TimeoutError) as error:
+            self.ledger.unanswered.append(f"{document.split('(')[0]}: {error}")
+            return None
