@@ -36,6 +36,7 @@ from tqdm import tqdm
 from core.db import Database
 from scripts import drill_checks
 from scripts.drill_load import Ledger, LiveTimeline, Load, Recorder, Request
+from scripts.drill_monitor import Monitor
 from scripts.drill_servers import Servers, wait_until
 
 
@@ -87,7 +88,8 @@ class Drill:
             sockets = await self._set_up(load)
             stop_live = asyncio.Event()
             live = [asyncio.create_task(timeline.run(stop_live)) for _, _, timeline in sockets]
-            ticker = asyncio.create_task(self._tick())
+            monitor = Monitor(self.servers, self.recorder, lambda: self.phases[-1].name)
+            ticker = [asyncio.create_task(self._tick()), asyncio.create_task(monitor.run())]
             actors = load.run(self.scale.writers, self.scale.likers, self.scale.readers)
             try:
                 self.phase("baseline")
@@ -106,7 +108,8 @@ class Drill:
                 await self._settle(db, sockets)
                 stop_live.set()
                 await asyncio.gather(*live)
-                ticker.cancel()
+                for task in ticker:
+                    task.cancel()
                 self.phase("checks")
                 return await self._checks(db, http, sockets)
             finally:

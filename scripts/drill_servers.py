@@ -138,7 +138,7 @@ class Servers:
             _stop(worker, 60)
         if self.rabbitmq is not None:
             with contextlib.suppress(subprocess.SubprocessError):
-                self.rabbitmqctl("stop")
+                self.rabbitmqctl("stop", seconds=10)
             _stop(self.rabbitmq)
         _stop(self.redis)
         if self._pg_started:
@@ -201,13 +201,23 @@ class Servers:
 
     # RabbitMQ
 
-    def rabbitmqctl(self, *command: str) -> str:
+    def rabbitmqctl(self, *command: str, seconds: float = 120) -> str:
+        """rabbitmqctl on the drill's node, tried again for `seconds` while it fails (it does
+        at once while the node is not reachable yet, and now and then on a busy machine)."""
         node = self._rabbitmq_env["RABBITMQ_NODENAME"]
         ctl = [str(RABBITMQ_BIN / "rabbitmqctl"), "-n", node, *command]
-        done = subprocess.run(
-            ctl, env=self._rabbitmq_env, check=True, capture_output=True, timeout=120
-        )
-        return done.stdout.decode()
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                done = subprocess.run(
+                    ctl, env=self._rabbitmq_env, check=True, capture_output=True, timeout=120
+                )
+                return done.stdout.decode()
+            except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
+                stopped = self.rabbitmq is None or self.rabbitmq.poll() is not None
+                if stopped or time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
 
     def _start_rabbitmq(self) -> None:
         home = self.dir / "rabbitmq"
@@ -223,15 +233,7 @@ class Servers:
                 stderr=log,
                 start_new_session=True,  # Ctrl-C reaches the drill, which stops it
             )
-        deadline = time.monotonic() + 180
-        while True:  # await_startup fails at once while the node is not yet reachable
-            try:
-                self.rabbitmqctl("await_startup", "--timeout", "60")
-                return
-            except subprocess.CalledProcessError:
-                if self.rabbitmq.poll() is not None or time.monotonic() > deadline:
-                    raise
-                time.sleep(1)
+        self.rabbitmqctl("await_startup", "--timeout", "60", seconds=180)
 
     def stop_rabbitmq(self) -> None:
         self.rabbitmqctl("stop_app")
