@@ -68,6 +68,20 @@ def _stop(process: subprocess.Popen[bytes] | None, seconds: float = 30) -> None:
         process.wait()
 
 
+def api_pids(serve: int) -> dict[int, int]:
+    """The pid of each API process the serve.py process `serve` runs, by port (none for a port
+    whose process exited and is not started again yet)."""
+    found = subprocess.run(["pgrep", "-P", str(serve)], capture_output=True, text=True, check=False)
+    pids = {}
+    for pid in map(int, found.stdout.split()):
+        with contextlib.suppress(OSError, ValueError, StopIteration):
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            if b"--api" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0"):
+                port = next(e for e in environ if e.startswith(b"PORT=")).removeprefix(b"PORT=")
+                pids[int(port)] = pid
+    return pids
+
+
 class Servers:
     """Started by start(), in order, and stopped by stop(), whatever was started."""
 
@@ -300,18 +314,8 @@ class Servers:
         worker.wait()
 
     def api_pids(self) -> dict[int, int]:
-        """The pid of each API process serve.py runs, by port."""
         assert self.serve is not None
-        found = subprocess.run(
-            ["pgrep", "-P", str(self.serve.pid)], capture_output=True, text=True, check=False
-        )
-        pids = {}
-        for pid in map(int, found.stdout.split()):
-            with contextlib.suppress(OSError, ValueError, StopIteration):
-                environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-                port = next(e for e in environ if e.startswith(b"PORT=")).removeprefix(b"PORT=")
-                pids[int(port)] = pid
-        return pids
+        return api_pids(self.serve.pid)
 
     def balanced(self) -> bool:
         """Both API processes UP in HAProxy's stats."""

@@ -30,6 +30,7 @@ import pytest
 
 from core.config import Settings
 from scripts.drill_load import LiveTimeline, Recorder, mutation, query
+from scripts.drill_servers import api_pids
 from tests.conftest import ROOT
 from tests.graphql import POST, REGISTER, Account, unique_handle
 from tests.test_realtime import HOME, ids, newest_cursor, received
@@ -137,6 +138,7 @@ def cluster(
         "PORT": str(port),
         "API_PROCESSES": "2",
         "WORKERS": "2",
+        "RATE_LIMIT_PER_MINUTE": "0",  # every client of these tests is 127.0.0.1: one budget
     }
     with (logs / "serve.log").open("wb") as log:
         serve = subprocess.Popen(
@@ -166,18 +168,6 @@ def cluster(
     finally:
         _stop(haproxy)
         _stop(serve)
-
-
-def _api_pids(cluster: Cluster) -> dict[int, int]:
-    """The pid of each API process serve.py runs, by port (none for a port between two)."""
-    pids = {}
-    for child in psutil.Process(cluster.serve.pid).children():
-        try:
-            if "--api" in child.cmdline() and child.status() != psutil.STATUS_ZOMBIE:
-                pids[int(child.environ()["PORT"])] = child.pid
-        except psutil.Error:  # it exited meanwhile
-            continue
-    return pids
 
 
 def api_process(cluster: Cluster, port: int) -> psutil.Process:
@@ -331,7 +321,7 @@ async def test_a_rolling_restart_loses_no_query_and_no_live_event(cluster: Clust
         live = asyncio.create_task(timeline.run(stop_live))
         await asyncio.wait_for(timeline.connected.wait(), 10)
         recorder, answers, posted = Recorder(), [], []
-        before = _api_pids(cluster)
+        before = api_pids(cluster.serve.pid)
 
         async def read() -> None:
             while not stop_load.is_set():
@@ -346,7 +336,7 @@ async def test_a_rolling_restart_loses_no_query_and_no_live_event(cluster: Clust
                 await asyncio.sleep(0.1)
 
         def restarted() -> bool:
-            pids = _api_pids(cluster)
+            pids = api_pids(cluster.serve.pid)
             replaced = all(pids.get(port) not in (None, before[port]) for port in before)
             return replaced and server_states(cluster.stats) == {"api1": "UP", "api2": "UP"}
 
