@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run worker balancer test lint typecheck contract seed reindex bench profile clean moderator
+.PHONY: run worker balancer test lint typecheck contract seed reindex bench profile drill clean moderator
 
 $(STAMP): requirements.lock
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed"; exit 1; }
@@ -52,6 +52,10 @@ bench: $(STAMP)
 
 profile: $(STAMP)
 	$(BIN)/python -m bench.profile $(ARGS)
+
+# the fault drill on servers of its own (README, "Faults"); ARGS="--smoke" for the tiniest one
+drill: $(STAMP)
+	$(BIN)/python -m scripts.drill $(ARGS)
 
 seed: $(STAMP)
 	$(BIN)/python -m bench.seed $(ARGS)

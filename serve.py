@@ -7,7 +7,8 @@ beside the API; set WORKERS=0 when they run elsewhere (`make worker`).
 
 API_PROCESSES above 1 (the default on servers of their own) runs that many API processes, on
 PORT, PORT + 1, ..., for a balancer in front (deploy/haproxy.cfg); one that dies is started
-again. Each is `serve.py --api`: one uvicorn process on PORT.
+again. Each is `serve.py --api`: one uvicorn process on PORT, which SIGTERM drains before it
+stops (web/drain.py). SIGHUP restarts them one at a time, none missed by the balancer.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
+import httpx
 import uvicorn
 
 from alembic import command
@@ -29,6 +31,7 @@ from alembic.config import Config
 from core import logs
 from core.config import Settings
 from core.embedded import resolve_backends
+from web.drain import DrainingServer
 from web.http_protocol import server_config
 
 ROOT = Path(__file__).resolve().parent
@@ -67,10 +70,14 @@ def _stop_worker(worker: subprocess.Popen[bytes]) -> None:
     _wait(worker)
 
 
-def serve_api(settings: Settings) -> None:
-    """One API process on HOST:PORT, until SIGTERM or Ctrl-C."""
+def serve_api(settings: Settings, *, drain: bool = False) -> None:
+    """One API process on HOST:PORT, until SIGTERM or Ctrl-C; with `drain` (behind a balancer),
+    SIGTERM drains it first (web/drain.py)."""
     config = server_config("app:create_app", settings, factory=True, log_level="info")
-    server = uvicorn.Server(config)
+    if drain:
+        server: uvicorn.Server = DrainingServer(config, drain_seconds=settings.drain_seconds)
+    else:
+        server = uvicorn.Server(config)
     server.run()
     if not server.started:  # as uvicorn.run: the port is taken, the app failed to start...
         sys.exit(3)
@@ -81,38 +88,97 @@ def _start_api(settings: Settings, index: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, str(ROOT / "serve.py"), "--api"], cwd=ROOT, env=env)
 
 
-def run_api_processes(settings: Settings) -> None:
-    """API_PROCESSES processes on PORT, PORT + 1, ...; one that exits is started again, after a
-    pause that grows while it keeps failing at once (a port in use, a server down)."""
-    processes = [_start_api(settings, i) for i in range(settings.api_processes)]
-    started = [time.monotonic()] * len(processes)
-    pauses = [1.0] * len(processes)
-    due: dict[int, float] = {}  # when the exited ones start again
+def _serving(settings: Settings, index: int) -> bool:
+    """Whether the API process on PORT + index answers /livez with 200, as the balancer asks."""
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(settings.host, settings.host)
+    scheme = "https" if settings.tls_certfile else "http"
+    url = f"{scheme}://{host}:{settings.port + index}/livez"
     try:
-        while True:
-            time.sleep(0.2)
+        return httpx.get(url, timeout=2, verify=False, trust_env=False).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+class _ApiProcesses:
+    """API_PROCESSES processes on PORT, PORT + 1, ...; one that exits is started again, after a
+    pause that grows while it keeps failing at once (a port in use, a server down). On SIGHUP,
+    a rolling restart: one at a time, each drained and stopped (SIGTERM), started again, and the
+    next one only once the new one has answered /livez for DRAIN_SECONDS (the balancer's time to
+    take it back), so that the others serve meanwhile."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        count = settings.api_processes
+        self.processes = [_start_api(settings, i) for i in range(count)]
+        self.started = [time.monotonic()] * count
+        self.pauses = [1.0] * count
+        self.due: dict[int, float] = {}  # when the exited ones start again
+        self.restart_requested = False
+
+    def request_restart(self, signum: int, frame: FrameType | None) -> None:
+        self.restart_requested = True
+
+    def watch(self, seconds: float) -> None:
+        """Waits `seconds`, starting again the processes that exit meanwhile."""
+        deadline = time.monotonic() + seconds
+        while (now := time.monotonic()) < deadline:
+            time.sleep(min(0.2, deadline - now))
             now = time.monotonic()
-            for i, process in enumerate(processes):
+            for i, process in enumerate(self.processes):
                 if process.poll() is None:
                     continue
-                if i not in due:
-                    pauses[i] = 1.0 if now - started[i] > 30 else min(pauses[i] * 2, 30.0)
-                    due[i] = now + pauses[i]
-                    port, code = settings.port + i, process.returncode
+                if i not in self.due:
+                    pause = 1.0 if now - self.started[i] > 30 else min(self.pauses[i] * 2, 30.0)
+                    self.pauses[i], self.due[i] = pause, now + pause
+                    port, code = self.settings.port + i, process.returncode
                     log.warning("API process on port %s exited (%s); restarting", port, code)
-                elif now >= due[i]:
-                    del due[i]
-                    processes[i], started[i] = _start_api(settings, i), now
-    finally:
-        for process in processes:
+                elif now >= self.due[i]:
+                    del self.due[i]
+                    self.processes[i], self.started[i] = _start_api(self.settings, i), now
+
+    def restart_each(self) -> None:
+        self.restart_requested = False
+        log.info("Rolling restart of %s API processes", len(self.processes))
+        for i, process in enumerate(self.processes):
+            port = self.settings.port + i
+            log.info("Restarting the API process on port %s", port)
+            if process.poll() is None:
+                process.terminate()
+                _wait(process, 30 + self.settings.drain_seconds)
+            self.due.pop(i, None)
+            self.processes[i], self.started[i] = _start_api(self.settings, i), time.monotonic()
+            deadline = time.monotonic() + 120
+            while not _serving(self.settings, i):
+                if time.monotonic() > deadline:
+                    log.error("API process on port %s does not serve; restart stopped", port)
+                    return
+                self.watch(0.5)
+            self.watch(self.settings.drain_seconds)
+        log.info("Rolling restart done")
+
+    def stop(self) -> None:
+        for process in self.processes:
             process.terminate()
-        for process in processes:
-            _wait(process)
+        for process in self.processes:
+            _wait(process, 30 + self.settings.drain_seconds)
 
 
-def _wait(process: subprocess.Popen[bytes]) -> None:
+def run_api_processes(settings: Settings) -> None:
+    """The API processes (_ApiProcesses) until SIGTERM or Ctrl-C; SIGHUP restarts them in turn."""
+    group = _ApiProcesses(settings)
+    signal.signal(signal.SIGHUP, group.request_restart)
     try:
-        process.wait(timeout=30)
+        while True:
+            group.watch(0.2)
+            if group.restart_requested:
+                group.restart_each()
+    finally:
+        group.stop()
+
+
+def _wait(process: subprocess.Popen[bytes], seconds: float = 30) -> None:
+    try:
+        process.wait(timeout=seconds)
     except subprocess.TimeoutExpired:
         process.kill()
 
@@ -121,7 +187,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     logs.configure(Settings.from_env().log_format)
     if sys.argv[1:] == ["--api"]:  # one of several, started by run_api_processes
-        serve_api(Settings.from_env())
+        serve_api(Settings.from_env(), drain=True)
         return
     before = Settings.from_env()  # its API_PROCESSES default: 1 on the embedded servers
     servers = resolve_backends(before.data_dir)

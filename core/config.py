@@ -71,6 +71,7 @@ class Settings:
     workers: int = 1
     worker_metrics_port: int | None = None  # a worker process's /metrics (prometheus_client)
     api_processes: int = 1
+    drain_seconds: int = 3  # an API process behind the balancer, on SIGTERM (web/drain.py)
     trend_window_hours: int = 24
     query_max_depth: int = 12
     query_max_aliases: int = 30

@@ -102,7 +102,9 @@ async def _queue_depth(redis: aioredis.Redis, settings: Settings) -> int:
 
 def _rabbitmq_depth(url: str, queue: str) -> int:
     parameters = pika.URLParameters(url)
-    parameters.socket_timeout = _BROKER_TIMEOUT_SECONDS
+    # the whole handshake too (pika: 15 s), else a broker that accepts and never answers keeps
+    # the thread long after the scrape gave up on it
+    parameters.socket_timeout = parameters.stack_timeout = _BROKER_TIMEOUT_SECONDS
     connection = pika.BlockingConnection(parameters)
     try:
         channel = connection.channel()

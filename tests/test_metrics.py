@@ -149,6 +149,27 @@ def test_the_rabbitmq_queue_depth() -> None:
         connection.close()
 
 
+def test_the_rabbitmq_queue_depth_gives_up_within_its_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A broker that accepts connections and never answers (overloaded, or pausing) must not
+    hold the scrape's thread past the 2 s the scrape waits: threads of the default executor,
+    which sign-ins hash passwords on, would pile up behind a scrape every few seconds."""
+    tried: list[pika.URLParameters] = []
+
+    def connection(parameters: pika.URLParameters) -> None:
+        tried.append(parameters)
+        raise pika.exceptions.AMQPConnectionError("not answering")
+
+    monkeypatch.setattr(pika, "BlockingConnection", connection)
+    with pytest.raises(pika.exceptions.AMQPConnectionError):
+        cluster_metrics._rabbitmq_depth(RABBITMQ, "metrics-test")
+    [parameters] = tried
+    assert parameters.connection_attempts == 1
+    bound = cluster_metrics._BROKER_TIMEOUT_SECONDS
+    assert parameters.socket_timeout <= bound and parameters.stack_timeout <= bound
+
+
 async def test_sockets_subscriptions_and_events(
     client: httpx.AsyncClient, live_server: str
 ) -> None:

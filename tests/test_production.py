@@ -1,6 +1,7 @@
 """The production profile: `make run` with API_PROCESSES=2 and WORKERS=2 (serve.py) behind
 HAProxy with deploy/haproxy.cfg, on the backend under test: a subscription on one API process
-sees a tweet posted through the other, and killing an API process under load loses no query.
+sees a tweet posted through the other, killing an API process under load loses no query, and a
+rolling restart (SIGHUP) loses neither a query nor a live event.
 
 The services backend uses RabbitMQ as broker (its own queue), the embedded one the Redis broker.
 Needs haproxy (`apt-get install haproxy`); skipped without it unless REQUIRE_SERVICES=1.
@@ -28,9 +29,11 @@ import psutil
 import pytest
 
 from core.config import Settings
+from scripts.drill_load import LiveTimeline, Recorder, mutation, query
+from scripts.drill_servers import api_pids
 from tests.conftest import ROOT
 from tests.graphql import POST, REGISTER, Account, unique_handle
-from tests.test_realtime import HOME, ids, received
+from tests.test_realtime import HOME, ids, newest_cursor, received
 from tests.test_social import FOLLOW
 from tests.test_workers import QUEUE, broker_url, rabbitmq  # noqa: F401 - fixtures
 from tests.ws import Socket
@@ -135,6 +138,7 @@ def cluster(
         "PORT": str(port),
         "API_PROCESSES": "2",
         "WORKERS": "2",
+        "RATE_LIMIT_PER_MINUTE": "0",  # every client of these tests is 127.0.0.1: one budget
     }
     with (logs / "serve.log").open("wb") as log:
         serve = subprocess.Popen(
@@ -302,3 +306,61 @@ async def test_killing_an_api_process_under_load_loses_no_query(cluster: Cluster
     assert api_process(cluster, cluster.api_ports[0]).pid != victim.pid
     async with httpx.AsyncClient(base_url=cluster.url) as http:
         assert (await http.get("/readyz")).json()["status"] == "ready"
+
+
+async def test_a_rolling_restart_loses_no_query_and_no_live_event(cluster: Cluster) -> None:
+    """SIGHUP to `make run` restarts the API processes one at a time, each drained first: the
+    queries of a steady stream are all answered, and a live timeline whose socket is closed
+    (1012) resumes with `since` on the other process, missing and repeating nothing."""
+    async with httpx.AsyncClient(base_url=cluster.url, timeout=30) as http:
+        reader, writer = await _register(http), await _register(http)
+        await _data(http, FOLLOW, {"id": writer.id}, reader.token)
+        await _data(http, POST, _tweet("before the restart"), writer.token)
+        timeline = LiveTimeline(cluster.url, reader.token, await newest_cursor(http, reader))
+        stop_live, stop_load = asyncio.Event(), asyncio.Event()
+        live = asyncio.create_task(timeline.run(stop_live))
+        await asyncio.wait_for(timeline.connected.wait(), 10)
+        recorder, answers, posted = Recorder(), [], []
+        before = api_pids(cluster.serve.pid)
+
+        async def read() -> None:
+            while not stop_load.is_set():
+                answers.append(await query(http, recorder, TIMELINE, reader.token))
+
+        async def write() -> None:
+            while not stop_load.is_set():
+                text = f"during the restart {len(posted)}"
+                variables = {"input": {"text": text, "idempotencyKey": text}}
+                data = await mutation(http, recorder, POST, variables, writer.token)
+                posted.append(data["createTweet"]["id"])
+                await asyncio.sleep(0.1)
+
+        def restarted() -> bool:
+            pids = api_pids(cluster.serve.pid)
+            replaced = all(pids.get(port) not in (None, before[port]) for port in before)
+            return replaced and server_states(cluster.stats) == {"api1": "UP", "api2": "UP"}
+
+        def delivered() -> bool:
+            return len(timeline.received) >= len(posted)
+
+        load = [asyncio.create_task(read()) for _ in range(4)] + [asyncio.create_task(write())]
+        try:
+            cluster.serve.send_signal(signal.SIGHUP)
+            await asyncio.to_thread(_wait_until, restarted, "both restarted", 120, cluster.serve)
+            stop_load.set()
+            await asyncio.gather(*load)
+            await asyncio.to_thread(_wait_until, delivered, "every post delivered live", 30)
+        finally:
+            stop_load.set()
+            stop_live.set()
+            await asyncio.gather(*load, live, return_exceptions=True)
+
+    failed = [request.failure for request in recorder.requests if request.kind == "query"]
+    assert len(answers) > 20 and not any(failed), Counter(failed)
+    assert timeline.received == posted  # in order, none missed, none twice
+    assert 1012 in timeline.close_codes and timeline.resumes >= 1
+    print(
+        f"\n{len(answers)} queries answered during the rolling restart, {len(posted)} posts"
+        f" ({len(recorder.failures())} requests sent again); the live timeline resumed {timeline.resumes} times"
+        f" (closed with {timeline.close_codes})"
+    )
