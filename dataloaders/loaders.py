@@ -217,10 +217,8 @@ class Loaders:
 
     async def _safety(self, keys: list[int]) -> list[Safety]:
         async def from_database(viewers: list[int]) -> list[Any]:
-            return [
-                Safety.of(await self._rows(SAFETY_ROWS, viewer=viewer)).encode()
-                for viewer in viewers
-            ]
+            rows = await self._rows(SAFETY_ROWS, viewers=viewers)
+            return [safety.encode() for safety in Safety.of_each(viewers, rows)]
 
         return [
             Safety.decode(value) for value in await self._cached(cache.SAFETY, keys, from_database)
