@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO
 
-import blurhash
+from blurhash._functions import ffi, lib  # blurhash-python's C encoder
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from core.errors import BadUserInput
@@ -109,8 +109,21 @@ def _process(source: IO[bytes]) -> Processed:
         width=pixels.width,
         height=pixels.height,
         content_type=content_type,
-        blurhash=blurhash.encode(small.convert("RGB"), x_components=4, y_components=3),
+        blurhash=_blurhash(small.convert("RGB")),
     )
+
+
+def _blurhash(image: Image.Image, x_components: int = 4, y_components: int = 3) -> str:
+    """blurhash-python's encoder on the RGB bytes themselves: its `encode` reads them through
+    Image.getdata, deprecated in Pillow 13, one Python int at a time."""
+    pixels = ffi.from_buffer("uint8_t[]", image.tobytes())
+    out = ffi.new("char[]", 2 + 4 + (9 * 9 - 1) * 2 + 1)
+    made = lib.create_hash_from_pixels(
+        x_components, y_components, image.width, image.height, pixels, image.width * 3, out
+    )
+    if made == ffi.NULL:
+        raise ValueError("no BlurHash")
+    return str(ffi.string(out).decode())
 
 
 def _srgb(image: Image.Image) -> Image.Image:

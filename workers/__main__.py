@@ -45,11 +45,11 @@ def main() -> None:
                 db, seconds=settings.worker_lease_seconds, configured=settings.worker_id
             ):
                 worker.start()
-                cleaning = tasks.keep_running("media_cleanup", lambda: cleanup.serve(settings, stop))
+                clean = tasks.keep_running("media_cleanup", lambda: cleanup.serve(settings, stop))
                 try:
                     await tasks.supervise("relay", lambda: relay.serve(settings, db, stop))
                 finally:
-                    await tasks.stop([cleaning])
+                    await tasks.stop([clean])
                     await asyncio.to_thread(worker.stop)  # jobs in progress still mint
         finally:
             await db.dispose()
