@@ -1,14 +1,13 @@
-"""Images: their alt text, and node(id) of one."""
+"""Images: their alt text."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import strawberry
 
 from core.errors import NotFound
 from core.ids import expect_global_id
-from dataloaders import Loaders
 from schema.context import Info
 from schema.media import Media
 from services import media
@@ -27,11 +26,3 @@ async def update_media_alt(
     if row is None:  # deleted with its tweet since
         raise NotFound("No such image.")
     return Media.of(row)
-
-
-async def visible(loaders: Loaders, media_id: int) -> Any | None:
-    """The image's row, when the viewer may see it: once attached, anyone; before, its owner."""
-    row = await loaders.media.load(media_id)
-    if row is None or (row.tweet_id is None and row.owner_id != loaders.viewer_id):
-        return None
-    return row

@@ -7,7 +7,6 @@ from typing import Annotated
 import strawberry
 
 from core.ids import parse_global_id
-from resolvers import media
 from schema import tweets, users
 from schema.context import Info
 from schema.media import Media
@@ -15,6 +14,7 @@ from schema.notifications import Notification
 from schema.relay import Node
 from schema.safety import MutedWord, Report
 from services import moderation, mutes
+from views import media as media_views
 from views import notifications as notification_views
 from views import tweets as tweet_views
 from views import users as user_views
@@ -31,7 +31,7 @@ async def node(
     if type_name == "Tweet":
         return tweets.optional(await tweet_views.tweet(loaders, raw_id))
     if type_name == "Media":
-        row = await media.visible(loaders, raw_id)
+        row = await media_views.visible(loaders, raw_id)
         return Media.of(row) if row is not None else None
     viewer = info.context.viewer_id
     if viewer is None:

@@ -19,8 +19,8 @@ from typing_extensions import TypedDict
 
 from core.errors import BadUserInput, NotFound
 from core.ids import expect_global_id
-from resolvers.media import visible
 from services import media
+from views.media import visible
 from web.request_body import BodyTooLarge
 from web.rest import shapes
 from web.rest.endpoint import Call
