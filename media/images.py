@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO
@@ -22,6 +23,7 @@ from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from core.errors import BadUserInput
 
+log = logging.getLogger("chirp.images")
 MAX_PIXELS = 40_000_000
 PREVIEW_SIDE = 400
 FORMATS = {
@@ -63,26 +65,23 @@ def process(source: IO[bytes]) -> Processed:
     a whole JPEG, PNG or WebP of at most MAX_PIXELS."""
     try:
         return _process(source)
+    except BadUserInput:
+        raise
     except (
         UnidentifiedImageError,
         Image.DecompressionBombError,
         Image.DecompressionBombWarning,  # raised when warnings are errors (the tests)
-        OSError,  # truncated or damaged data
-        SyntaxError,  # Pillow's word for a malformed PNG chunk
-        ValueError,
-        EOFError,
     ) as error:
-        if isinstance(error, BadUserInput):
-            raise
         raise BadUserInput(_refusal(error)) from None
+    except Exception:  # noqa: BLE001 - a hostile file can break any part of a decoder
+        log.info("an image refused as damaged", exc_info=True)
+        raise BadUserInput("The image is damaged or incomplete.") from None
 
 
 def _refusal(error: Exception) -> str:
     if isinstance(error, UnidentifiedImageError):
         return "The file is not a JPEG, PNG or WebP image."
-    if isinstance(error, Image.DecompressionBombError | Image.DecompressionBombWarning):
-        return f"The image has more than {MAX_PIXELS:,} pixels."
-    return "The image is damaged or incomplete."
+    return f"The image has more than {MAX_PIXELS:,} pixels."
 
 
 def _process(source: IO[bytes]) -> Processed:

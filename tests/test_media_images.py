@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import random
 import threading
 
 import pytest
@@ -135,6 +136,21 @@ def test_keys_name_the_bytes() -> None:
 )
 def test_anything_else_is_refused(data: bytes, message: str) -> None:
     assert message in refused(data)
+
+
+def test_damaged_bytes_anywhere_are_refused_never_an_error_of_another_kind() -> None:
+    seeds = [build.with_metadata(), build.png(), build.webp(), build.polyglot_png()]
+    rng = random.Random(20)
+    refusals = 0
+    for _ in range(400):
+        data = bytearray(rng.choice(seeds))
+        for _ in range(rng.randint(1, 8)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        try:
+            processed(bytes(data))
+        except BadUserInput:  # anything else fails the test: an upload's 500
+            refusals += 1
+    assert refusals > 40
 
 
 def test_an_image_of_exactly_the_limit_is_not_refused_for_its_size() -> None:
