@@ -93,7 +93,7 @@ class Settings:
     media_dir: Path | None = None  # None: DATA_DIR/media (resolved_media_dir)
     media_s3_url: str | None = None  # s3://bucket/prefix: images there, not in MEDIA_DIR
     media_public_url: str | None = None  # a CDN base of url/previewUrl; None: the API's /media/
-    media_threads: int = 2  # images processed at once by an API process
+    media_threads: int = 1  # images processed at once by an API process (a core for the rest)
 
     @classmethod
     def from_env(cls) -> Settings:
