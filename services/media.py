@@ -16,7 +16,7 @@ from typing import IO, Any
 
 from sqlalchemy import any_, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.expression import insert
 
 from core import ids
@@ -33,6 +33,7 @@ ALT_MAX = 1500
 PER_TWEET = 4
 UNATTACHED_HOURS = 24
 PURGE_BATCH = 500
+_LOCKS = 20  # the advisory locks' class: files of images (issue 20)
 
 
 def clean_alt(alt: str) -> str:
@@ -51,6 +52,7 @@ async def upload_media(
     """Processes the upload, stores its files and records the image; its row (MEDIA_COLUMNS)."""
     alt = clean_alt(alt)
     processed = await images.process(source)
+    await _lock_files(work.session, [processed.original.key, processed.preview.key])
     for encoded in (processed.original, processed.preview):
         await storage.put(encoded.key, encoded.data, processed.content_type)
     media_id = ids.new_id()
@@ -145,18 +147,29 @@ async def purge_unattached(work: Work, *, older_than: timedelta) -> int:
     return len(rows)
 
 
-async def remove_files(connection: AsyncConnection, storage: Storage, keys: Sequence[str]) -> None:
+async def remove_files(session: AsyncSession, storage: Storage, keys: Sequence[str]) -> None:
     """Removes the files that no image names any more (the same bytes uploaded twice share one
-    file). Idempotent: a file already gone is no error."""
+    file). Idempotent: a file already gone is no error. Holds each file's lock (the caller's
+    transaction) while it looks and removes, as an upload of the same bytes does from writing
+    the file to its commit: one never removes a file the other has just written."""
     if not keys:
         return
-    named = bindparam("keys", list(set(keys)), type_=ARRAY(Media.key.type))
-    still = await connection.execute(
+    wanted = sorted(set(keys))
+    await _lock_files(session, wanted)
+    named = bindparam("keys", wanted, type_=ARRAY(Media.key.type))
+    still = await session.execute(
         select(Media.key, Media.preview_key).where(
             or_(Media.key == any_(named), Media.preview_key == any_(named))
         )
     )
     kept = {key for row in still for key in row}
-    gone = sorted(set(keys) - kept)
+    gone = [key for key in wanted if key not in kept]
     if gone:
         await storage.delete(gone)
+
+
+async def _lock_files(session: AsyncSession, keys: Sequence[str]) -> None:
+    """Transaction-level advisory locks on the files' keys, in one order (no deadlock); the
+    two-number form, a space of its own beside the one-number locks of migration 0009."""
+    for key in sorted(set(keys)):
+        await session.execute(select(func.pg_advisory_xact_lock(_LOCKS, func.hashtext(key))))

@@ -6,6 +6,7 @@ attached (workers/cleanup.py), on both."""
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
@@ -20,13 +21,17 @@ from sqlalchemy import text
 from app import create_app
 from core.config import Settings
 from core.ids import expect_global_id
+from media.images import ImagePool
 from media.s3 import S3Storage
 from media.storage import LocalStorage, Storage, open_storage
+from services import media
 from services.stores import Stores
+from services.work import unit_of_work
 from tests import images as build
 from tests.conftest import run_pending_jobs
 from tests.graphql import error_code, ok, register
 from tests.test_media import CREATE, DELETE, tweet_with, upload, uploaded
+from tests.test_work import until_waiting_for_a_lock
 from workers import cleanup
 
 BUCKET = "chirp-media"
@@ -251,4 +256,39 @@ async def test_the_workers_loop_runs_the_cleanup_until_stopped(
         stop.set()
         await asyncio.wait_for(loop, 5)
     finally:
+        await stores.close()
+
+
+async def test_removing_a_file_waits_for_an_upload_of_the_same_bytes_and_keeps_it(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """The job that removes a deleted tweet's files, racing an upload of the same bytes that
+    has written the file but not committed yet: it waits, then sees the new image, and keeps
+    the file."""
+    account, other = await register(client), await register(client)
+    data = build.png(57, 31)
+    image = await uploaded(client, account, data)
+    tweet = await tweet_with(client, account, [image["id"]], "going")
+    await ok(client, DELETE, {"id": tweet["id"]}, token=account.token)
+    stores = Stores.connect(settings, pool_size=3)
+    root = settings.resolved_media_dir
+    name = image["url"].rsplit("/", 1)[1]
+    pool = ImagePool(1)
+    try:
+        async with unit_of_work(stores) as work:
+            await media.upload_media(
+                work,
+                owner_id=expect_global_id(other.id, "User"),
+                source=io.BytesIO(data),
+                alt="",
+                images=pool,
+                storage=stores.media,
+            )
+            removing = asyncio.create_task(run_pending_jobs(stores))
+            await until_waiting_for_a_lock(stores.db)
+            assert any(root.rglob(name))
+        await removing
+        assert any(root.rglob(name))  # the new image names it
+    finally:
+        pool.close()
         await stores.close()

@@ -152,8 +152,8 @@ async def _suspended(stores: Stores, user_id: int) -> None:
 
 
 async def _remove_files(stores: Stores, keys: tuple[str, ...]) -> None:
-    async with stores.db.read() as connection:
-        await media.remove_files(connection, stores.media, keys)
+    async with stores.db.transaction() as session:
+        await media.remove_files(session, stores.media, keys)
 
 
 async def _tweet_edited(stores: Stores, tweet_id: int) -> None:
