@@ -35,6 +35,7 @@ RETWEET = "mutation($id: ID!) { retweet(id: $id) { id } }"
 DELETE = "mutation($id: ID!) { deleteTweet(id: $id) }"
 HOME_MEDIA = "{ homeTimeline(first: 20) { edges { node { id media { id alt } retweetOf { id media { id } } } } } }"
 SEARCH = "query($q: String!) { searchTweets(query: $q, first: 10) { edges { node { id media { id } } } } }"
+UPDATED = "subscription($id: ID!) { tweetUpdated(id: $id) { id media { id alt } } }"
 LIVE = "subscription { homeTimeline { node { id media { id url alt blurhash } } } }"
 
 
@@ -389,3 +390,18 @@ async def test_deleting_a_tweet_removes_its_files_but_not_those_another_image_sh
     assert present(shared) == [True, True]  # `same_bytes` still names them
     assert (await client.get(own["url"])).status_code == 404
     assert (await client.get(same_bytes["url"])).status_code == 200
+
+
+async def test_a_new_alt_text_reaches_tweet_updated_subscribers(
+    client: httpx.AsyncClient, live_server: str
+) -> None:
+    owner = await register(client)
+    image = await uploaded(client, owner)
+    tweet = await tweet_with(client, owner, [image["id"]], "watched")
+    socket = await Socket.open(live_server)
+    await socket.subscribe(UPDATED, {"id": tweet["id"]})
+    await asyncio.sleep(0.3)  # the subscription is registered
+    await ok(client, ALT, {"id": image["id"], "alt": "now described"}, token=owner.token)
+    update = (await socket.next())["data"]["tweetUpdated"]
+    assert update["media"] == [{"id": image["id"], "alt": "now described"}]
+    await socket.close()
