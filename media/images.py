@@ -4,8 +4,9 @@ re-encoded without any metadata block. Re-encoding is what neutralises a polyglo
 pixels go on, never the bytes that came in. A preview at most PREVIEW_SIDE pixels on its
 longer side, and a BlurHash, come from the same pixels.
 
-`process` is synchronous and CPU-bound: ImagePool runs it in threads of its own (Pillow
-releases the GIL while it decodes, resizes and encodes), a bounded number at a time.
+`process` is synchronous and CPU-bound: ImagePool runs it in threads of its own, a bounded
+number at a time. Pillow releases the GIL while it decodes, resizes and encodes, in blocks
+(the encoder settings in `_encode` keep it so), and the event loop goes on meanwhile.
 """
 
 from __future__ import annotations
