@@ -45,10 +45,12 @@ async def post_tweet(
     author_id: int,
     text: str,
     reply_to_id: int | None = None,
+    quote_of_id: int | None = None,
     limiter: Limiter | None,
     idempotency_key: str | None = None,
 ) -> Posted:
-    """Posts a tweet or a reply. With a limiter (None: imports and tests of other rules), each
+    """Posts a tweet or a reply, quoting `quote_of_id` (its original, when a retweet) if
+    given. With a limiter (None: imports and tests of other rules), each
     post counts against the author's createTweet limit, once the input is known to be good.
     With an idempotency key, a request the author made before with it (services/idempotency.py)
     is answered with its tweet: nothing posted, nothing counted, even if its reply's parent has
@@ -61,7 +63,7 @@ async def post_tweet(
             work,
             user_id=author_id,
             key=idempotency.check_key(idempotency_key),
-            request=idempotency.request_hash(text, reply_to_id),
+            request=idempotency.request_hash(text, reply_to_id, *_quoting(quote_of_id)),
             tweet_id=tweet_id,
         )
         if first != tweet_id:
@@ -69,16 +71,22 @@ async def post_tweet(
     if reply_to_id is not None:
         reply_to_id, parent_author = await original(session, reply_to_id)
         await reach.ensure_can_reach(session, author_id, parent_author)
+    if quote_of_id is not None:
+        quote_of_id, quoted_author = await original(session, quote_of_id)
+        await reach.ensure_can_reach(session, author_id, quoted_author)
     if limiter is not None:
         await limiter.enforce(TWEETS, str(author_id), rate=limiter.tweets)
     if reply_to_id is not None:
         await adjust_counts(session, reply_to_id, reply_count=+1)
+    if quote_of_id is not None:
+        await adjust_counts(session, quote_of_id, quote_count=+1)
     values = {
         "id": tweet_id,
         "author_id": author_id,
         "text": text,
         "created_at": ids.snowflake_time(tweet_id),
         "reply_to_id": reply_to_id,
+        "quote_of_id": quote_of_id,
         "hashtags": hashtags(text),
         "mentions": mentions(text),
     }
@@ -91,8 +99,16 @@ async def post_tweet(
             .returning(*USER_COLUMNS)
         )
     ).one()
-    work.record(TweetPosted(tweet_id, author_id=author_id, reply_to_id=reply_to_id))
+    work.record(
+        TweetPosted(tweet_id, author_id=author_id, reply_to_id=reply_to_id, quote_of_id=quote_of_id)
+    )
     return Posted(tweet_id, row, author)
+
+
+def _quoting(quote_of_id: int | None) -> tuple[int, ...]:
+    """What a quote adds to the idempotency hash; nothing for other tweets, whose hashes stay
+    as earlier releases stored them."""
+    return () if quote_of_id is None else (quote_of_id,)
 
 
 async def edit_tweet(
@@ -130,11 +146,19 @@ async def edit_tweet(
 
 
 async def delete_tweet(work: Work, *, actor_id: int, tweet_id: int) -> int:
-    """Deletes the tweet and its retweets; replies stay, no longer replying to anything."""
+    """Deletes the tweet and its retweets; replies and quotes stay, no longer replying to or
+    quoting anything; a user who pinned it has no pin."""
     session = work.session
+    quoted = await session.scalar(select(Tweet.quote_of_id).where(Tweet.id == tweet_id))
+    if quoted is not None:
+        # the quoted tweet's row is locked before the quote's, as deleting the quoted tweet
+        # locks them (its quotes lose their quote_of_id): the two deletes cannot deadlock
+        await session.execute(select(Tweet.id).where(Tweet.id == quoted).with_for_update())
     tweet = await _locked(session, tweet_id)
     if tweet.author_id != actor_id:
         raise Forbidden("Only the author can delete a tweet.")
+    if tweet.quote_of_id is not None:
+        await adjust_counts(session, tweet.quote_of_id, quote_count=-1)
     if tweet.retweet_of_id is not None:
         await adjust_counts(session, tweet.retweet_of_id, retweet_count=-1)
     else:
@@ -149,7 +173,8 @@ async def delete_tweet(work: Work, *, actor_id: int, tweet_id: int) -> int:
         *((r.id, r.author_id) for r in await session.execute(retweets)),
     ]
     await session.execute(delete(Tweet).where(Tweet.id == tweet.id))
-    counted = tuple(t for t in (tweet.retweet_of_id, tweet.reply_to_id) if t is not None)
+    targets = (tweet.retweet_of_id, tweet.reply_to_id, tweet.quote_of_id)
+    counted = tuple(dict.fromkeys(t for t in targets if t is not None))
     work.record(TweetRemoved(tuple(removed), counted=counted))
     return tweet.id
 

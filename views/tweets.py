@@ -1,4 +1,5 @@
-"""Tweets as a viewer sees them: the row, its author, the viewer's flags, what it retweets."""
+"""Tweets as a viewer sees them: the row, its author, the viewer's flags, what it retweets
+and what it quotes."""
 
 from __future__ import annotations
 
@@ -20,15 +21,20 @@ class TweetView:
     liked: bool  # by the viewer
     retweeted: bool  # by the viewer
     original: TweetView | None  # what a retweet retweets; None when not a retweet, or gone
+    # what it quotes, when read with it (one level: a quote of a quote reads the next when
+    # asked); None when it quotes nothing, or that tweet is gone, or was not read
+    quoted: TweetView | None = None
 
 
 async def tweets(loaders: Loaders, tweet_ids: list[int]) -> list[TweetView | None]:
-    """The tweets with their authors, originals and viewer flags, each kind in one batch
-    (None for a missing one), so that no field of a page awaits per tweet."""
+    """The tweets with their authors, originals, quoted tweets and viewer flags, each kind in
+    one batch (None for a missing one), so that no field of a page awaits per tweet."""
     rows = await loaders.tweets.load_many(tweet_ids)
     original_ids = [row.retweet_of_id for row in rows if row is not None and row.retweet_of_id]
     originals = {row.id: row for row in await loaders.tweets.load_many(original_ids) if row}
     every = {row.id: row for row in rows if row is not None} | originals
+    quoted_ids = [row.quote_of_id for row in every.values() if row.quote_of_id is not None]
+    every |= {row.id: row for row in await loaders.tweets.load_many(quoted_ids) if row}
     keys = list(every)
     authors, liked, retweeted = await asyncio.gather(
         loaders.users.load_many([row.author_id for row in every.values()]),
@@ -80,8 +86,9 @@ def assemble(
     liked: Callable[[int], bool],
     retweeted: Callable[[int], bool],
 ) -> list[TweetView | None]:
-    """Views from rows already read: the tweets and what they retweet, and their authors. A
-    suspended account's tweets are gone, as if deleted, and so are retweets of them."""
+    """Views from rows already read: the tweets, what they retweet and quote, and their
+    authors. A suspended account's tweets are gone, as if deleted, and so are retweets of
+    them; a quote of them stays, quoting nothing."""
     built: dict[int, TweetView | None] = {}
 
     def view(tweet_id: int) -> TweetView | None:
@@ -94,7 +101,10 @@ def assemble(
             original = view(row.retweet_of_id) if row.retweet_of_id is not None else None
             if row.retweet_of_id is not None and original is None:
                 return None  # what it retweets is gone
-            built[tweet_id] = TweetView(row, author, liked(tweet_id), retweeted(tweet_id), original)
+            quoted = view(row.quote_of_id) if row.quote_of_id is not None else None
+            built[tweet_id] = TweetView(
+                row, author, liked(tweet_id), retweeted(tweet_id), original, quoted
+            )
         return built[tweet_id]
 
     return [view(tweet_id) for tweet_id in tweet_ids]
