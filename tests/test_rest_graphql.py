@@ -18,9 +18,10 @@ USER = (
 TWEET = (
     f"id text author {{ {USER} }} createdAt editedAt editHistory {{ text createdAt }} "
     f"replyTo {{ id }} hashtags mentions {{ {USER} }} likeCount retweetCount replyCount "
-    "viewerHasLiked viewerHasRetweeted"
+    "quoteCount viewerHasLiked viewerHasRetweeted viewerHasBookmarked"
 )
-FULL_TWEET = f"{TWEET} retweetOf {{ {TWEET} retweetOf {{ id }} }}"
+QUOTED = f"quoteOf {{ {TWEET} quoteOf {{ id }} }}"
+FULL_TWEET = f"{TWEET} {QUOTED} retweetOf {{ {TWEET} {QUOTED} retweetOf {{ id }} }}"
 PAGE = "pageInfo { hasNextPage hasPreviousPage startCursor endCursor }"
 
 

@@ -90,7 +90,7 @@ class Login(TypedDict):
 
 
 class NewTweet(TypedDict):
-    """A new tweet or reply (GraphQL's `CreateTweetInput`)."""
+    """A new tweet, reply or quote (GraphQL's `CreateTweetInput`)."""
 
     text: Annotated[
         str,
@@ -100,6 +100,12 @@ class NewTweet(TypedDict):
         ),
     ]
     replyToId: NotRequired[Annotated[str | None, Field(description="The tweet it replies to.")]]
+    quoteOfId: NotRequired[
+        Annotated[
+            str | None,
+            Field(description="The tweet it quotes (its original, when given a retweet)."),
+        ]
+    ]
 
 
 class TweetEdit(TypedDict):

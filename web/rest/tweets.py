@@ -19,12 +19,15 @@ _TweetAction = Callable[..., Awaitable[int]]
 async def create_tweet(call: Call, *, body: NewTweet, headers: NewTweetHeaders) -> shapes.Tweet:
     reply_to_id = body.get("replyToId")
     reply_to = expect_global_id(reply_to_id, "Tweet") if reply_to_id else None
+    quote_of_id = body.get("quoteOfId")
+    quote_of = expect_global_id(quote_of_id, "Tweet") if quote_of_id else None
     async with call.context.work() as work:
         posted = await tweets.post_tweet(
             work,
             author_id=call.viewer(),
             text=body["text"],
             reply_to_id=reply_to,
+            quote_of_id=quote_of,
             limiter=call.context.limiter,
             idempotency_key=headers.get("idempotency-key"),
         )
