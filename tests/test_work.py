@@ -424,6 +424,10 @@ def test_every_event_decodes_from_what_it_encodes() -> None:
         events.MuteChanged(22, 23, muting=False),
         events.MutedWordsChanged(24),
         events.UserSuspended(25, counted=(26, 27)),
+        TweetPosted(28, author_id=29, quote_of_id=30),
+        events.BookmarkChanged(31, 32, bookmarked=True),
+        events.TweetPinned(33, 34),
+        events.TweetPinned(35),
     ]
     import json
 
