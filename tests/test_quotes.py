@@ -23,7 +23,7 @@ from tests.graphql import Account, error_code, gql, ok, post, register
 from tests.rest import failure
 from tests.rest import ok as rest_ok
 from tests.test_rest_graphql import FULL_TWEET
-from tests.test_sql_cost import counted
+from tests.test_sql_cost import _drop_cache, counted
 from tests.test_timelines import follow, home
 from tests.test_work import until_waiting_for_a_lock
 from tests.ws import Socket
@@ -418,7 +418,7 @@ async def test_a_page_of_quotes_costs_the_same_statements_whatever_its_size(
     } } }"""
     cost = {}
     for first in (5, 25):
-        await app.state.redis.flushdb()
+        await _drop_cache(app.state.redis)
         with counted(db) as statements:
             data = await ok(client, page, {"h": viewer.handle, "first": first}, token=viewer.token)
         edges = data["user"]["tweets"]["edges"]
