@@ -489,3 +489,43 @@ async def test_quoting_is_a_write_a_block_racing_it_wins(
         await until_waiting_for_a_lock(db)
     body = await racing
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN", body
+
+
+async def test_live_subscribers_each_see_their_own_flags_on_the_quoted_tweet(
+    client: httpx.AsyncClient, live_server: str, settle: Settle
+) -> None:
+    """New tweets are read once for every subscriber (dataloaders: shared_rows); the viewers'
+    flags on what a tweet quotes are each viewer's own."""
+    fan, other, friend = await register(client), await register(client), await register(client)
+    for viewer in (fan, other):
+        await follow(client, viewer, friend)
+    quoted = await post(client, friend, "liked by one")
+    await ok(
+        client, "mutation($id: ID!) { likeTweet(id: $id) { id } }", {"id": quoted}, token=fan.token
+    )
+    await ok(
+        client,
+        "mutation($id: ID!) { bookmarkTweet(id: $id) { id } }",
+        {"id": quoted},
+        token=other.token,
+    )
+    live = (
+        "subscription { homeTimeline { node { id quoteCount "
+        "quoteOf { id viewerHasLiked viewerHasBookmarked } } } }"
+    )
+    sockets = [await Socket.open(live_server, viewer.token) for viewer in (fan, other)]
+    for socket in sockets:
+        await socket.subscribe(live)
+    made = await quote(client, friend, quoted)
+    await settle()
+    got = [(await socket.next())["data"]["homeTimeline"]["node"] for socket in sockets]
+    assert got == [
+        {
+            "id": made,
+            "quoteCount": 0,
+            "quoteOf": {"id": quoted, "viewerHasLiked": like, "viewerHasBookmarked": mark},
+        }
+        for like, mark in [(True, False), (False, True)]
+    ], got
+    for socket in sockets:
+        await socket.close()
