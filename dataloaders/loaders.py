@@ -125,8 +125,8 @@ class RowCodec:
         return self.row(*values)
 
 
-_USER_ROWS = RowCodec("UserRow", USER_COLUMNS)
-_TWEET_ROWS = RowCodec("TweetRow", TWEET_COLUMNS)
+USER_ROWS = RowCodec("UserRow", USER_COLUMNS)
+TWEET_ROWS = RowCodec("TweetRow", TWEET_COLUMNS)
 
 
 class Loaders:
@@ -143,7 +143,7 @@ class Loaders:
     # each built on first use: a subscription event builds a fresh set and uses few
     @cached_property
     def users(self) -> DataLoader[int, Any]:
-        return Loader(self._rows_of(cache.USER, _USERS, _USER_ROWS))
+        return Loader(self._rows_of(cache.USER, _USERS, USER_ROWS))
 
     @cached_property
     def users_by_handle(self) -> DataLoader[str, Row[Any] | None]:
@@ -151,7 +151,7 @@ class Loaders:
 
     @cached_property
     def tweets(self) -> DataLoader[int, Any]:
-        return Loader(self._rows_of(cache.TWEET, _TWEETS, _TWEET_ROWS))
+        return Loader(self._rows_of(cache.TWEET, _TWEETS, TWEET_ROWS))
 
     @cached_property
     def edit_history(self) -> DataLoader[int, list[Row[Any]]]:
