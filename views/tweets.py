@@ -28,12 +28,13 @@ class TweetView:
 async def tweets(loaders: Loaders, tweet_ids: list[int]) -> list[TweetView | None]:
     """The tweets with their authors, originals, quoted tweets and viewer flags, each kind in
     one batch (None for a missing one), so that no field of a page awaits per tweet."""
-    rows = await loaders.tweets.load_many(tweet_ids)
-    original_ids = [row.retweet_of_id for row in rows if row is not None and row.retweet_of_id]
-    originals = {row.id: row for row in await loaders.tweets.load_many(original_ids) if row}
-    every = {row.id: row for row in rows if row is not None} | originals
-    quoted_ids = [row.quote_of_id for row in every.values() if row.quote_of_id is not None]
-    every |= {row.id: row for row in await loaders.tweets.load_many(quoted_ids) if row}
+    rows = [row for row in await loaders.tweets.load_many(tweet_ids) if row is not None]
+    every = {row.id: row for row in rows}
+    # what they retweet or quote (a retweet quotes nothing itself), then what those quote
+    referred = [row.retweet_of_id or row.quote_of_id for row in rows]
+    every |= await _rows(loaders, referred, every)
+    originals = [every.get(row.retweet_of_id) for row in rows if row.retweet_of_id]
+    every |= await _rows(loaders, [row.quote_of_id for row in originals if row], every)
     keys = list(every)
     authors, liked, retweeted = await asyncio.gather(
         loaders.users.load_many([row.author_id for row in every.values()]),
@@ -44,6 +45,14 @@ async def tweets(loaders: Loaders, tweet_ids: list[int]) -> list[TweetView | Non
     likes = {key for key, flag in zip(keys, liked, strict=True) if flag}
     retweets = {key for key, flag in zip(keys, retweeted, strict=True) if flag}
     return assemble(tweet_ids, every, users, likes.__contains__, retweets.__contains__)
+
+
+async def _rows(
+    loaders: Loaders, tweet_ids: list[int | None], known: dict[int, Any]
+) -> dict[int, Any]:
+    """The rows of those tweets not known yet (none read when all are)."""
+    wanted = [tweet_id for tweet_id in tweet_ids if tweet_id and tweet_id not in known]
+    return {row.id: row for row in await loaders.tweets.load_many(wanted) if row is not None}
 
 
 async def tweet(loaders: Loaders, tweet_id: int | None) -> TweetView | None:
