@@ -16,7 +16,9 @@ from models import Bookmark
 from services import moderation
 from services.work import unit_of_work
 from tests.graphql import Account, error_code, ok, post, register
+from tests.rest import failure
 from tests.rest import ok as rest_ok
+from tests.test_rest_graphql import FULL_TWEET
 from tests.test_sql_cost import _drop_cache, counted
 
 BOOKMARK = "mutation($id: ID!) { bookmarkTweet(id: $id) { id viewerHasBookmarked } }"
@@ -220,3 +222,33 @@ async def test_view_flags_of_a_page_are_read_in_one_batch(
         ]
         cost[first] = sum("bookmarks" in statement for statement in statements)
     assert cost == {5: 1, 30: 1}
+
+
+async def test_rest_bookmarks_answer_as_graphql_does(client: httpx.AsyncClient) -> None:
+    viewer, author = await register(client), await register(client)
+    tweets = [await post(client, author, f"rest {n}") for n in range(3)]
+    for tweet in tweets:
+        marked = await rest_ok(client, "POST", f"/tweets/{tweet}/bookmark", viewer)
+        assert marked["id"] == tweet and marked["viewerHasBookmarked"]
+    again = await rest_ok(client, "POST", f"/tweets/{tweets[0]}/bookmark", viewer)
+    assert again["viewerHasBookmarked"]  # idempotent
+    listed = await rest_ok(client, "GET", "/bookmarks?limit=2", viewer)
+    query = f"query($first: Int) {{ bookmarks(first: $first) {{ edges {{ node {{ {FULL_TWEET} }} }} pageInfo {{ endCursor }} }} }}"
+    graphql = (await ok(client, query, {"first": 2}, token=viewer.token))["bookmarks"]
+    assert listed == {
+        "data": [edge["node"] for edge in graphql["edges"]],
+        "nextCursor": graphql["pageInfo"]["endCursor"],
+    }
+    rest = await rest_ok(client, "GET", f"/bookmarks?cursor={listed['nextCursor']}", viewer)
+    assert [item["id"] for item in rest["data"]] == [tweets[0]] and rest["nextCursor"] is None
+    gone = await rest_ok(client, "DELETE", f"/tweets/{tweets[1]}/bookmark", viewer)
+    assert gone["id"] == tweets[1] and not gone["viewerHasBookmarked"]
+    assert await bookmarks(client, viewer) == [tweets[2], tweets[0]]
+    assert await failure(client, "GET", "/bookmarks") == (401, "UNAUTHENTICATED")
+    missing = f"/tweets/{MISSING}/bookmark"
+    assert await failure(client, "POST", missing, viewer) == (404, "NOT_FOUND")
+    assert await failure(client, "DELETE", missing, viewer) == (404, "NOT_FOUND")
+    assert await failure(client, "GET", "/bookmarks?cursor=garbage", viewer) == (
+        400,
+        "BAD_USER_INPUT",
+    )

@@ -425,6 +425,7 @@ async def test_a_page_of_quotes_costs_the_same_statements_whatever_its_size(
         assert len(edges) == first and all(e["node"]["quoteOf"] for e in edges)
         cost[first] = len(statements)
     assert cost[5] == cost[25], cost
+    print(f"\na page of quotes, cold cache: {cost[25]} SQL statements (first=5 and 25)")
 
 
 async def test_live_home_timeline_sends_quotes_and_skips_quotes_of_the_blocked(

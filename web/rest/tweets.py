@@ -1,4 +1,5 @@
-"""Tweets: post, read, edit, delete, like, retweet; services/tweets.py and engagement.py."""
+"""Tweets: post, read, edit, delete, like, retweet, bookmark; services/tweets.py,
+engagement.py and bookmarks.py."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import timedelta
 
 from core.errors import NotFound
 from core.ids import expect_global_id
-from services import engagement, tweets
+from services import bookmarks, engagement, tweets
 from views import tweets as views
 from web.rest import shapes
 from web.rest.bodies import NewTweet, NewTweetHeaders, TweetEdit, TweetId
@@ -76,6 +77,14 @@ async def retweet(call: Call, *, tweet_id: TweetId) -> shapes.Tweet:
 
 async def undo_retweet(call: Call, *, tweet_id: TweetId) -> shapes.Tweet:
     return await _engage(call, tweet_id, engagement.undo_retweet)
+
+
+async def bookmark(call: Call, *, tweet_id: TweetId) -> shapes.Tweet:
+    return await _engage(call, tweet_id, bookmarks.bookmark_tweet)
+
+
+async def unbookmark(call: Call, *, tweet_id: TweetId) -> shapes.Tweet:
+    return await _engage(call, tweet_id, bookmarks.unbookmark_tweet)
 
 
 async def _engage(call: Call, tweet_id: TweetId, action: _TweetAction) -> shapes.Tweet:
