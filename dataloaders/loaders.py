@@ -38,7 +38,7 @@ from strawberry.dataloader import DataLoader
 
 from core.db import RequestReads
 from core.text import is_handle
-from models import Follow, Like, Media, Notification, Tweet, TweetVersion, User
+from models import Bookmark, Follow, Like, Media, Notification, Tweet, TweetVersion, User
 from services import cache
 from views.safety import SAFETY_ROWS, Safety
 
@@ -72,6 +72,7 @@ USER_COLUMNS = (
     User.following_count,
     User.tweet_count,
     User.suspended_at,
+    User.pinned_tweet_id,
 )
 _USERS = select(*USER_COLUMNS).where(User.id == any_(_IDS))
 _USERS_BY_HANDLE = select(*USER_COLUMNS).where(
@@ -92,6 +93,9 @@ _EDIT_HISTORY = (
 _VIEWER_LIKES = select(Like.tweet_id).where(Like.user_id == _VIEWER, Like.tweet_id == any_(_IDS))
 _VIEWER_RETWEETS = select(Tweet.retweet_of_id).where(
     Tweet.author_id == _VIEWER, Tweet.retweet_of_id == any_(_IDS)
+)
+_VIEWER_BOOKMARKS = select(Bookmark.tweet_id).where(
+    Bookmark.user_id == _VIEWER, Bookmark.tweet_id == any_(_IDS)
 )
 _VIEWER_FOLLOWS = select(Follow.followee_id).where(
     Follow.follower_id == _VIEWER, Follow.followee_id == any_(_IDS)
@@ -183,6 +187,10 @@ class Loaders:
     @cached_property
     def viewer_retweets(self) -> DataLoader[int, bool]:
         return self._flags(cache.RETWEETED, _VIEWER_RETWEETS)
+
+    @cached_property
+    def viewer_bookmarks(self) -> DataLoader[int, bool]:
+        return self._flags(cache.BOOKMARKED, _VIEWER_BOOKMARKS)
 
     @cached_property
     def viewer_follows(self) -> DataLoader[int, bool]:
@@ -312,12 +320,14 @@ _FLAGS: CompoundSelect[Any] = union_all(
 async def shared_rows(
     reads: RequestReads, redis: aioredis.Redis, tweet_ids: list[int], viewers: set[int], *, ttl: int
 ) -> SharedRows:
-    """The tweets (and what they retweet), their authors, and which viewers like or retweeted
-    them: through the cache, plus one statement for the flags, whatever the viewers."""
+    """The tweets (and what they retweet and quote), their authors, and which viewers like or
+    retweeted them: through the cache, plus one statement for the flags, whatever the viewers."""
     loaders = Loaders(reads, redis, None, ttl=ttl)
     tweets = {row.id: row for row in await loaders.tweets.load_many(tweet_ids) if row}
     originals = [row.retweet_of_id for row in tweets.values() if row.retweet_of_id]
     tweets |= {row.id: row for row in await loaders.tweets.load_many(originals) if row}
+    quoted = [row.quote_of_id for row in tweets.values() if row.quote_of_id]
+    tweets |= {row.id: row for row in await loaders.tweets.load_many(quoted) if row}
     authors = list({row.author_id for row in tweets.values()})
     users = {row.id: row for row in await loaders.users.load_many(authors) if row}
     flags = await loaders._rows(_FLAGS, keys=list(tweets), viewers=list(viewers))

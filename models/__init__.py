@@ -4,7 +4,7 @@ from models.media import Media
 from models.notifications import Notification
 from models.outbox import OutboxEvent
 from models.safety import Block, Mute, MutedWord, Report
-from models.social import Follow, Like
+from models.social import Bookmark, Follow, Like
 from models.tweets import Tweet, TweetVersion
 from models.users import User
 from models.workers import WorkerId
@@ -12,6 +12,7 @@ from models.workers import WorkerId
 __all__ = [
     "Base",
     "Block",
+    "Bookmark",
     "Follow",
     "IdempotencyKey",
     "Like",

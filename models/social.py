@@ -42,3 +42,22 @@ class Like(Base):
     )
     id: Mapped[int] = mapped_column(unique=True)
     created_at: Mapped[datetime]
+
+
+class Bookmark(Base):
+    """Private to `user_id`; `id` is a Snowflake that orders the bookmarks by time."""
+
+    __tablename__ = "bookmarks"
+    __table_args__ = (
+        Index("ix_bookmarks_user_id_id", "user_id", text("id DESC")),
+        Index("ix_bookmarks_tweet_id", "tweet_id"),
+    )
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    tweet_id: Mapped[int] = mapped_column(
+        ForeignKey("tweets.id", ondelete="CASCADE"), primary_key=True
+    )
+    id: Mapped[int] = mapped_column(unique=True)
+    created_at: Mapped[datetime]

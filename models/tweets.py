@@ -10,7 +10,8 @@ from models.base import Base, snowflake_pk
 
 
 class Tweet(Base):
-    """An original tweet, a reply (reply_to_id set) or a retweet (retweet_of_id set, empty text)."""
+    """An original tweet, a reply (reply_to_id set) or a retweet (retweet_of_id set, empty text);
+    an original or a reply may quote another tweet (quote_of_id, null once that one is gone)."""
 
     __tablename__ = "tweets"
     __table_args__ = (
@@ -33,6 +34,12 @@ class Tweet(Base):
         Index("ix_tweets_search", "search", postgresql_using="gin"),
         Index("ix_tweets_position", "position"),
         Index("ix_tweets_author_id_position", "author_id", "position"),
+        Index(
+            "ix_tweets_quote_of_id_id",
+            "quote_of_id",
+            text("id DESC"),
+            postgresql_where=text("quote_of_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = snowflake_pk()
@@ -48,6 +55,8 @@ class Tweet(Base):
     like_count: Mapped[int] = mapped_column(Integer, server_default="0")
     retweet_count: Mapped[int] = mapped_column(Integer, server_default="0")
     reply_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    quote_of_id: Mapped[int | None] = mapped_column(ForeignKey("tweets.id", ondelete="SET NULL"))
+    quote_count: Mapped[int] = mapped_column(Integer, server_default="0")
     # words of the text for full-text search, kept by PostgreSQL (migration 0004)
     # where the tweet entered the live stream: given at its commit (migration 0009)
     position: Mapped[int | None]

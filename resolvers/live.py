@@ -181,9 +181,11 @@ def _shared_edge(
     if row is None:
         return None
     safety = shared.safety.get(viewer_id, NOBODY)
+    original = shared.tweets.get(row.retweet_of_id) if row.retweet_of_id else None
+    shown = (tweet_id, row.retweet_of_id, row.quote_of_id, original and original.quote_of_id)
     flags = tuple(
         (viewer_id, t) in found
-        for t in (tweet_id, row.retweet_of_id)
+        for t in shown
         if t is not None
         for found in (shared.liked, shared.retweeted)
     )
@@ -249,7 +251,7 @@ def _flags(tweet: Tweet) -> tuple[bool, ...]:
 
 def _state(tweet: Tweet) -> tuple[Any, ...]:
     """What a tweetUpdated client sees change."""
-    counts = (tweet.like_count, tweet.retweet_count, tweet.reply_count)
+    counts = (tweet.like_count, tweet.retweet_count, tweet.reply_count, tweet.quote_count)
     return (tweet.text, tweet.edited_at, *counts, *_flags(tweet))
 
 

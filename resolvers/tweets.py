@@ -1,4 +1,4 @@
-"""Posting, editing, deleting, liking and retweeting."""
+"""Posting, editing, deleting, liking, retweeting, bookmarking and pinning."""
 
 from __future__ import annotations
 
@@ -11,11 +11,14 @@ import strawberry
 from core.ids import expect_global_id, to_global_id
 from schema.context import Info
 from schema.inputs import CreateTweetInput, EditTweetInput
-from schema.relay import TweetIdArg
-from schema.tweets import Tweet, optional
-from services import engagement, tweets
+from schema.relay import AFTER, FIRST, TweetIdArg
+from schema.tweets import Tweet, TweetConnection, optional
+from schema.users import User
+from services import bookmarks, engagement, pins, tweets
 from services.work import Work
+from views import pages
 from views import tweets as views
+from views import users as user_views
 
 _TweetAction = Callable[..., Awaitable[int]]
 
@@ -30,12 +33,14 @@ async def create_tweet(
 ) -> Tweet:
     reply_to = expect_global_id(input.reply_to_id, "Tweet") if input.reply_to_id else None
     media_ids = [expect_global_id(media_id, "Media") for media_id in input.media_ids or ()]
+    quote_of = expect_global_id(input.quote_of_id, "Tweet") if input.quote_of_id else None
     async with info.context.work() as work:
         posted = await tweets.post_tweet(
             work,
             author_id=info.context.viewer(),
             text=input.text,
             reply_to_id=reply_to,
+            quote_of_id=quote_of,
             limiter=info.context.limiter,
             idempotency_key=input.idempotency_key,
             media_ids=media_ids,
@@ -82,6 +87,36 @@ async def retweet(info: Info, id: TweetIdArg) -> Tweet:
 
 async def undo_retweet(info: Info, id: TweetIdArg) -> Tweet:
     return await _engage(info, id, engagement.undo_retweet)
+
+
+async def bookmark_tweet(info: Info, id: TweetIdArg) -> Tweet:
+    return await _engage(info, id, bookmarks.bookmark_tweet)
+
+
+async def unbookmark_tweet(info: Info, id: TweetIdArg) -> Tweet:
+    return await _engage(info, id, bookmarks.unbookmark_tweet)
+
+
+async def bookmarked(
+    info: Info,
+    first: Annotated[int | None, strawberry.argument(description=FIRST)] = 20,
+    after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+) -> TweetConnection:
+    return TweetConnection.of(await pages.bookmarked(info.context, first=first, after=after))
+
+
+async def pin_tweet(
+    info: Info,
+    id: Annotated[
+        strawberry.ID | None,
+        strawberry.argument(description="One of the viewer's own tweets; null unpins."),
+    ] = None,
+) -> User:
+    tweet_id = expect_global_id(id, "Tweet") if id is not None else None
+    viewer = info.context.viewer()
+    async with info.context.work() as work:
+        await pins.pin_tweet(work, actor_id=viewer, tweet_id=tweet_id)
+    return User.from_row(await user_views.existing(info.context.loaders, viewer))
 
 
 async def _engage(info: Info, id: strawberry.ID, action: _TweetAction) -> Tweet:

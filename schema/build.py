@@ -78,6 +78,10 @@ class Query:
     unread_notification_count: int = strawberry.field(
         resolver=inbox.unread_count, description="Needs sign-in."
     )
+    bookmarks: TweetConnection = strawberry.field(
+        resolver=tweets.bookmarked,
+        description="The viewer's bookmarks, most recent bookmark first. Needs sign-in.",
+    )
     blocked_users: UserConnection = strawberry.field(
         resolver=safety.blocked_users,
         description="Accounts the viewer blocks, newest block first. Needs sign-in.",
@@ -117,7 +121,7 @@ class Mutation:
     )
     create_tweet: Tweet = strawberry.mutation(
         resolver=tweets.create_tweet,
-        description="Posts a tweet, or a reply with replyToId.",
+        description="Posts a tweet, or a reply with replyToId; quotes a tweet with quoteOfId.",
     )
     edit_tweet: Tweet = strawberry.mutation(
         resolver=tweets.edit_tweet,
@@ -149,6 +153,20 @@ class Mutation:
     undo_retweet: Tweet = strawberry.mutation(
         resolver=tweets.undo_retweet,
         description="Idempotent. Returns the original tweet.",
+    )
+    bookmark_tweet: Tweet = strawberry.mutation(
+        resolver=tweets.bookmark_tweet,
+        description="Idempotent. Private to the viewer. Returns the original tweet.",
+    )
+    unbookmark_tweet: Tweet = strawberry.mutation(
+        resolver=tweets.unbookmark_tweet, description="Idempotent. Returns the original tweet."
+    )
+    pin_tweet: User = strawberry.mutation(
+        resolver=tweets.pin_tweet,
+        description=(
+            "Pins one of the viewer's own tweets (not a retweet), replacing any earlier pin; "
+            "null unpins. Returns the viewer."
+        ),
     )
     follow: User = strawberry.mutation(
         resolver=graph.follow, description="Idempotent. Returns the followed user."

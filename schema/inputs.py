@@ -43,15 +43,18 @@ class CreateTweetInput:
             "Images uploaded by the viewer and not attached yet, at most 4, shown in this order."
         ),
     )
+    quote_of_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Quote this tweet (its original, when given a retweet)."
+    )
     idempotency_key: str | None = strawberry.field(
         default=None,
         description=(
             f"A key the client chooses (1 to {KEY_MAX} characters) to make a retry safe: a "
             f"createTweet by the same user with the same key within {KEPT_HOURS} hours posts "
             "nothing new "
-            "and answers the tweet the first one posted; the same key with another text or "
-            "replyToId is CONFLICT. A first one that failed stored nothing: sent again, it runs "
-            "again."
+            "and answers the tweet the first one posted; the same key with another text, "
+            "replyToId or quoteOfId is CONFLICT. A first one that failed stored nothing: sent "
+            "again, it runs again."
         ),
     )
 

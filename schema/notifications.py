@@ -22,6 +22,7 @@ class NotificationKind(Enum):
     LIKE = "LIKE"
     RETWEET = "RETWEET"
     FOLLOW = "FOLLOW"
+    QUOTE = "QUOTE"
 
 
 @strawberry.type(description="Something another user did that concerns the viewer.")
@@ -31,8 +32,8 @@ class Notification(Node):
     actor: User = strawberry.field(description="Who did it.")
     tweet: Tweet | None = strawberry.field(
         description=(
-            "The tweet involved: the mentioning tweet, the reply, the liked or retweeted tweet. "
-            "Null for FOLLOW."
+            "The tweet involved: the mentioning tweet, the reply, the quote, the liked or "
+            "retweeted tweet. Null for FOLLOW."
         )
     )
     created_at: datetime = strawberry.field(description="When it happened.")

@@ -29,10 +29,11 @@ from graphql.execution import Executor
 from engine.executor import EngineExecutor
 from schema.context import settings_of
 
-# fields answered from the payload's own attributes, the same for every subscriber
+# fields answered from the payload's own attributes, the same for every subscriber (not
+# quoteOf, quotes, viewerHasBookmarked, pinnedTweet: their resolvers read per viewer)
 _PLAIN = frozenset(
     """__typename homeTimeline cursor node id text createdAt editedAt hashtags likeCount
-    retweetCount replyCount author retweetOf viewerHasLiked viewerHasRetweeted handle
+    retweetCount replyCount quoteCount author retweetOf viewerHasLiked viewerHasRetweeted handle
     displayName bio followerCount followingCount tweetCount media url previewUrl width height
     contentType alt blurhash""".split()
 )

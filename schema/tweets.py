@@ -38,6 +38,7 @@ class Tweet(Node):
     like_count: int = strawberry.field(description="How many users like this tweet.")
     retweet_count: int = strawberry.field(description="How many users retweeted this tweet.")
     reply_count: int = strawberry.field(description="How many direct replies this tweet has.")
+    quote_count: int = strawberry.field(description="How many live tweets quote this one.")
     author: User = strawberry.field(description="Who posted it.")
     retweet_of: Tweet | None = strawberry.field(description="Set on a retweet: the original tweet.")
     viewer_has_liked: bool = strawberry.field(
@@ -64,6 +65,7 @@ class Tweet(Node):
             like_count=row.like_count,
             retweet_count=row.retweet_count,
             reply_count=row.reply_count,
+            quote_count=row.quote_count,
             author=User.from_row(view.author),
             retweet_of=cls.of(view.original) if view.original is not None else None,
             viewer_has_liked=view.liked,
@@ -85,6 +87,28 @@ class Tweet(Node):
     )
     async def reply_to(self, info: Info) -> Tweet | None:
         return optional(await views.tweet(info.context.loaders, self.row.reply_to_id))
+
+    @strawberry.field(description="The quoted tweet; null when none, or when it was deleted.")
+    async def quote_of(self, info: Info) -> Tweet | None:
+        if self.view.quoted is not None:  # read with this tweet
+            return Tweet.of(self.view.quoted)
+        return optional(await views.tweet(info.context.loaders, self.row.quote_of_id))
+
+    @strawberry.field(description="Tweets quoting this one, newest first.")
+    async def quotes(
+        self,
+        info: Info,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = 20,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+    ) -> TweetConnection:
+        listed = await pages.quotes(info.context, tweet_id=self.row.id, first=first, after=after)
+        return TweetConnection.of(listed)
+
+    @strawberry.field(
+        description="True when the signed-in viewer bookmarked this tweet (private to the viewer)."
+    )
+    async def viewer_has_bookmarked(self, info: Info) -> bool:
+        return await info.context.loaders.viewer_bookmarks.load(self.row.id)
 
     @strawberry.field(description="Direct replies, oldest first.")
     async def replies(

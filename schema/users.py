@@ -13,12 +13,14 @@ from core.ids import to_global_id
 from schema.context import Info
 from schema.relay import AFTER, FIRST, Node, PageInfo
 from views import pages
+from views import tweets as tweet_views
 from views.pages import Listed
 
 if TYPE_CHECKING:
-    from schema.tweets import TweetConnection
+    from schema.tweets import Tweet, TweetConnection
 
 TweetConnectionRef = Annotated["TweetConnection", strawberry.lazy("schema.tweets")]
+TweetRef = Annotated["Tweet", strawberry.lazy("schema.tweets")]
 
 
 @strawberry.type(description="An account: who posts, follows and is followed.")
@@ -33,6 +35,7 @@ class User(Node):
     tweet_count: int = strawberry.field(description="Original tweets and replies, not retweets.")
     suspended: bool = strawberry.field(description="True once a moderator suspended the account.")
     raw_id: strawberry.Private[int]
+    pinned_tweet_id: strawberry.Private[int | None] = None
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> User:
@@ -47,7 +50,16 @@ class User(Node):
             tweet_count=row.tweet_count if row.suspended_at is None else 0,
             suspended=row.suspended_at is not None,
             raw_id=row.id,
+            pinned_tweet_id=row.pinned_tweet_id,
         )
+
+    @strawberry.field(
+        description="The tweet the user pinned to the top of the profile; null when none."
+    )
+    async def pinned_tweet(self, info: Info) -> TweetRef | None:
+        from schema.tweets import optional
+
+        return optional(await tweet_views.tweet(info.context.loaders, self.pinned_tweet_id))
 
     @strawberry.field(description="False when nobody is signed in.")
     async def viewer_is_following(self, info: Info) -> bool:

@@ -61,9 +61,10 @@ return filled
 
 Load = Callable[[list[Any]], Awaitable[list[Any]]]
 
-# kinds: rows by id, and flags of one viewer by tweet or user id ("u2": the rows gained a column)
-TWEET, USER = "t", "u2"
-LIKED, RETWEETED, FOLLOWING, FOLLOWED_BY = "l", "r", "f", "b"
+# kinds: rows by id, and flags of one viewer by tweet or user id (a digit: the rows gained
+# columns, and rows cached by an older release are not read as the new ones)
+TWEET, USER = "t2", "u3"
+LIKED, RETWEETED, FOLLOWING, FOLLOWED_BY, BOOKMARKED = "l", "r", "f", "b", "k"
 FOLLOWED_MERGED = "m"  # by viewer, scoped by the size of the hybrid set (services/home.py)
 TOKEN_GENERATION = "g"  # by user (services/tokens.py)
 SAFETY = "s"  # by viewer: blocks either way, mutes, muted words (views/safety.py)
@@ -75,6 +76,7 @@ _NAMES = {
     RETWEETED: "retweeted",
     FOLLOWING: "following",
     FOLLOWED_BY: "followed_by",
+    BOOKMARKED: "bookmarked",
     FOLLOWED_MERGED: "followed_merged",
     TOKEN_GENERATION: "token_generation",
     SAFETY: "safety",

@@ -20,6 +20,7 @@ from core.metrics import EFFECT_FAILURES
 from services import cache, feed, home, live
 from services.events import (
     BlockChanged,
+    BookmarkChanged,
     Event,
     FollowChanged,
     MediaChanged,
@@ -29,6 +30,7 @@ from services.events import (
     PasswordChanged,
     TweetEdited,
     TweetLiked,
+    TweetPinned,
     TweetPosted,
     TweetRemoved,
     TweetUnliked,
@@ -74,15 +76,18 @@ def stale_keys(event: Event) -> Iterable[str]:
             yield cache.key(cache.USER, user)
         case PasswordChanged(user_id=user):
             yield cache.key(cache.TOKEN_GENERATION, user)
-        case TweetPosted(author_id=author, reply_to_id=reply_to, retweet_of_id=original):
+        case TweetPosted(
+            author_id=author, reply_to_id=reply_to, retweet_of_id=original, quote_of_id=quoted
+        ):
             if original is not None:
                 yield cache.key(cache.TWEET, original)
                 yield cache.key(cache.scoped(cache.RETWEETED, author), original)
             elif author is not None:
                 yield cache.key(cache.USER, author)
                 yield cache.key(cache.TWEET_MEDIA, event.tweet_id)  # none read before: cheap
-            if reply_to is not None:
-                yield cache.key(cache.TWEET, reply_to)
+            for counted in (reply_to, quoted):
+                if counted is not None:
+                    yield cache.key(cache.TWEET, counted)
         case TweetEdited(tweet_id=tweet):
             yield cache.key(cache.TWEET, tweet)
         case TweetRemoved(tweets=tweets, counted=counted):
@@ -99,6 +104,10 @@ def stale_keys(event: Event) -> Iterable[str]:
         ):
             yield cache.key(cache.TWEET, tweet)
             yield cache.key(cache.scoped(cache.LIKED, actor), tweet)
+        case BookmarkChanged(tweet_id=tweet, user_id=user):
+            yield cache.key(cache.scoped(cache.BOOKMARKED, user), tweet)
+        case TweetPinned(user_id=user):
+            yield cache.key(cache.USER, user)
         case FollowChanged(follower_id=follower, followee_id=followee):
             yield cache.key(cache.USER, follower)
             yield cache.key(cache.USER, followee)
@@ -126,11 +135,15 @@ def live_events(event: Event) -> Iterable[live.Event]:
     """What subscribers hear of the event: new tweets, changed ones, new notifications."""
     match event:
         case TweetPosted(
-            tweet_id=tweet, author_id=author, reply_to_id=reply_to, retweet_of_id=original
+            tweet_id=tweet,
+            author_id=author,
+            reply_to_id=reply_to,
+            retweet_of_id=original,
+            quote_of_id=quoted,
         ):
             if author is not None:
                 yield {"topic": live.TWEET, "tweet": tweet, "author": author}
-            for changed in (reply_to, original):
+            for changed in (reply_to, original, quoted):
                 if changed is not None:
                     yield {"topic": live.TWEET_UPDATED, "tweet": changed}
         case (

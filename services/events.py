@@ -40,6 +40,7 @@ class TweetPosted:
     author_id: int | None = None
     reply_to_id: int | None = None
     retweet_of_id: int | None = None
+    quote_of_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,25 @@ class TweetUnliked:
     topic: ClassVar[str] = "tweet.unliked"
     tweet_id: int
     actor_id: int
+
+
+@dataclass(frozen=True)
+class BookmarkChanged:
+    """The user bookmarked the tweet, or took the bookmark away (the state says which)."""
+
+    topic: ClassVar[str] = "bookmark.changed"
+    tweet_id: int
+    user_id: int
+    bookmarked: bool | None = None
+
+
+@dataclass(frozen=True)
+class TweetPinned:
+    """The user pinned a tweet (or none: unpinned), replacing any earlier pin."""
+
+    topic: ClassVar[str] = "tweet.pinned"
+    user_id: int
+    tweet_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -154,6 +174,8 @@ Event = (
     | TweetRemoved
     | TweetLiked
     | TweetUnliked
+    | BookmarkChanged
+    | TweetPinned
     | FollowChanged
     | NotificationsCreated
     | MediaChanged
@@ -173,6 +195,8 @@ _KINDS: dict[str, type[Event]] = {
         TweetRemoved,
         TweetLiked,
         TweetUnliked,
+        BookmarkChanged,
+        TweetPinned,
         FollowChanged,
         NotificationsCreated,
         MediaChanged,

@@ -277,18 +277,19 @@ def _authors_of(viewer_id: int) -> CompoundSelect[tuple[int]]:
 
 async def entries_by(connection: AsyncConnection, *, author_id: int, limit: int) -> list[int]:
     """The newest entries a home timeline may hold because of the author: its tweets and
-    retweets, and retweets of its tweets by others."""
+    retweets, and retweets and quotes of its tweets by others."""
     own = (
         select(Tweet.id).where(Tweet.author_id == author_id).order_by(Tweet.id.desc()).limit(limit)
     )
     originals = own.subquery()
-    retweets = (
+    retweets, quotes = (
         select(Tweet.id)
-        .where(Tweet.retweet_of_id.in_(select(originals.c.id)))
+        .where(column.in_(select(originals.c.id)))
         .order_by(Tweet.id.desc())
         .limit(limit)
+        for column in (Tweet.retweet_of_id, Tweet.quote_of_id)
     )
-    found = union_all(own, retweets).subquery()
+    found = union_all(own, retweets, quotes).subquery()
     query = select(found.c.id).order_by(found.c.id.desc()).limit(limit)
     return list((await connection.execute(query)).scalars())
 

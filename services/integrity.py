@@ -30,7 +30,11 @@ def _gone_actor() -> ApiError:
 _MEANINGS: dict[str, Callable[[], ApiError]] = {
     "fk_tweets_reply_to_id_tweets": _gone_tweet,
     "fk_tweets_retweet_of_id_tweets": _gone_tweet,
+    "fk_tweets_quote_of_id_tweets": _gone_tweet,
     "fk_likes_tweet_id_tweets": _gone_tweet,
+    "fk_bookmarks_tweet_id_tweets": _gone_tweet,
+    "fk_bookmarks_user_id_users": _gone_actor,
+    "fk_users_pinned_tweet_id_tweets": _gone_tweet,
     "fk_notifications_tweet_id_tweets": _gone_tweet,
     "fk_follows_followee_id_users": _gone_user,
     "fk_notifications_recipient_id_users": _gone_user,

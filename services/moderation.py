@@ -120,22 +120,28 @@ async def resolve(work: Work, *, moderator_id: int, report_id: int, action: str)
 
 
 _UNCOUNT = text("""
-WITH counted AS (
-  SELECT coalesce(reply_to_id, retweet_of_id) AS id,
-         count(reply_to_id) AS replies, count(retweet_of_id) AS retweets
-  FROM tweets WHERE author_id = :user AND (reply_to_id IS NOT NULL OR retweet_of_id IS NOT NULL)
-  GROUP BY 1
+WITH targets AS (
+  SELECT reply_to_id AS id, 1 AS replies, 0 AS retweets, 0 AS quotes
+  FROM tweets WHERE author_id = :user AND reply_to_id IS NOT NULL
+  UNION ALL
+  SELECT retweet_of_id, 0, 1, 0 FROM tweets WHERE author_id = :user AND retweet_of_id IS NOT NULL
+  UNION ALL
+  SELECT quote_of_id, 0, 0, 1 FROM tweets WHERE author_id = :user AND quote_of_id IS NOT NULL
+), counted AS (
+  SELECT id, sum(replies) AS replies, sum(retweets) AS retweets, sum(quotes) AS quotes
+  FROM targets GROUP BY id
 )
 UPDATE tweets SET reply_count = reply_count - counted.replies,
-                  retweet_count = retweet_count - counted.retweets
+                  retweet_count = retweet_count - counted.retweets,
+                  quote_count = quote_count - counted.quotes
 FROM counted WHERE tweets.id = counted.id AND tweets.author_id <> :user
 RETURNING tweets.id
 """)
 
 
 async def suspend(work: Work, *, user_id: int) -> None:
-    """Suspends the account: its tokens stop working, its tweets and retweets leave every read
-    and every count of others' tweets, as if deleted, but stay stored. Idempotent."""
+    """Suspends the account: its tokens stop working, its tweets, retweets and quotes leave
+    every read and every count of others' tweets, as if deleted, but stay stored. Idempotent."""
     session = work.session
     suspended = await session.scalar(
         update(User)

@@ -20,20 +20,19 @@ from services.work import Work
 
 NOTIFICATIONS = "notification"  # the cursor scope
 MENTION, REPLY, LIKE, RETWEET, FOLLOW = "MENTION", "REPLY", "LIKE", "RETWEET", "FOLLOW"
-KINDS = (MENTION, REPLY, LIKE, RETWEET, FOLLOW)
+QUOTE = "QUOTE"
+KINDS = (MENTION, REPLY, LIKE, RETWEET, FOLLOW, QUOTE)
 _ONCE = ["recipient_id", "kind", "actor_id", "tweet_id"]  # the columns of uq_notifications_once
 
 
 async def for_tweet(work: Work, *, tweet_id: int) -> None:
-    """MENTION for each existing @handle, REPLY to the author replied to, RETWEET to the
-    author of the retweeted tweet."""
+    """MENTION for each existing @handle, REPLY to the author replied to, QUOTE to the author
+    quoted, RETWEET to the author of the retweeted tweet: one notice a recipient, the first
+    of REPLY, QUOTE, MENTION that applies."""
     session = work.session
+    columns = (Tweet.author_id, Tweet.mentions, Tweet.reply_to_id, Tweet.retweet_of_id)
     tweet = (
-        await session.execute(
-            select(Tweet.author_id, Tweet.mentions, Tweet.reply_to_id, Tweet.retweet_of_id).where(
-                Tweet.id == tweet_id
-            )
-        )
+        await session.execute(select(*columns, Tweet.quote_of_id).where(Tweet.id == tweet_id))
     ).first()
     if tweet is None:
         return
@@ -48,11 +47,15 @@ async def for_tweet(work: Work, *, tweet_id: int) -> None:
         parent = await _author_of(session, tweet.reply_to_id)
         if parent is not None:
             wanted.append((parent, REPLY, tweet_id))
+    if tweet.quote_of_id is not None:
+        quoted = await _author_of(session, tweet.quote_of_id)
+        if quoted is not None and quoted not in {recipient for recipient, _, _ in wanted}:
+            wanted.append((quoted, QUOTE, tweet_id))
     if tweet.mentions:
         mentioned = await session.scalars(
             select(User.id).where(func.lower(User.handle).in_(tweet.mentions))
         )
-        replied = {recipient for recipient, _, _ in wanted}  # one notice for the same reply
+        replied = {recipient for recipient, _, _ in wanted}  # one notice for the same tweet
         wanted += [(user, MENTION, tweet_id) for user in mentioned if user not in replied]
     await _insert(work, tweet.author_id, wanted)
 

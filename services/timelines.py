@@ -31,6 +31,15 @@ async def replies(
     )
 
 
+async def quotes(
+    connection: AsyncConnection, *, tweet_id: int, first: int | None, after: str | None
+) -> Page:
+    query = select(Tweet.id, Tweet.id).where(Tweet.quote_of_id == tweet_id)
+    return await keyset_page(
+        connection, query, key=Tweet.id, scope=TWEETS, first=first, after=after
+    )
+
+
 async def user_likes(
     connection: AsyncConnection, *, user_id: int, first: int | None, after: str | None
 ) -> Page:

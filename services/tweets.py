@@ -47,11 +47,13 @@ async def post_tweet(
     author_id: int,
     text: str,
     reply_to_id: int | None = None,
+    quote_of_id: int | None = None,
     limiter: Limiter | None,
     idempotency_key: str | None = None,
     media_ids: Sequence[int] = (),
 ) -> Posted:
-    """Posts a tweet or a reply. With a limiter (None: imports and tests of other rules), each
+    """Posts a tweet or a reply, quoting `quote_of_id` (its original, when a retweet) if
+    given. With a limiter (None: imports and tests of other rules), each
     post counts against the author's createTweet limit, once the input is known to be good.
     With an idempotency key, a request the author made before with it (services/idempotency.py)
     is answered with its tweet: nothing posted, nothing counted, even if its reply's parent has
@@ -66,7 +68,7 @@ async def post_tweet(
             work,
             user_id=author_id,
             key=idempotency.check_key(idempotency_key),
-            request=idempotency.request_hash(text, reply_to_id, *media_ids),
+            request=idempotency.request_hash(text, reply_to_id, *_extras(quote_of_id, media_ids)),
             tweet_id=tweet_id,
         )
         if first != tweet_id:
@@ -74,23 +76,39 @@ async def post_tweet(
     if reply_to_id is not None:
         reply_to_id, parent_author = await original(session, reply_to_id)
         await reach.ensure_can_reach(session, author_id, parent_author)
+    if quote_of_id is not None:
+        quote_of_id, quoted_author = await original(session, quote_of_id)
+        await reach.ensure_can_reach(session, author_id, quoted_author)
     if limiter is not None:
         await limiter.enforce(TWEETS, str(author_id), rate=limiter.tweets)
     if reply_to_id is not None:
         await adjust_counts(session, reply_to_id, reply_count=+1)
+    if quote_of_id is not None:
+        await adjust_counts(session, quote_of_id, quote_count=+1)
     values = {
         "id": tweet_id,
         "author_id": author_id,
         "text": text,
         "created_at": ids.snowflake_time(tweet_id),
         "reply_to_id": reply_to_id,
+        "quote_of_id": quote_of_id,
         "hashtags": hashtags(text),
         "mentions": mentions(text),
     }
-    event = TweetPosted(tweet_id, author_id=author_id, reply_to_id=reply_to_id)
+    event = TweetPosted(
+        tweet_id, author_id=author_id, reply_to_id=reply_to_id, quote_of_id=quote_of_id
+    )
     row, author = await _inserted(session, values, work.store_with(event))
     images = await media.attach(work, owner_id=author_id, tweet_id=tweet_id, media_ids=media_ids)
     return Posted(tweet_id, row, author, images)
+
+
+def _extras(quote_of_id: int | None, media_ids: Sequence[int]) -> tuple[int | None, ...]:
+    """What a quote or images add to the idempotency hash (the quoted id first, None when
+    none); nothing for other tweets, whose hashes stay as earlier releases stored them."""
+    if quote_of_id is None and not media_ids:
+        return ()
+    return (quote_of_id, *media_ids)
 
 
 async def _inserted(
@@ -150,11 +168,19 @@ async def edit_tweet(
 
 
 async def delete_tweet(work: Work, *, actor_id: int, tweet_id: int) -> int:
-    """Deletes the tweet and its retweets; replies stay, no longer replying to anything."""
+    """Deletes the tweet and its retweets; replies and quotes stay, no longer replying to or
+    quoting anything; a user who pinned it has no pin."""
     session = work.session
+    quoted = await session.scalar(select(Tweet.quote_of_id).where(Tweet.id == tweet_id))
+    if quoted is not None:
+        # the quoted tweet's row is locked before the quote's, as deleting the quoted tweet
+        # locks them (its quotes lose their quote_of_id): the two deletes cannot deadlock
+        await session.execute(select(Tweet.id).where(Tweet.id == quoted).with_for_update())
     tweet = await _locked(session, tweet_id)
     if tweet.author_id != actor_id:
         raise Forbidden("Only the author can delete a tweet.")
+    if tweet.quote_of_id is not None:
+        await adjust_counts(session, tweet.quote_of_id, quote_count=-1)
     if tweet.retweet_of_id is not None:
         await adjust_counts(session, tweet.retweet_of_id, retweet_count=-1)
     else:
@@ -170,7 +196,8 @@ async def delete_tweet(work: Work, *, actor_id: int, tweet_id: int) -> int:
     ]
     files = await media.keys_of_tweet(session, tweet.id)
     await session.execute(delete(Tweet).where(Tweet.id == tweet.id))
-    counted = tuple(t for t in (tweet.retweet_of_id, tweet.reply_to_id) if t is not None)
+    targets = (tweet.retweet_of_id, tweet.reply_to_id, tweet.quote_of_id)
+    counted = tuple(dict.fromkeys(t for t in targets if t is not None))
     work.record(TweetRemoved(tuple(removed), counted=counted))
     if files:
         work.record(MediaRemoved(files))

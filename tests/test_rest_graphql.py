@@ -19,10 +19,11 @@ USER = (
 TWEET = (
     f"id text author {{ {USER} }} createdAt editedAt editHistory {{ text createdAt }} "
     f"replyTo {{ id }} hashtags mentions {{ {USER} }} likeCount retweetCount replyCount "
-    "viewerHasLiked viewerHasRetweeted media { id url previewUrl width height contentType alt "
-    "blurhash }"
+    "quoteCount viewerHasLiked viewerHasRetweeted viewerHasBookmarked media { id url previewUrl "
+    "width height contentType alt blurhash }"
 )
-FULL_TWEET = f"{TWEET} retweetOf {{ {TWEET} retweetOf {{ id }} }}"
+QUOTED = f"quoteOf {{ {TWEET} quoteOf {{ id }} }}"
+FULL_TWEET = f"{TWEET} {QUOTED} retweetOf {{ {TWEET} {QUOTED} retweetOf {{ id }} }}"
 PAGE = "pageInfo { hasNextPage hasPreviousPage startCursor endCursor }"
 
 

@@ -431,6 +431,10 @@ def test_every_event_decodes_from_what_it_encodes() -> None:
         events.UserSuspended(25, counted=(26, 27)),
         events.MediaChanged(28, tweet_id=29),
         events.MediaRemoved(("a" * 64 + ".png", "b" * 64 + ".jpg")),
+        TweetPosted(28, author_id=29, quote_of_id=30),
+        events.BookmarkChanged(31, 32, bookmarked=True),
+        events.TweetPinned(33, 34),
+        events.TweetPinned(35),
     ]
     import json
 

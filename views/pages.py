@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.pagination import PAGE_MAX, Page, check_first
-from services import home, notifications, timelines
+from services import bookmarks, home, notifications, timelines
 from views.notifications import NotificationView
 from views.notifications import notifications as notification_views
 from views.safety import NOBODY, Safety, hidden
@@ -164,6 +164,20 @@ async def replies(
     context: Context, *, tweet_id: int, first: int | None, after: str | None
 ) -> Listed[TweetView]:
     read = _reader(context, timelines.replies, tweet_id=tweet_id)
+    return await _tweets(context, read, first=first, after=after)
+
+
+async def quotes(
+    context: Context, *, tweet_id: int, first: int | None, after: str | None
+) -> Listed[TweetView]:
+    read = _reader(context, timelines.quotes, tweet_id=tweet_id)
+    return await _tweets(context, read, first=first, after=after)
+
+
+async def bookmarked(
+    context: Context, *, first: int | None, after: str | None
+) -> Listed[TweetView]:
+    read = _reader(context, bookmarks.page, viewer_id=context.viewer())
     return await _tweets(context, read, first=first, after=after)
 
 

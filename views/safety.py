@@ -8,7 +8,8 @@ the entries and compared with the clock at each use: a mute lapses by itself, no
 - Everywhere (search, replies, quotes, a user's tweets, home, live, notifications): nothing by an
   account blocked either way, nor a retweet or quote of it.
 - Home timeline (Redis, merged, database, live) and notifications also: nothing by a muted
-  account or retweeting it, nothing whose text has a muted word (whole, any case) or hashtag.
+  account or retweeting or quoting it, nothing whose text (or the quoted text) has a muted
+  word (whole, any case) or hashtag.
 - The viewer's own tweets are never hidden by mutes or words. Suspended accounts are gone for
   everyone, as if deleted (views/tweets.py).
 """
@@ -153,12 +154,12 @@ NOBODY = Safety()
 
 def hidden(view: Any, safety: Safety, *, viewer_id: int | None, home: bool) -> bool:
     """Whether a tweet view (views/tweets.py TweetView) must not be shown to this viewer: on
-    any list (`home`: the home timeline, live or not, and notifications)."""
-    authors = [view.author.id]
-    texts = [view.row.text]
-    if view.original is not None:
-        authors.append(view.original.author.id)
-        texts.append(view.original.row.text)
+    any list (`home`: the home timeline, live or not, and notifications). What it retweets,
+    and what it or its original quotes, count as the tweet itself."""
+    shown = [view, view.original]
+    shown += [item.quoted for item in shown if item is not None]
+    authors = [item.author.id for item in shown if item is not None]
+    texts = [item.row.text for item in shown if item is not None]
     if any(author in safety.blocked for author in authors):
         return True
     if not home or view.author.id == viewer_id:

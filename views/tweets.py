@@ -1,4 +1,5 @@
-"""Tweets as a viewer sees them: the row, its author, the viewer's flags, what it retweets."""
+"""Tweets as a viewer sees them: the row, its author, the viewer's flags, what it retweets
+and what it quotes."""
 
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ class TweetView:
     retweeted: bool  # by the viewer
     original: TweetView | None  # what a retweet retweets; None when not a retweet, or gone
     media: tuple[Any, ...] = ()  # its images in order (MediaRows), the same for every viewer
+    # what it quotes, when read with it (one level: a quote of a quote reads the next when
+    # asked); None when it quotes nothing, or that tweet is gone, or was not read
+    quoted: TweetView | None = None
 
     @property
     def shown_media(self) -> tuple[Any, ...]:
@@ -28,12 +32,15 @@ class TweetView:
 
 
 async def tweets(loaders: Loaders, tweet_ids: list[int]) -> list[TweetView | None]:
-    """The tweets with their authors, originals and viewer flags, each kind in one batch
-    (None for a missing one), so that no field of a page awaits per tweet."""
-    rows = await loaders.tweets.load_many(tweet_ids)
-    original_ids = [row.retweet_of_id for row in rows if row is not None and row.retweet_of_id]
-    originals = {row.id: row for row in await loaders.tweets.load_many(original_ids) if row}
-    every = {row.id: row for row in rows if row is not None} | originals
+    """The tweets with their authors, originals, quoted tweets and viewer flags, each kind in
+    one batch (None for a missing one), so that no field of a page awaits per tweet."""
+    rows = [row for row in await loaders.tweets.load_many(tweet_ids) if row is not None]
+    every = {row.id: row for row in rows}
+    # what they retweet or quote (a retweet quotes nothing itself), then what those quote
+    referred = [row.retweet_of_id or row.quote_of_id for row in rows]
+    every |= await _rows(loaders, referred, every)
+    originals = [every.get(row.retweet_of_id) for row in rows if row.retweet_of_id]
+    every |= await _rows(loaders, [row.quote_of_id for row in originals if row], every)
     keys = list(every)
     authors, liked, retweeted, media = await asyncio.gather(
         loaders.users.load_many([row.author_id for row in every.values()]),
@@ -48,6 +55,14 @@ async def tweets(loaders: Loaders, tweet_ids: list[int]) -> list[TweetView | Non
     return assemble(
         tweet_ids, every, users, likes.__contains__, retweets.__contains__, media=images
     )
+
+
+async def _rows(
+    loaders: Loaders, tweet_ids: list[int | None], known: dict[int, Any]
+) -> dict[int, Any]:
+    """The rows of those tweets not known yet (none read when all are)."""
+    wanted = [tweet_id for tweet_id in tweet_ids if tweet_id and tweet_id not in known]
+    return {row.id: row for row in await loaders.tweets.load_many(wanted) if row is not None}
 
 
 async def tweet(loaders: Loaders, tweet_id: int | None) -> TweetView | None:
@@ -68,9 +83,9 @@ async def existing(loaders: Loaders, tweet_id: int) -> TweetView:
 
 async def posted(loaders: Loaders, posted: Posted) -> TweetView:
     """What createTweet answers: the tweet as the post left it, read from nowhere (the rows its
-    statement returned; a new tweet: nothing liked or retweeted yet, no retweet), and those
-    rows in the loaders for the fields below it; read when an earlier request with the same
-    idempotency key posted it."""
+    statement returned; a new tweet: nothing liked, retweeted or bookmarked yet, no retweet;
+    what it quotes is read when asked), and those rows in the loaders for the fields below it;
+    read when an earlier request with the same idempotency key posted it."""
     if posted.row is None:
         return await existing(loaders, posted.id)
     loaders.tweets.prime(posted.id, posted.row, force=True)
@@ -78,6 +93,7 @@ async def posted(loaders: Loaders, posted: Posted) -> TweetView:
     loaders.viewer_likes.prime(posted.id, False, force=True)
     loaders.viewer_retweets.prime(posted.id, False, force=True)
     loaders.tweet_media.prime(posted.id, posted.media, force=True)
+    loaders.viewer_bookmarks.prime(posted.id, False, force=True)
     return TweetView(
         posted.row, posted.author, liked=False, retweeted=False, original=None, media=posted.media
     )
@@ -92,9 +108,9 @@ def assemble(
     *,
     media: Mapping[int, tuple[Any, ...]] | None = None,
 ) -> list[TweetView | None]:
-    """Views from rows already read: the tweets and what they retweet, their authors and
-    images. A suspended account's tweets are gone, as if deleted, and so are retweets of
-    them."""
+    """Views from rows already read: the tweets, what they retweet and quote, their authors
+    and images. A suspended account's tweets are gone, as if deleted, and so are retweets of
+    them; a quote of them stays, quoting nothing."""
     images = media or {}
     built: dict[int, TweetView | None] = {}
 
@@ -108,13 +124,15 @@ def assemble(
             original = view(row.retweet_of_id) if row.retweet_of_id is not None else None
             if row.retweet_of_id is not None and original is None:
                 return None  # what it retweets is gone
+            quoted = view(row.quote_of_id) if row.quote_of_id is not None else None
             built[tweet_id] = TweetView(
                 row,
                 author,
                 liked(tweet_id),
                 retweeted(tweet_id),
                 original,
-                images.get(tweet_id, ()),
+                media=images.get(tweet_id, ()),
+                quoted=quoted,
             )
         return built[tweet_id]
 

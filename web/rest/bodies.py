@@ -91,7 +91,7 @@ class Login(TypedDict):
 
 
 class NewTweet(TypedDict):
-    """A new tweet or reply (GraphQL's `CreateTweetInput`)."""
+    """A new tweet, reply or quote (GraphQL's `CreateTweetInput`)."""
 
     text: Annotated[
         str,
@@ -108,6 +108,12 @@ class NewTweet(TypedDict):
                 description=f"Images uploaded by the viewer (POST /media) and not attached "
                 f"yet, at most {PER_TWEET}, shown in this order; with them, text may be empty."
             ),
+        ]
+    ]
+    quoteOfId: NotRequired[
+        Annotated[
+            str | None,
+            Field(description="The tweet it quotes (its original, when given a retweet)."),
         ]
     ]
 

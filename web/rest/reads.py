@@ -1,4 +1,4 @@
-"""A user's tweets, tweet search and the viewer's notifications."""
+"""A user's tweets, tweet search, the viewer's notifications and bookmarks."""
 
 from __future__ import annotations
 
@@ -32,3 +32,10 @@ async def notifications_page(call: Call, *, query: PageQuery) -> shapes.Notifica
         call.context, first=query.get("limit"), after=query.get("cursor")
     )
     return await shapes.notification_list(call.context, listed)
+
+
+async def bookmarks_page(call: Call, *, query: PageQuery) -> shapes.TweetList:
+    listed = await pages.bookmarked(
+        call.context, first=query.get("limit"), after=query.get("cursor")
+    )
+    return await shapes.tweet_list(call.context, listed)

@@ -80,9 +80,7 @@ class TweetRef(TypedDict):
     id: str
 
 
-class Tweet(TypedDict):
-    """A tweet, a reply or a retweet, as GraphQL's `Tweet`."""
-
+class _TweetFields(TypedDict):
     id: Annotated[str, Field(description="The tweet's opaque global id, as in GraphQL.")]
     text: Annotated[str, Field(description="The current text. Empty for a plain retweet.")]
     author: User
@@ -93,16 +91,37 @@ class Tweet(TypedDict):
         TweetRef | None,
         Field(description="The tweet this one replies to; null when none or deleted."),
     ]
-    retweetOf: Annotated[Tweet | None, Field(description="Set on a retweet: the original tweet.")]
     hashtags: list[str]
     mentions: Annotated[list[User], Field(description="Users @mentioned who exist.")]
     likeCount: int
     retweetCount: int
     replyCount: int
+    quoteCount: Annotated[int, Field(description="How many live tweets quote this one.")]
     viewerHasLiked: bool
     viewerHasRetweeted: bool
     media: Annotated[
         list[Media], Field(description="The images in order; a plain retweet, the original's.")
+    ]
+    viewerHasBookmarked: Annotated[bool, Field(description="Private to the viewer.")]
+
+
+class QuotedTweet(_TweetFields):
+    """The tweet a tweet quotes, as GraphQL's `Tweet` (never a retweet: quoting a retweet
+    quotes its original); what it quotes in turn by id only."""
+
+    quoteOf: Annotated[
+        TweetRef | None,
+        Field(description="The tweet this one quotes; null when none or deleted."),
+    ]
+
+
+class Tweet(_TweetFields):
+    """A tweet, a reply or a retweet, as GraphQL's `Tweet`."""
+
+    retweetOf: Annotated[Tweet | None, Field(description="Set on a retweet: the original tweet.")]
+    quoteOf: Annotated[
+        QuotedTweet | None,
+        Field(description="The quoted tweet; null when none, or when it was deleted."),
     ]
 
 
@@ -175,15 +194,20 @@ async def user(context: Context, row: Any) -> User:
 
 async def tweets(context: Context, found: list[TweetView]) -> list[Tweet]:
     originals = [view.original for view in found if view.original is not None]
-    every = {view.row.id: view for view in [*found, *originals]}
+    quoted = [view.quoted for view in [*found, *originals] if view.quoted is not None]
+    every = {view.row.id: view for view in [*found, *originals, *quoted]}
     rows = [view.row for view in every.values()]
+    keys = list(every)
     loaders = context.loaders
     handles = sorted({handle for row in rows for handle in row.mentions})
     reply_ids = sorted({row.reply_to_id for row in rows if row.reply_to_id is not None})
-    histories, mentioned, replied = await asyncio.gather(
-        loaders.edit_history.load_many([row.id for row in rows]),
+    further = sorted({view.row.quote_of_id for view in quoted if view.row.quote_of_id})
+    histories, mentioned, replied, bookmarked, quoting = await asyncio.gather(
+        loaders.edit_history.load_many(keys),
         loaders.users_by_handle.load_many(handles),
         loaders.tweets.load_many(reply_ids),
+        loaders.viewer_bookmarks.load_many(keys),
+        _shown(context, further),
     )
     mentioned_rows = {
         handle: row for handle, row in zip(handles, mentioned, strict=True) if row is not None
@@ -191,10 +215,11 @@ async def tweets(context: Context, found: list[TweetView]) -> list[Tweet]:
     people = {view.author.id: view.author for view in every.values()}
     people |= {row.id: row for row in mentioned_rows.values()}
     shaped_users = dict(zip(people, await users(context, list(people.values())), strict=True))
-    history = dict(zip(every, histories, strict=True))
+    history = dict(zip(keys, histories, strict=True))
+    marks = {key for key, flag in zip(keys, bookmarked, strict=True) if flag}
     existing = {row.id for row in replied if row is not None}
 
-    def shape(view: TweetView) -> Tweet:
+    def fields(view: TweetView) -> _TweetFields:
         row = view.row
         return {
             "id": to_global_id("Tweet", row.id),
@@ -206,12 +231,7 @@ async def tweets(context: Context, found: list[TweetView]) -> list[Tweet]:
                 {"text": version.text, "createdAt": serialize_datetime(version.created_at)}
                 for version in history[row.id]
             ],
-            "replyTo": (
-                {"id": to_global_id("Tweet", row.reply_to_id)}
-                if row.reply_to_id in existing
-                else None
-            ),
-            "retweetOf": shape(view.original) if view.original is not None else None,
+            "replyTo": _ref(row.reply_to_id, existing),
             "hashtags": list(row.hashtags),
             "mentions": [
                 shaped_users[mentioned_rows[handle].id]
@@ -221,9 +241,21 @@ async def tweets(context: Context, found: list[TweetView]) -> list[Tweet]:
             "likeCount": row.like_count,
             "retweetCount": row.retweet_count,
             "replyCount": row.reply_count,
+            "quoteCount": row.quote_count,
             "viewerHasLiked": view.liked,
             "viewerHasRetweeted": view.retweeted,
             "media": [media(context.settings, image) for image in view.shown_media],
+            "viewerHasBookmarked": row.id in marks,
+        }
+
+    def shape_quoted(view: TweetView) -> QuotedTweet:
+        return {**fields(view), "quoteOf": _ref(view.row.quote_of_id, quoting)}
+
+    def shape(view: TweetView) -> Tweet:
+        return {
+            **fields(view),
+            "retweetOf": shape(view.original) if view.original is not None else None,
+            "quoteOf": shape_quoted(view.quoted) if view.quoted is not None else None,
         }
 
     return [shape(view) for view in found]
@@ -239,6 +271,21 @@ def media(settings: Settings, row: Any) -> Media:
         "contentType": row.content_type,
         "alt": row.alt,
         "blurhash": row.blurhash,
+    }
+
+
+def _ref(tweet_id: int | None, existing: set[int]) -> TweetRef | None:
+    return {"id": to_global_id("Tweet", tweet_id)} if tweet_id in existing else None
+
+
+async def _shown(context: Context, tweet_ids: list[int]) -> set[int]:
+    """Those of the tweets that readers see (not deleted, their author not suspended)."""
+    rows = [row for row in await context.loaders.tweets.load_many(tweet_ids) if row is not None]
+    authors = await context.loaders.users.load_many([row.author_id for row in rows])
+    return {
+        row.id
+        for row, author in zip(rows, authors, strict=True)
+        if author is not None and author.suspended_at is None
     }
 
 

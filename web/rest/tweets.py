@@ -1,4 +1,5 @@
-"""Tweets: post, read, edit, delete, like, retweet; services/tweets.py and engagement.py."""
+"""Tweets: post, read, edit, delete, like, retweet, bookmark; services/tweets.py,
+engagement.py and bookmarks.py."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import timedelta
 
 from core.errors import NotFound
 from core.ids import expect_global_id
-from services import engagement, tweets
+from services import bookmarks, engagement, tweets
 from views import tweets as views
 from web.rest import shapes
 from web.rest.bodies import NewTweet, NewTweetHeaders, TweetEdit, TweetId
@@ -20,12 +21,15 @@ async def create_tweet(call: Call, *, body: NewTweet, headers: NewTweetHeaders) 
     reply_to_id = body.get("replyToId")
     reply_to = expect_global_id(reply_to_id, "Tweet") if reply_to_id else None
     media_ids = [expect_global_id(media_id, "Media") for media_id in body.get("mediaIds") or ()]
+    quote_of_id = body.get("quoteOfId")
+    quote_of = expect_global_id(quote_of_id, "Tweet") if quote_of_id else None
     async with call.context.work() as work:
         posted = await tweets.post_tweet(
             work,
             author_id=call.viewer(),
             text=body["text"],
             reply_to_id=reply_to,
+            quote_of_id=quote_of,
             limiter=call.context.limiter,
             idempotency_key=headers.get("idempotency-key"),
             media_ids=media_ids,
@@ -75,6 +79,14 @@ async def retweet(call: Call, *, tweet_id: TweetId) -> shapes.Tweet:
 
 async def undo_retweet(call: Call, *, tweet_id: TweetId) -> shapes.Tweet:
     return await _engage(call, tweet_id, engagement.undo_retweet)
+
+
+async def bookmark(call: Call, *, tweet_id: TweetId) -> shapes.Tweet:
+    return await _engage(call, tweet_id, bookmarks.bookmark_tweet)
+
+
+async def unbookmark(call: Call, *, tweet_id: TweetId) -> shapes.Tweet:
+    return await _engage(call, tweet_id, bookmarks.unbookmark_tweet)
 
 
 async def _engage(call: Call, tweet_id: TweetId, action: _TweetAction) -> shapes.Tweet:
