@@ -40,7 +40,7 @@ typecheck: $(STAMP)
 contract: $(STAMP)
 	@mkdir -p var
 	@$(BIN)/python -c "from schema.build import schema; print(schema.as_str())" > var/schema.graphql
-	@$(BIN)/python ../shared/tools/check_contract.py var/schema.graphql contract-writes.graphql contract-safety.graphql $(if $(filter 1,$(CONTRACT_STRICT)),,|| true)
+	@$(BIN)/python ../shared/tools/check_contract.py var/schema.graphql contract-writes.graphql contract-safety.graphql contract-posts.graphql $(if $(filter 1,$(CONTRACT_STRICT)),,|| true)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
