@@ -32,7 +32,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from bench.fanout import _database
-from bench.harness import flush_redis, server
+from bench.harness import flush_redis, metric, server
 from bench.wsclient import Connection
 from core import runtime
 from core.security import TokenCodec
@@ -112,6 +112,17 @@ async def _measure(
     return latencies, len(clients.arrivals) * BURST / (last - started)
 
 
+async def _subscribed(url: str, count: int, seconds: float = 300) -> None:
+    """Until the server runs `count` subscriptions: a subscribe has no acknowledgement, and on
+    a busy machine thousands take longer than any fixed pause (a tweet posted before one
+    registered never reaches it)."""
+    deadline = time.monotonic() + seconds
+    while (running := await asyncio.to_thread(metric, url, "subscriptions_active")) < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{running:,.0f} of {count:,} subscriptions started")
+        await asyncio.sleep(0.2)
+
+
 def _percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[int(q) - 1]
 
@@ -134,7 +145,8 @@ async def _ours(
         connection.send_text(
             json.dumps({"id": "1", "type": "subscribe", "payload": {"query": _SUBSCRIBE}})
         )
-    await asyncio.sleep(3)  # subscribed and idle
+    await _subscribed(url, len(users))
+    await asyncio.sleep(1)  # and idle
     per_connection = (process.memory_info().rss - before) / len(users) / 1024
     headers = {"Authorization": f"Bearer {tokens.issue(author)}"}
     async with httpx.AsyncClient(base_url=url, timeout=30, headers=headers) as http:
