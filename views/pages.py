@@ -116,7 +116,8 @@ async def home_timeline(
     viewer_id = context.viewer()
 
     async def read(cursor: str | None, count: int) -> Page:
-        async with context.reads.connection() as connection:
+        # on the primary: a timeline rebuilt from these reads is kept in Redis (services/home.py)
+        async with context.reads.connection(primary=True) as connection:
             return await home.home_timeline(
                 connection,
                 context.redis,
