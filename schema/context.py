@@ -6,7 +6,6 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any, Protocol, TypeAlias
 
 import redis.asyncio as aioredis
@@ -45,9 +44,13 @@ class Context:
     wal_position: int | None = field(default=None, init=False)  # of its last write (replicas)
 
     def __post_init__(self) -> None:
-        recall = partial(read_your_writes.recall, self.redis, self.viewer_id)
-        self.reads = RequestReads(self.db, recall=recall)
+        # a WebSocket's reads stay on the primary: its subscriptions act on events of commits
+        # just made, which a replica may not have replayed yet
+        self.reads = RequestReads(self.db, recall=self._recall if self.hub is None else None)
         self.loaders = self._new_loaders()
+
+    async def _recall(self) -> int | None:
+        return await read_your_writes.recall(self.redis, self.viewer_id)
 
     @property
     def db(self) -> Database:

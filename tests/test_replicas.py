@@ -23,6 +23,7 @@ from app import create_app
 from core.config import Settings
 from core.db import Database
 from core.replicas import Replica
+from schema.context import Context
 from services.stores import Stores
 from tests.conftest import migrated_database, run_pending_jobs
 from tests.graphql import Account, gql, ok, post, register
@@ -329,3 +330,21 @@ async def test_workers_read_the_primary(
             assert await home(rclient, reader) == [tweet]
     finally:
         await stores.close()
+
+
+def test_a_websockets_reads_stay_on_the_primary(replica_app: Starlette) -> None:
+    state = replica_app.state
+
+    def context(hub: object) -> Context:
+        return Context(
+            stores=state.stores,
+            tokens=state.tokens,
+            viewer_id=None,
+            request_id="replicas",
+            search=state.search,
+            limiter=state.limiter,
+            hub=hub,  # type: ignore[arg-type]
+        )
+
+    assert context(None).reads.replicated  # an HTTP request's
+    assert not context(state.hub).reads.replicated  # a WebSocket's subscriptions' too
