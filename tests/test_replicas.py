@@ -287,6 +287,9 @@ async def test_a_stopped_replica_leaves_reads_on_the_primary_until_it_is_back(
             return not replica.usable
 
         assert await until(left_out, seconds=3) < 3
+        check = await rclient.get("/livez")
+        assert check.status_code == 200  # the balancer keeps the process
+        assert check.json()["degraded"] == {"replicas": "LeftOut"}
         before = reads("primary")
         await asyncio.sleep(1)
         assert reads("primary") > before  # the reads go on, on the primary
