@@ -43,6 +43,12 @@ def connection_lost(error: BaseException) -> bool:
     return isinstance(error, OSError)  # refused, reset, timed out: before any DBAPI error
 
 
+def recovery_conflict(error: BaseException) -> bool:
+    """Whether a replica cancelled the statement, its replay needing what the statement read
+    (SQLSTATE 40001 there: "canceling statement due to conflict with recovery")."""
+    return isinstance(error, DBAPIError) and getattr(error.orig, "sqlstate", None) == "40001"
+
+
 @dataclass
 class Database:
     engine: AsyncEngine
@@ -144,11 +150,13 @@ class RequestReads:
             try:
                 yield self._connection
             except Exception as error:
-                if connection_lost(error):  # the next read takes a fresh one
-                    dead, replica = self._connection, self._replica
-                    self._connection = self._replica = None
-                    if replica is not None:
+                replica = self._replica
+                if connection_lost(error) or (replica is not None and recovery_conflict(error)):
+                    dead, self._connection, self._replica = self._connection, None, None
+                    if replica is not None and connection_lost(error):
                         replica.fail()
+                    elif replica is not None:  # the replay cancelled the read: the primary's
+                        self._recall = None
                     await dead.close()
                 raise
 
@@ -198,12 +206,13 @@ class RequestReads:
         turns out dead: a read changes nothing, so running it twice is safe, and what a
         mutation answers after its commit does not fail for a connection that died in the pool
         (SQLAlchemy then also retires the pool's other connections older than the failure).
-        A replica that failed the read is left out, and the second try goes elsewhere."""
+        A replica that failed the read is left out, and the second try goes elsewhere; a read a
+        replica cancelled for a conflict with its replay is tried again on the primary."""
         try:
             async with self.connection(primary=primary) as connection:
                 return await read(connection)
         except Exception as error:  # noqa: BLE001 - only a lost connection is tried again
-            if not connection_lost(error):
+            if not connection_lost(error) and not recovery_conflict(error):
                 raise
         async with self.connection(primary=primary) as connection:
             return await read(connection)
