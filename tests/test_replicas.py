@@ -22,7 +22,7 @@ from starlette.applications import Starlette
 from app import create_app
 from core.config import Settings
 from core.db import Database
-from core.replicas import Replica
+from core.replicas import Replica, Replicas
 from schema.context import Context
 from services.stores import Stores
 from tests.conftest import migrated_database, run_pending_jobs
@@ -351,3 +351,33 @@ def test_a_websockets_reads_stay_on_the_primary(replica_app: Starlette) -> None:
 
     assert context(None).reads.replicated  # an HTTP request's
     assert not context(state.hub).reads.replicated  # a WebSocket's subscriptions' too
+
+
+def _replicas(*replayed: int) -> Replicas:
+    primary = create_async_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none")
+    urls = [f"postgresql+asyncpg://nobody@127.0.0.1:{2 + i}/none" for i in range(len(replayed))]
+    replicas = Replicas.connect(primary, urls, pool_size=1, max_lag=MAX_LAG)
+    for each, position in zip(replicas.members, replayed, strict=True):
+        each.replayed, each.usable = position, True
+    return replicas
+
+
+def test_reads_are_spread_over_the_replicas_that_have_replayed_enough() -> None:
+    replicas = _replicas(100, 200, 300)
+    first, second, third = replicas.members
+    assert {replicas.choose(None).name for _ in range(6)} == {m.name for m in replicas.members}  # type: ignore[union-attr]
+    chosen = [replicas.choose(200) for _ in range(4)]
+    assert first not in chosen and second in chosen and third in chosen
+    assert replicas.choose(301) is None  # the primary's
+    second.fail()
+    assert [replicas.choose(200) for _ in range(3)] == [third] * 3
+    third.fail()
+    assert replicas.choose(None) is first and replicas.choose(200) is None
+
+
+def test_a_replicas_lag_is_the_time_since_it_held_what_the_primary_had() -> None:
+    replicas = _replicas(0)
+    replicas._samples.extend([(10.0, 100), (11.0, 200), (12.0, 300)])
+    assert replicas._lag(300, now=12.05) == 0.0  # caught up
+    assert replicas._lag(250, now=12.05) == pytest.approx(1.05)  # held the primary's of 11.0
+    assert replicas._lag(50, now=12.05) == pytest.approx(2.05)  # behind all: at least that
