@@ -62,9 +62,10 @@ def markdown(results: dict[str, Any]) -> str:
         lines += [
             "",
             "| scenario | backend | users | ours req/s | p50 ms | p95 ms | p99 ms | ceiling req/s "
-            "| ceiling p99 ms | ratio | physical req/s | physical ratio | SQL/request | spread |",
+            "| ceiling p99 ms | ratio | physical req/s | physical ratio | SQL/request "
+            "| CPU ms/request | spread |",
             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
-            "| ---: | ---: |",
+            "| ---: | ---: | ---: |",
         ]
     for s in results["scenarios"]:
         statements = s.get("statements_per_request")
@@ -72,7 +73,8 @@ def markdown(results: dict[str, Any]) -> str:
             f"| {s['name']} | {s['backend']} | {s['users']:,} | {s['throughput']:,.0f} "
             f"| {s['p50_ms']:.1f} | {s['p95_ms']:.1f} | {s['p99_ms']:.1f} "
             f"| {s['ceiling_throughput']:,.0f} | {s['ceiling_p99_ms']:.1f} | {s['ratio']:.2f} "
-            f"| {_physical(s)} | {_per_request(statements)} | ±{s['spread'] / 2:.0%} |"
+            f"| {_physical(s)} | {_per_request(statements)} "
+            f"| {_per_request(s.get('cpu_ms_per_request'))} | ±{s['spread'] / 2:.0%} |"
         )
     if results["scaling"]:
         lines += [

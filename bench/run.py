@@ -91,6 +91,8 @@ class Outcome:
     errors: int
     users: int
     statements_per_request: float | None = None
+    # the API process's CPU time (user + system) per request: what contention hides in req/s
+    cpu_ms_per_request: float | None = None
     # beside the physical limit (the same answer from Redis alone), where there is one
     physical_throughput: float | None = None
     physical_p99_ms: float | None = None
@@ -218,10 +220,13 @@ def _scenario(
     database_url: str,
 ) -> Outcome:
     since = asyncio.run(newest_tweet(database_url))
-    statements_before = metric(ours, "db_statements_total")
     scenario.prime(ours)
-    ours_results = _measure(scenario.ours, ours, options)
+    scenario.ours(ours, options.warmup)  # what the measured runs cost starts after it
+    statements_before = metric(ours, "db_statements_total")
+    cpu_before = metric(ours, "process_cpu_seconds_total")
+    ours_results = [scenario.ours(ours, options.seconds) for _ in range(options.repeats)]
     statements = metric(ours, "db_statements_total") - statements_before
+    cpu = metric(ours, "process_cpu_seconds_total") - cpu_before
     ceiling_results = _measure(scenario.ceiling, ceiling, options)
     outcome = _outcome(scenario.name, backend, users, ours_results, ceiling_results)
     if scenario.physical is not None:
@@ -231,6 +236,7 @@ def _scenario(
         outcome.physical_ratio = outcome.throughput / outcome.physical_throughput
     requests = sum(result.requests for result in ours_results)
     outcome.statements_per_request = statements / requests if requests else None
+    outcome.cpu_ms_per_request = 1000 * cpu / requests if requests else None
     if scenario.name == "tweet_write":
         asyncio.run(forget_writes(database_url, since))
     return outcome

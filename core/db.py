@@ -223,8 +223,8 @@ class RequestReads:
             return  # none taken, none being taken
         async with self._lock:
             if self._connection is not None:
-                await self._connection.close()
-                self._connection = self._replica = None
+                connection, self._connection, self._replica = self._connection, None, None
+                await _give_back(connection)
 
     async def finish(self) -> None:
         """Gives the connection back for good: the request has been answered. Work the
@@ -233,3 +233,13 @@ class RequestReads:
         gives back at once, instead of taking one that nobody would close."""
         self._finished = True
         await self.close()
+
+
+async def _give_back(connection: AsyncConnection) -> None:
+    """To the pool; or away, when its server ended it while the request held it unused (the
+    pool would hand it to the next request, whose first read would fail)."""
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    if driver is not None and driver.is_closed():
+        await connection.invalidate()
+    await connection.close()

@@ -127,8 +127,8 @@ class RowCodec:
         return self.row(*values)
 
 
-_USER_ROWS = RowCodec("UserRow", USER_COLUMNS)
-_TWEET_ROWS = RowCodec("TweetRow", TWEET_COLUMNS)
+USER_ROWS = RowCodec("UserRow", USER_COLUMNS)
+TWEET_ROWS = RowCodec("TweetRow", TWEET_COLUMNS)
 
 
 class Loaders:
@@ -145,7 +145,7 @@ class Loaders:
     # each built on first use: a subscription event builds a fresh set and uses few
     @cached_property
     def users(self) -> DataLoader[int, Any]:
-        return Loader(self._rows_of(cache.USER, _USERS, _USER_ROWS))
+        return Loader(self._rows_of(cache.USER, _USERS, USER_ROWS))
 
     @cached_property
     def users_by_handle(self) -> DataLoader[str, Row[Any] | None]:
@@ -153,7 +153,7 @@ class Loaders:
 
     @cached_property
     def tweets(self) -> DataLoader[int, Any]:
-        return Loader(self._rows_of(cache.TWEET, _TWEETS, _TWEET_ROWS))
+        return Loader(self._rows_of(cache.TWEET, _TWEETS, TWEET_ROWS))
 
     @cached_property
     def edit_history(self) -> DataLoader[int, list[Row[Any]]]:
@@ -216,6 +216,12 @@ class Loaders:
 
         async def from_database(keys: list[int], primary: bool = False) -> list[list[Any] | None]:
             by_id = {row.id: row for row in await self._rows(query, primary=primary, keys=keys)}
+            missing = [key for key in keys if key not in by_id]
+            if missing and not primary and self._reads.replicated:
+                # perhaps too new for the replica (a tweet fanned out a moment ago): a row it
+                # lacks is asked of the primary, rather than kept in the cache as gone
+                rows = await self._rows(query, primary=True, keys=missing)
+                by_id.update((row.id, row) for row in rows)
             return [codec.encode(by_id.get(key)) for key in keys]
 
         async def load(keys: list[int]) -> list[Any]:

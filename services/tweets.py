@@ -13,10 +13,10 @@ from sqlalchemy.orm import aliased
 from core import ids
 from core.errors import Conflict, Forbidden, NotFound
 from core.text import clean_text, hashtags, mentions
-from dataloaders.loaders import TWEET_COLUMNS, USER_COLUMNS
+from dataloaders.loaders import TWEET_COLUMNS, TWEET_ROWS, USER_COLUMNS, USER_ROWS
 from models import Tweet, TweetVersion, User
-from services import idempotency, reach
-from services.events import TweetEdited, TweetPosted, TweetRemoved
+from services import idempotency, outbox, reach
+from services.events import Event, TweetEdited, TweetPosted, TweetRemoved
 from services.rate_limits import TWEETS, Limiter
 from services.work import Work
 
@@ -82,17 +82,31 @@ async def post_tweet(
         "hashtags": hashtags(text),
         "mentions": mentions(text),
     }
-    row = (await session.execute(insert(Tweet).values(values).returning(*TWEET_COLUMNS))).one()
-    author = (
-        await session.execute(
-            update(User)
-            .where(User.id == author_id)
-            .values(tweet_count=User.tweet_count + 1)
-            .returning(*USER_COLUMNS)
-        )
-    ).one()
-    work.record(TweetPosted(tweet_id, author_id=author_id, reply_to_id=reply_to_id))
+    event = TweetPosted(tweet_id, author_id=author_id, reply_to_id=reply_to_id)
+    row, author = await _inserted(session, values, work.store_with(event))
     return Posted(tweet_id, row, author)
+
+
+async def _inserted(
+    session: AsyncSession, values: dict[str, Any], pending: list[Event]
+) -> tuple[Any, Any]:
+    """Inserts the tweet, counts it in its author's row and keeps the events in the outbox, in
+    one statement; the rows of the tweet and its author as it left them."""
+    tweet = insert(Tweet).values(values).returning(*TWEET_COLUMNS).cte("tweet")
+    author = (
+        update(User)
+        .where(User.id == values["author_id"])
+        .values(tweet_count=User.tweet_count + 1)
+        .returning(*USER_COLUMNS)
+        .cte("author")
+    )
+    stored, notify = outbox.written(pending)
+    both = tweet.join(author, author.c.id == tweet.c.author_id)
+    statement = select(tweet, author, notify).select_from(both).add_cte(stored)
+    found = (await session.execute(statement)).one()
+    split = len(TWEET_COLUMNS)
+    tweet_row = TWEET_ROWS.row(*found[:split])
+    return tweet_row, USER_ROWS.row(*found[split : split + len(USER_COLUMNS)])
 
 
 async def edit_tweet(

@@ -29,15 +29,25 @@ from services.stores import Stores
 class Work:
     """What the services of one unit of work share: its session and the events they record."""
 
-    __slots__ = ("session", "events", "wal_position")
+    __slots__ = ("session", "events", "unstored", "wal_position")
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
         self.events: list[Event] = []
+        self.unstored: list[Event] = []  # what the outbox does not hold yet
         self.wal_position: int | None = None  # after the commit, with read replicas
 
     def record(self, event: Event) -> None:
         self.events.append(event)
+        self.unstored.append(event)
+
+    def store_with(self, event: Event) -> list[Event]:
+        """Records the event, and hands it and every event the outbox does not hold yet to the
+        service, which writes them in the statement of its change (services/outbox.py
+        `written`): one round trip fewer, and the outbox keeps the order they happened in."""
+        self.events.append(event)
+        pending, self.unstored = [*self.unstored, event], []
+        return pending
 
 
 @asynccontextmanager
@@ -46,7 +56,7 @@ async def unit_of_work(stores: Stores) -> AsyncIterator[Work]:
         async with stores.db.transaction() as session:
             work = Work(session)
             yield work
-            await outbox.record(session, work.events)
+            await outbox.record(session, work.unstored)
     except IntegrityError as error:
         meant = integrity.meaning(error)
         if meant is None:

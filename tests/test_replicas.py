@@ -223,6 +223,20 @@ async def test_a_cache_fill_after_a_write_does_not_keep_the_replicas_old_row(
     assert seen["tweet"]["likeCount"] == 1
 
 
+async def test_a_row_too_new_for_the_replica_is_read_from_the_primary(
+    rclient: httpx.AsyncClient,
+    replica_app: Starlette,
+    primary_sql: AsyncEngine,
+    replica_sql: AsyncEngine,
+) -> None:
+    author, reader = await register(rclient), await register(rclient)
+    await caught_up(replica_app, primary_sql)
+    async with replay_paused(replica_sql):
+        tweet = await post(rclient, author, "too new for the replica")  # not cached by this
+        seen = await ok(rclient, TWEET, {"id": tweet}, token=reader.token)
+        assert seen["tweet"] is not None and seen["tweet"]["text"] == "too new for the replica"
+
+
 async def test_a_lagging_replica_is_left_out_and_taken_back(
     rclient: httpx.AsyncClient,
     replica_app: Starlette,

@@ -96,3 +96,27 @@ async def _redis_calls(redis: Redis) -> int:
     """Commands the server has run so far (this one included)."""
     stats = await redis.info("commandstats")
     return sum(int(entry["calls"]) for entry in stats.values())
+
+
+async def test_create_tweet_is_one_statement(client: httpx.AsyncClient, db: Database) -> None:
+    """The tweet, its author's count, its outbox row and the relay's wake-up in one statement;
+    the answer comes from what that statement returned (the live Hub's read of the new
+    position, in the same process, is not the request's)."""
+    author = await register(client)
+    await post(client, author, "the first, which prepares what a first post does")
+    create = """mutation { createTweet(input: {text: "hello #one"}) {
+      id text hashtags likeCount viewerHasLiked viewerHasRetweeted
+      author { handle tweetCount } } }"""
+    with counted(db) as statements:
+        data = await ok(client, create, token=author.token)
+    own = [s for s in statements if not s.startswith("SELECT tweets.position")]
+    assert len(own) == 1, own
+    tweet = data["createTweet"]
+    assert tweet["author"] == {"handle": author.handle, "tweetCount": 2}
+    assert tweet["hashtags"] == ["one"]
+    assert not tweet["viewerHasLiked"] and not tweet["viewerHasRetweeted"]
+    mine = """query($h: String!) { user(handle: $h) { tweetCount
+      tweets(first: 1) { edges { node { id text } } } } }"""
+    read = (await ok(client, mine, {"h": author.handle}))["user"]
+    assert read["tweetCount"] == 2
+    assert read["tweets"]["edges"][0]["node"] == {"id": tweet["id"], "text": "hello #one"}

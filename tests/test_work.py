@@ -51,10 +51,15 @@ async def test_the_events_go_into_the_outbox_in_the_same_transaction(app: Starle
         tweet_id = (
             await tweets.post_tweet(work, author_id=author, text="counted", limiter=None)
         ).id
-        assert await _kept(work.session, author, tweet_id) == []  # written as the block ends
+        # the post writes its event with the tweet, and the one before it, in their order
+        written = [events.UserChanged(author), TweetPosted(tweet_id, author_id=author)]
+        assert await _kept(work.session, author, tweet_id) == written
+        assert work.unstored == []
+        await engagement.like_tweet(work, actor_id=author, tweet_id=tweet_id)
+        assert await _kept(work.session, author, tweet_id) == written  # as the block ends
     async with stores.db.transaction() as session:
         kept = await _kept(session, author, tweet_id)
-    assert kept == [events.UserChanged(author), TweetPosted(tweet_id, author_id=author)]
+    assert kept == [*written, TweetLiked(tweet_id, author)]
 
 
 async def _kept(session: Any, user_id: int, tweet_id: int) -> list[events.Event]:

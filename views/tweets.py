@@ -7,7 +7,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from core.db import connection_lost
 from core.errors import NotFound
 from dataloaders import Loaders
 from services.tweets import Posted
@@ -48,29 +47,27 @@ async def tweet(loaders: Loaders, tweet_id: int | None) -> TweetView | None:
     return found
 
 
-async def existing(loaders: Loaders, tweet_id: int, *, known: TweetView | None = None) -> TweetView:
-    """The tweet, or NOT_FOUND: what a mutation answers after its commit. Its reads already
-    try a fresh connection when theirs died (core/db.py); `known`, the tweet as the write
-    itself left it (createTweet's: `posted`), is the answer when the database cannot be
-    reached even so, rather than an error for a write that committed."""
-    try:
-        found = await tweet(loaders, tweet_id)
-    except Exception as error:
-        if known is None or not connection_lost(error):
-            raise
-        return known
+async def existing(loaders: Loaders, tweet_id: int) -> TweetView:
+    """The tweet, or NOT_FOUND: what a mutation answers after its commit (its reads try a fresh
+    connection when theirs died: core/db.py)."""
+    found = await tweet(loaders, tweet_id)
     if found is None:
         raise NotFound("No such tweet.")
     return found
 
 
 async def posted(loaders: Loaders, posted: Posted) -> TweetView:
-    """What createTweet answers: the tweet, falling back on the rows the post itself wrote (a
-    new tweet: nothing liked or retweeted, and no retweet)."""
-    known = None
-    if posted.row is not None:
-        known = TweetView(posted.row, posted.author, liked=False, retweeted=False, original=None)
-    return await existing(loaders, posted.id, known=known)
+    """What createTweet answers: the tweet as the post left it, read from nowhere (the rows its
+    statement returned; a new tweet: nothing liked or retweeted yet, no retweet), and those
+    rows in the loaders for the fields below it; read when an earlier request with the same
+    idempotency key posted it."""
+    if posted.row is None:
+        return await existing(loaders, posted.id)
+    loaders.tweets.prime(posted.id, posted.row, force=True)
+    loaders.users.prime(posted.author.id, posted.author, force=True)
+    loaders.viewer_likes.prime(posted.id, False, force=True)
+    loaders.viewer_retweets.prime(posted.id, False, force=True)
+    return TweetView(posted.row, posted.author, liked=False, retweeted=False, original=None)
 
 
 def assemble(
