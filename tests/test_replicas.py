@@ -16,12 +16,12 @@ import httpx
 import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from starlette.applications import Starlette
 
 from app import create_app
 from core.config import Settings
-from core.db import Database
+from core.db import Database, RequestReads
 from core.replicas import Replica, Replicas
 from schema.context import Context
 from services.stores import Stores
@@ -395,3 +395,44 @@ def test_a_replicas_lag_is_the_time_since_it_held_what_the_primary_had() -> None
     assert replicas._lag(300, now=12.05) == 0.0  # caught up
     assert replicas._lag(250, now=12.05) == pytest.approx(1.05)  # held the primary's of 11.0
     assert replicas._lag(50, now=12.05) == pytest.approx(2.05)  # behind all: at least that
+
+
+async def test_a_read_the_replay_cancels_is_run_again_on_the_primary(
+    replica_app: Starlette, primary_sql: AsyncEngine, replica_sql: AsyncEngine
+) -> None:
+    await caught_up(replica_app, primary_sql)
+    await _execute(replica_sql, "ALTER SYSTEM SET max_standby_streaming_delay = 0")
+    await scalar(replica_sql, "SELECT pg_reload_conf()")
+    reads = RequestReads(replica_app.state.db, recall=_nobody)
+    on_replica: list[bool] = []
+
+    async def read(connection: AsyncConnection) -> int:
+        standby = bool((await connection.execute(text("SELECT pg_is_in_recovery()"))).scalar())
+        on_replica.append(standby)
+        # holds the table while the replay needs it whole (the primary's LOCK TABLE, below)
+        held = "SELECT count(*) FROM tweets, pg_sleep(:s)"
+        return int((await connection.execute(text(held), {"s": 2 if standby else 0})).scalar_one())
+
+    async def lock() -> None:
+        await asyncio.sleep(0.5)
+        transactional = primary_sql.execution_options(isolation_level="READ COMMITTED")
+        async with transactional.begin() as connection:
+            await connection.execute(text("LOCK TABLE tweets IN ACCESS EXCLUSIVE MODE"))
+
+    try:
+        counted, _ = await asyncio.gather(reads.run(read), lock())
+        assert on_replica == [True, False]  # cancelled on the replica, answered by the primary
+        assert counted == await scalar(primary_sql, "SELECT count(*) FROM tweets")
+    finally:
+        await reads.finish()
+        await _execute(replica_sql, "ALTER SYSTEM RESET max_standby_streaming_delay")
+        await scalar(replica_sql, "SELECT pg_reload_conf()")
+
+
+async def _nobody() -> int | None:
+    return None
+
+
+async def _execute(engine: AsyncEngine, sql: str) -> None:
+    async with engine.connect() as connection:
+        await connection.execute(text(sql))
