@@ -19,6 +19,7 @@ from core.config import Settings
 from core.db import Database, RequestReads
 from core.security import TokenCodec
 from dataloaders import SharedRows, shared_rows
+from media.images import ImagePool
 from schema.build import schema
 from services import live, persisted_queries, search_backends
 from services.presence import Presence
@@ -28,6 +29,7 @@ from web.graphiql import graphiql_routes
 from web.graphql_http import graphql_endpoint
 from web.headers import header_middleware
 from web.health import healthz, livez, metrics, readyz
+from web.media_files import media_routes
 from web.middleware import RequestMiddleware
 from web.rate_limit import RateLimitMiddleware
 from web.rest.routes import rest_routes
@@ -100,6 +102,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.hub = live.Hub(blocking, db, partial(_shared_rows, db, redis, settings))
         app.state.presence = Presence(redis, settings.ws_connections_per_user)
         app.state.limiter = Limiter(redis, settings)
+        app.state.images = ImagePool(settings.media_threads)
         lease = worker_ids.leased(
             db, seconds=settings.worker_lease_seconds, configured=settings.worker_id
         )
@@ -119,6 +122,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     await tasks.stop(running)
                     await app.state.search.close()
         finally:
+            app.state.images.close()
+            await app.state.stores.media.close()
             await blocking.aclose()
             await redis.aclose()
             await app.state.health_db.dispose()
@@ -133,6 +138,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *(graphiql_routes() if settings.graphiql else []),
         *stats_routes(),
         *rest_routes(),
+        *media_routes(),
     ]
     middleware = [
         Middleware(RequestMiddleware),

@@ -128,7 +128,33 @@ def markdown(results: dict[str, Any]) -> str:
                 f"| {d['ceiling_events_per_second']:,.0f} |"
             )
     lines += _search_markdown(results.get("search") or {}, _run_of(results, "search"))
+    lines += _media_markdown(results.get("media") or [], _run_of(results, "media"))
     return "\n".join(lines) + "\n"
+
+
+def _media_markdown(uploads: list[dict[str, Any]], run_of: str) -> list[str]:
+    if not uploads:
+        return []
+    lines = [
+        "",
+        "`media_upload`: a 12-megapixel JPEG through the image pipeline (decode, orientation, "
+        "re-encode, preview, BlurHash), in a fresh process: its time and the peak memory it "
+        "adds; then user profile reads (wrk) from an API process while clients upload that "
+        "JPEG to it without pause, beside the same reads alone." + run_of,
+        "",
+        "| backend | JPEG MiB | processing ms | peak MB | reads/s alone | p99 ms "
+        "| reads/s uploading | p99 ms | uploads/s | upload p50 ms |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for m in uploads:
+        lines.append(
+            f"| {m['backend']} | {m['jpeg_bytes'] / 2**20:.1f} | {m['process_ms']:,.0f} "
+            f"| {m['process_peak_mb']:,.0f} | {m['reads_per_second_alone']:,.0f} "
+            f"| {m['reads_p99_ms_alone']:.1f} | {m['reads_per_second_uploading']:,.0f} "
+            f"| {m['reads_p99_ms_uploading']:.1f} | {m['uploads_per_second']:.1f} "
+            f"| {m['upload_p50_ms']:,.0f} |"
+        )
+    return lines
 
 
 def _run_of(results: dict[str, Any], section: str) -> str:

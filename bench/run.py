@@ -1,7 +1,8 @@
 """`make bench`: every scenario against a real server process, as a ratio to its ceiling.
 
     .venv/bin/python -m bench.run [--users 10000] [--seconds 10] [--repeats 3] [--large] [--smoke]
-        [--search-tweets 1000000] [--only requests|fanout|subscriptions|scaling|search ...]
+        [--search-tweets 1000000]
+        [--only requests|fanout|subscriptions|scaling|search|media ...]
 
 Backends: the embedded default always; the machine's PostgreSQL + Redis when they answer.
 Results: bench/results/latest.json (and a dated copy), results.md and PNG charts; a run of
@@ -26,7 +27,7 @@ from typing import Any
 
 import psutil
 
-from bench import fanout, report, search, subscriptions
+from bench import fanout, media, report, search, subscriptions
 from bench.datasets import dataset, forget_writes, newest_tweet, viewer_following
 from bench.harness import (
     LoadResult,
@@ -54,7 +55,7 @@ RESULTS = ROOT / "bench" / "results"
 SECRET = "bench-secret-bench-secret-bench-secret-42"
 SERVICES = ("postgresql+asyncpg://postgres@127.0.0.1:5432/postgres", "redis://127.0.0.1:6379/8")
 BUSY_PERCENT = 25.0
-GROUPS = ["requests", "fanout", "subscriptions", "scaling", "search"]
+GROUPS = ["requests", "fanout", "subscriptions", "scaling", "search", "media"]
 PARTIAL = ROOT / "var" / "bench-results"  # a run of some scenarios: not the README's figures
 SMOKE_SEARCH_TWEETS = 900  # the smoke run's 60 users with their 15 tweets each
 
@@ -296,6 +297,26 @@ def _search(backend: str, urls: tuple[str, str], options: Options) -> search.Sea
     return search.run(backend, database_url, env, load)
 
 
+def _media(backend: str, urls: tuple[str, str], options: Options) -> dict[str, object]:
+    database_url = asyncio.run(dataset(urls[0], options.users))
+    sample = asyncio.run(sample_users(database_url, 500))
+    tokens = TokenCodec.for_secret(SECRET, ttl_seconds=24 * 3600)
+    env = api_env(database_url, urls[1], options.users)
+    found = media.run(
+        backend, env, sample, tokens, seconds=options.seconds, connections=options.connections
+    )
+    print(
+        f"  media_upload   {backend:9} {found.megapixels:.0f} MP JPEG "
+        f"({found.jpeg_bytes / 2**20:.1f} MiB): {found.process_ms:,.0f} ms, "
+        f"+{found.process_peak_mb:,.0f} MB peak; reads {found.reads_per_second_alone:,.0f}/s "
+        f"p99 {found.reads_p99_ms_alone:.1f} ms alone, {found.reads_per_second_uploading:,.0f}/s "
+        f"p99 {found.reads_p99_ms_uploading:.1f} ms during {found.uploads_per_second:.1f} "
+        f"uploads/s (p50 {found.upload_p50_ms:,.0f} ms, {found.upload_errors} errors)",
+        flush=True,
+    )
+    return asdict(found)
+
+
 def run(options: Options) -> dict[str, object]:
     started = datetime.now(UTC).isoformat(timespec="seconds")
     busy = busy_cpu_percent()
@@ -306,6 +327,7 @@ def run(options: Options) -> dict[str, object]:
     fanouts: list[dict[str, object]] = []
     deliveries: list[dict[str, object]] = []
     searches: list[search.SearchResult] = []
+    uploads: list[dict[str, object]] = []
     for backend in options.backends:
         print(f"backend {backend}:", flush=True)
         with backend_urls(backend) as urls:
@@ -317,6 +339,8 @@ def run(options: Options) -> dict[str, object]:
                 deliveries.append(_subscriptions(backend, urls, options))
             if "search" in options.only:
                 searches.append(_search(backend, urls, options))
+            if "media" in options.only:
+                uploads.append(_media(backend, urls, options))
             for users in options.scales if "scaling" in options.only else []:
                 if users != options.users:
                     scaling += _run_dataset(backend, urls, users, options, writes=False)
@@ -335,6 +359,7 @@ def run(options: Options) -> dict[str, object]:
         "scaling": [asdict(o) for o in sorted(scaling, key=lambda o: (o.backend, o.users))],
         "fanout": fanouts,
         "subscriptions": deliveries,
+        "media": uploads,
         "search": {
             "datasets": [
                 {"backend": r.backend, "tweets": r.tweets, "users": r.users} for r in searches
@@ -353,6 +378,7 @@ SECTIONS = {
     "fanout": ["fanout"],
     "subscriptions": ["subscriptions"],
     "search": ["search"],
+    "media": ["media"],
 }
 
 

@@ -83,7 +83,10 @@ class _Clients:
         deadline = time.monotonic() + seconds
         while any(len(s.arrivals) < count for s in self.sockets):
             if time.monotonic() > deadline:
-                raise TimeoutError(f"not every client got {count} messages")
+                short = sum(len(s.arrivals) < count for s in self.sockets)
+                raise TimeoutError(
+                    f"{short:,} of {len(self.sockets):,} clients did not get {count} messages"
+                )
             await asyncio.sleep(0.01)
 
     def close(self) -> None:

@@ -91,6 +91,11 @@ class Settings:
     http_max_header_bytes: int = 32 * 1024
     http_max_headers: int = 100
     max_connections: int | None = None  # open connections per API process; None: from ulimit -n
+    media_max_bytes: int = 10 * 1024 * 1024  # the largest image upload (413 past it)
+    media_dir: Path | None = None  # None: DATA_DIR/media (resolved_media_dir)
+    media_s3_url: str | None = None  # s3://bucket/prefix: images there, not in MEDIA_DIR
+    media_public_url: str | None = None  # a CDN base of url/previewUrl; None: the API's /media/
+    media_threads: int = 1  # images processed at once by an API process (a core for the rest)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -110,6 +115,10 @@ class Settings:
     @property
     def timeline_ttl_seconds(self) -> int:
         return self.timeline_ttl_days * 24 * 3600
+
+    @property
+    def resolved_media_dir(self) -> Path:
+        return self.media_dir if self.media_dir is not None else self.data_dir / "media"
 
     def resolved_jwt_keys(self) -> tuple[tuple[str, str], ...]:
         """(kid, secret) pairs, the signing key first: JWT_KEYS, and after them JWT_SECRET when
@@ -161,7 +170,7 @@ def _parse(name: str, raw: str) -> Any:
             return int(raw)
         except ValueError:
             raise ValueError(f"{name.upper()} must be a whole number, not {raw!r}.") from None
-    if hint is Path:
+    if hint is Path or hint == Path | None:
         return Path(raw)
     if hint == tuple[str, ...]:
         return tuple(part.strip() for part in raw.split(",") if part.strip())

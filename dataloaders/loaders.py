@@ -38,7 +38,7 @@ from strawberry.dataloader import DataLoader
 
 from core.db import RequestReads
 from core.text import is_handle
-from models import Follow, Like, Notification, Tweet, TweetVersion, User
+from models import Follow, Like, Media, Notification, Tweet, TweetVersion, User
 from services import cache
 from views.safety import SAFETY_ROWS, Safety
 
@@ -86,6 +86,9 @@ _USERS_BY_HANDLE = select(*USER_COLUMNS).where(
 # what readers see of a tweet (its live position is the subscriptions' own: services/live.py)
 TWEET_COLUMNS = [c for c in Tweet.__table__.columns if c.key not in ("search", "position")]
 _TWEETS = select(*TWEET_COLUMNS).where(Tweet.id == any_(_IDS))
+MEDIA_COLUMNS = list(Media.__table__.columns)
+_MEDIA = select(*MEDIA_COLUMNS).where(Media.id == any_(_IDS))
+_TWEET_MEDIA = select(*MEDIA_COLUMNS).where(Media.tweet_id == any_(_IDS)).order_by(Media.position)
 _NOTIFICATIONS = select(*Notification.__table__.columns).where(Notification.id == any_(_IDS))
 _EDIT_HISTORY = (
     select(TweetVersion.tweet_id, TweetVersion.text, TweetVersion.created_at)
@@ -129,6 +132,7 @@ class RowCodec:
 
 USER_ROWS = RowCodec("UserRow", USER_COLUMNS)
 TWEET_ROWS = RowCodec("TweetRow", TWEET_COLUMNS)
+MEDIA_ROWS = RowCodec("MediaRow", MEDIA_COLUMNS)
 
 
 class Loaders:
@@ -154,6 +158,16 @@ class Loaders:
     @cached_property
     def tweets(self) -> DataLoader[int, Any]:
         return Loader(self._rows_of(cache.TWEET, _TWEETS, TWEET_ROWS))
+
+    @cached_property
+    def media(self) -> DataLoader[int, Row[Any] | None]:
+        """Images by id, from the database (updateMediaAlt changes them; node(id) reads few)."""
+        return Loader(self._media)
+
+    @cached_property
+    def tweet_media(self) -> DataLoader[int, tuple[Any, ...]]:
+        """Each tweet's images in order (MediaRows), through the cache: the same for everyone."""
+        return Loader(self._tweet_media)
 
     @cached_property
     def edit_history(self) -> DataLoader[int, list[Row[Any]]]:
@@ -242,10 +256,8 @@ class Loaders:
 
     async def _safety(self, keys: list[int]) -> list[Safety]:
         async def from_database(keys: list[int], primary: bool = False) -> list[Any]:
-            return [
-                Safety.of(await self._rows(SAFETY_ROWS, primary=primary, viewer=viewer)).encode()
-                for viewer in keys
-            ]
+            rows = await self._rows(SAFETY_ROWS, primary=primary, viewers=keys)
+            return [safety.encode() for safety in Safety.of_each(keys, rows)]
 
         return [
             Safety.decode(value) for value in await self._cached(cache.SAFETY, keys, from_database)
@@ -255,6 +267,23 @@ class Loaders:
         """Not cached: their read flags change with every markNotificationsRead."""
         by_id = {row.id: row for row in await self._rows(_NOTIFICATIONS, keys=keys)}
         return [by_id.get(key) for key in keys]
+
+    async def _media(self, keys: list[int]) -> list[Row[Any] | None]:
+        by_id = {row.id: row for row in await self._rows(_MEDIA, keys=keys)}
+        return [by_id.get(key) for key in keys]
+
+    async def _tweet_media(self, keys: list[int]) -> list[tuple[Any, ...]]:
+        async def from_database(keys: list[int], primary: bool = False) -> list[list[Any]]:
+            # on the primary with replicas: a replica that lacks a new tweet would have its
+            # images kept as none (an empty list is no sign that it is too new)
+            primary = primary or self._reads.replicated
+            found: dict[int, list[Any]] = {key: [] for key in keys}
+            for row in await self._rows(_TWEET_MEDIA, primary=primary, keys=keys):
+                found[row.tweet_id].append(MEDIA_ROWS.encode(row))
+            return [found[key] for key in keys]
+
+        values = await self._cached(cache.TWEET_MEDIA, keys, from_database)
+        return [tuple(MEDIA_ROWS.decode(row) for row in rows) for rows in values]
 
     async def _edit_history(self, keys: list[int]) -> list[list[Row[Any]]]:
         history: dict[int, list[Row[Any]]] = {key: [] for key in keys}
@@ -292,6 +321,7 @@ class SharedRows:
     liked: set[tuple[int, int]]  # (viewer, tweet)
     retweeted: set[tuple[int, int]]
     safety: dict[int, Safety]  # by viewer
+    media: dict[int, tuple[Any, ...]] = field(default_factory=dict)  # by tweet, as for everyone
     batch: int = field(default_factory=lambda: next(_BATCHES))  # tells reads apart
     edges: dict[tuple[Any, ...], Any] = field(default_factory=dict)  # built from them, by flags
 
@@ -320,6 +350,7 @@ async def shared_rows(
     authors = list({row.author_id for row in tweets.values()})
     users = {row.id: row for row in await loaders.users.load_many(authors) if row}
     flags = await loaders._rows(_FLAGS, keys=list(tweets), viewers=list(viewers))
+    media = dict(zip(tweets, await loaders.tweet_media.load_many(list(tweets)), strict=True))
     ordered = list(viewers)
     safety = dict(zip(ordered, await loaders.safety.load_many(ordered), strict=True))
     return SharedRows(
@@ -328,4 +359,5 @@ async def shared_rows(
         liked={(row.viewer, row.tweet) for row in flags if row.like},
         retweeted={(row.viewer, row.tweet) for row in flags if not row.like},
         safety=safety,
+        media=media,
     )

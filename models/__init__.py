@@ -1,5 +1,6 @@
 from models.base import Base
 from models.idempotency import IdempotencyKey
+from models.media import Media
 from models.notifications import Notification
 from models.outbox import OutboxEvent
 from models.safety import Block, Mute, MutedWord, Report
@@ -14,6 +15,7 @@ __all__ = [
     "Follow",
     "IdempotencyKey",
     "Like",
+    "Media",
     "Mute",
     "MutedWord",
     "Notification",

@@ -195,6 +195,7 @@ def _shared_edge(
             shared.users,
             lambda t: (viewer_id, t) in shared.liked,
             lambda t: (viewer_id, t) in shared.retweeted,
+            media=shared.media,
         )
         cursor = cursors.encode(live.HOME_CURSOR, position)  # the same for every viewer
         share = (shared.batch, *key)

@@ -9,10 +9,12 @@ import strawberry
 from core.ids import parse_global_id
 from schema import tweets, users
 from schema.context import Info
+from schema.media import Media
 from schema.notifications import Notification
 from schema.relay import Node
 from schema.safety import MutedWord, Report
 from services import moderation, mutes
+from views import media as media_views
 from views import notifications as notification_views
 from views import tweets as tweet_views
 from views import users as user_views
@@ -28,6 +30,9 @@ async def node(
         return users.optional(await user_views.user(loaders, raw_id))
     if type_name == "Tweet":
         return tweets.optional(await tweet_views.tweet(loaders, raw_id))
+    if type_name == "Media":
+        row = await media_views.visible(loaders, raw_id)
+        return Media.of(row) if row is not None else None
     viewer = info.context.viewer_id
     if viewer is None:
         return None

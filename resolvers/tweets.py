@@ -29,6 +29,7 @@ async def create_tweet(
     input: Annotated[CreateTweetInput, strawberry.argument(description="The tweet.")],
 ) -> Tweet:
     reply_to = expect_global_id(input.reply_to_id, "Tweet") if input.reply_to_id else None
+    media_ids = [expect_global_id(media_id, "Media") for media_id in input.media_ids or ()]
     async with info.context.work() as work:
         posted = await tweets.post_tweet(
             work,
@@ -37,6 +38,7 @@ async def create_tweet(
             reply_to_id=reply_to,
             limiter=info.context.limiter,
             idempotency_key=input.idempotency_key,
+            media_ids=media_ids,
         )
     return Tweet.of(await views.posted(info.context.loaders, posted))
 

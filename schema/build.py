@@ -17,8 +17,9 @@ from strawberry.types import ExecutionContext
 from strawberry.types.execution import PreExecutionError
 
 from core.errors import ApiError, format_error, is_unexpected
-from resolvers import accounts, graph, live, nodes, safety, search, tweets
+from resolvers import accounts, graph, live, media, nodes, safety, search, tweets
 from resolvers import notifications as inbox
+from schema.media import Media
 from schema.notifications import Notification, NotificationConnection, NotificationEdge
 from schema.operation_metrics import OperationMetrics
 from schema.query_limits import QueryLimits
@@ -125,6 +126,12 @@ class Mutation:
     delete_tweet: strawberry.ID = strawberry.mutation(
         resolver=tweets.delete_tweet,
         description="Author only. Returns the deleted tweet's id.",
+    )
+    update_media_alt: Media = strawberry.mutation(
+        resolver=media.update_media_alt,
+        description=(
+            "Changes the alt text of an image the viewer uploaded (at most 1,500 characters)."
+        ),
     )
     like_tweet: Tweet = strawberry.mutation(
         resolver=tweets.like_tweet, description="Idempotent: liking twice counts once."
@@ -292,7 +299,7 @@ def build_schema(**options: Any) -> Schema:
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        types=[User, Tweet, Notification, MutedWord, Report],
+        types=[User, Tweet, Media, Notification, MutedWord, Report],
         config=StrawberryConfig(scalar_map={datetime: DATETIME}),
         execution_context_class=SharedEventExecutor,
         extensions=[

@@ -31,11 +31,17 @@ class CreateTweetInput:
     text: str = strawberry.field(
         description=(
             "1 to 280 characters (Unicode code points after NFC normalisation), "
-            "not only whitespace."
+            "not only whitespace; may be empty when mediaIds are given."
         )
     )
     reply_to_id: strawberry.ID | None = strawberry.field(
         default=None, description="The tweet this one replies to."
+    )
+    media_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None,
+        description=(
+            "Images uploaded by the viewer and not attached yet, at most 4, shown in this order."
+        ),
     )
     idempotency_key: str | None = strawberry.field(
         default=None,

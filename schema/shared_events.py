@@ -33,7 +33,8 @@ from schema.context import settings_of
 _PLAIN = frozenset(
     """__typename homeTimeline cursor node id text createdAt editedAt hashtags likeCount
     retweetCount replyCount author retweetOf viewerHasLiked viewerHasRetweeted handle
-    displayName bio followerCount followingCount tweetCount""".split()
+    displayName bio followerCount followingCount tweetCount media url previewUrl width height
+    contentType alt blurhash""".split()
 )
 _RESULTS = 512
 _shared: OrderedDict[Hashable, tuple[Any, Any, asyncio.Future[Any]]] = OrderedDict()

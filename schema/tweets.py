@@ -11,6 +11,7 @@ from sqlalchemy import Row
 
 from core.ids import to_global_id
 from schema.context import Info
+from schema.media import Media
 from schema.relay import AFTER, FIRST, Node, PageInfo
 from schema.users import User
 from views import pages
@@ -45,6 +46,9 @@ class Tweet(Node):
     viewer_has_retweeted: bool = strawberry.field(
         description="True when the signed-in viewer retweeted this tweet."
     )
+    media: list[Media] = strawberry.field(
+        description="The attached images, in the order given; for a plain retweet, the original's."
+    )
     row: strawberry.Private[Row[Any]]
     view: strawberry.Private[TweetView]
 
@@ -64,6 +68,7 @@ class Tweet(Node):
             retweet_of=cls.of(view.original) if view.original is not None else None,
             viewer_has_liked=view.liked,
             viewer_has_retweeted=view.retweeted,
+            media=[Media.of(image) for image in view.shown_media],
             row=row,
             view=view,
         )

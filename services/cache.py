@@ -77,6 +77,7 @@ LIKED, RETWEETED, FOLLOWING, FOLLOWED_BY = "l", "r", "f", "b"
 FOLLOWED_MERGED = "m"  # by viewer, scoped by the size of the hybrid set (services/home.py)
 TOKEN_GENERATION = "g"  # by user (services/tokens.py)
 SAFETY = "s"  # by viewer: blocks either way, mutes, muted words (views/safety.py)
+TWEET_MEDIA = "tm"  # by tweet: its images, in order (services/media.py)
 _NAMES = {
     TWEET: "tweet",
     USER: "user",
@@ -87,6 +88,7 @@ _NAMES = {
     FOLLOWED_MERGED: "followed_merged",
     TOKEN_GENERATION: "token_generation",
     SAFETY: "safety",
+    TWEET_MEDIA: "tweet_media",
 }
 
 

@@ -22,6 +22,7 @@ from services.events import (
     BlockChanged,
     Event,
     FollowChanged,
+    MediaChanged,
     MuteChanged,
     MutedWordsChanged,
     NotificationsCreated,
@@ -86,6 +87,7 @@ def stale_keys(event: Event) -> Iterable[str]:
                 yield cache.key(cache.scoped(cache.RETWEETED, author), original)
             elif author is not None:
                 yield cache.key(cache.USER, author)
+                yield cache.key(cache.TWEET_MEDIA, event.tweet_id)  # none read before: cheap
             if reply_to is not None:
                 yield cache.key(cache.TWEET, reply_to)
         case TweetEdited(tweet_id=tweet):
@@ -114,6 +116,8 @@ def stale_keys(event: Event) -> Iterable[str]:
             yield cache.key(cache.SAFETY, blocked)
         case MuteChanged(muter_id=user) | MutedWordsChanged(user_id=user):
             yield cache.key(cache.SAFETY, user)
+        case MediaChanged(tweet_id=tweet) if tweet is not None:
+            yield cache.key(cache.TWEET_MEDIA, tweet)
         case UserSuspended(user_id=user, counted=counted):
             yield cache.key(cache.USER, user)
             yield cache.key(cache.TOKEN_GENERATION, user)
@@ -139,6 +143,8 @@ def live_events(event: Event) -> Iterable[live.Event]:
         case (
             TweetEdited(tweet_id=tweet) | TweetLiked(tweet_id=tweet) | TweetUnliked(tweet_id=tweet)
         ):
+            yield {"topic": live.TWEET_UPDATED, "tweet": tweet}
+        case MediaChanged(tweet_id=tweet) if tweet is not None:
             yield {"topic": live.TWEET_UPDATED, "tweet": tweet}
         case TweetRemoved(tweets=tweets, counted=counted):
             for changed in [*(tweet for tweet, _ in tweets), *counted]:

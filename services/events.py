@@ -119,6 +119,24 @@ class UserSuspended:
 
 
 @dataclass(frozen=True)
+class MediaChanged:
+    """An image's alt text changed; `tweet_id` is the tweet it is attached to, if any."""
+
+    topic: ClassVar[str] = "media.changed"
+    media_id: int
+    tweet_id: int | None = None
+
+
+@dataclass(frozen=True)
+class MediaRemoved:
+    """Images are gone (their tweet deleted, or never attached): the files named by `keys`
+    go too, those that no other image still names (services/media.py)."""
+
+    topic: ClassVar[str] = "media.removed"
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class NotificationsCreated:
     topic: ClassVar[str] = "notifications.created"
     notifications: tuple[tuple[int, int], ...]  # (notification id, recipient id)
@@ -138,6 +156,8 @@ Event = (
     | TweetUnliked
     | FollowChanged
     | NotificationsCreated
+    | MediaChanged
+    | MediaRemoved
 )
 _KINDS: dict[str, type[Event]] = {
     kind.topic: kind
@@ -155,6 +175,8 @@ _KINDS: dict[str, type[Event]] = {
         TweetUnliked,
         FollowChanged,
         NotificationsCreated,
+        MediaChanged,
+        MediaRemoved,
     )
 }
 
@@ -192,6 +214,8 @@ def _value(hint: Any, raw: Any, name: str) -> Any:
     elif isinstance(raw, list):
         if hint == tuple[int, ...]:
             return tuple(_value(int, item, name) for item in raw)
+        if hint == tuple[str, ...] and all(isinstance(item, str) for item in raw):
+            return tuple(raw)
         if all(isinstance(item, list) and len(item) == 2 for item in raw):
             return tuple((_value(int, a, name), _value(int, b, name)) for a, b in raw)
     raise ValueError(f"{name} is not of type {hint}: {raw!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,8 +16,8 @@ from core.errors import Conflict, Forbidden, NotFound
 from core.text import clean_text, hashtags, mentions
 from dataloaders.loaders import TWEET_COLUMNS, TWEET_ROWS, USER_COLUMNS, USER_ROWS
 from models import Tweet, TweetVersion, User
-from services import idempotency, outbox, reach
-from services.events import Event, TweetEdited, TweetPosted, TweetRemoved
+from services import idempotency, media, outbox, reach
+from services.events import Event, MediaRemoved, TweetEdited, TweetPosted, TweetRemoved
 from services.rate_limits import TWEETS, Limiter
 from services.work import Work
 
@@ -26,17 +27,18 @@ TWEET_MAX = 280
 @dataclass(frozen=True, slots=True)
 class Posted:
     """What post_tweet did: the tweet's id and, when it posted the tweet now, the rows of the
-    tweet and its author as it left them (the columns the loaders read), which the answer
-    falls back on when it cannot be read back after the commit; both None when an earlier
-    request with the same idempotency key posted it."""
+    tweet, its author and its images as it left them (the columns the loaders read), which
+    the answer is made of (views/tweets.py `posted`); None when an earlier request with the
+    same idempotency key posted it."""
 
     id: int
     row: Any = None  # a TweetRow, as the loaders read it (dataloaders/loaders.py)
     author: Any = None  # a UserRow
+    media: tuple[Any, ...] = ()  # its images in order (MediaRows)
 
 
-def _clean(text: str) -> str:
-    return clean_text(text, field="text", max_length=TWEET_MAX)
+def _clean(text: str, *, allow_empty: bool = False) -> str:
+    return clean_text(text, field="text", max_length=TWEET_MAX, allow_empty=allow_empty)
 
 
 async def post_tweet(
@@ -47,13 +49,16 @@ async def post_tweet(
     reply_to_id: int | None = None,
     limiter: Limiter | None,
     idempotency_key: str | None = None,
+    media_ids: Sequence[int] = (),
 ) -> Posted:
     """Posts a tweet or a reply. With a limiter (None: imports and tests of other rules), each
     post counts against the author's createTweet limit, once the input is known to be good.
     With an idempotency key, a request the author made before with it (services/idempotency.py)
     is answered with its tweet: nothing posted, nothing counted, even if its reply's parent has
-    gone since."""
-    text = _clean(text)
+    gone since. The images of `media_ids` (services/media.py) are attached in that order; with
+    them, the text may be empty."""
+    media_ids = media.check_ids(media_ids)
+    text = _clean(text, allow_empty=bool(media_ids))
     session = work.session
     tweet_id = ids.new_id()
     if idempotency_key is not None:
@@ -61,7 +66,7 @@ async def post_tweet(
             work,
             user_id=author_id,
             key=idempotency.check_key(idempotency_key),
-            request=idempotency.request_hash(text, reply_to_id),
+            request=idempotency.request_hash(text, reply_to_id, *media_ids),
             tweet_id=tweet_id,
         )
         if first != tweet_id:
@@ -84,7 +89,8 @@ async def post_tweet(
     }
     event = TweetPosted(tweet_id, author_id=author_id, reply_to_id=reply_to_id)
     row, author = await _inserted(session, values, work.store_with(event))
-    return Posted(tweet_id, row, author)
+    images = await media.attach(work, owner_id=author_id, tweet_id=tweet_id, media_ids=media_ids)
+    return Posted(tweet_id, row, author, images)
 
 
 async def _inserted(
@@ -162,9 +168,12 @@ async def delete_tweet(work: Work, *, actor_id: int, tweet_id: int) -> int:
         (tweet.id, actor_id),
         *((r.id, r.author_id) for r in await session.execute(retweets)),
     ]
+    files = await media.keys_of_tweet(session, tweet.id)
     await session.execute(delete(Tweet).where(Tweet.id == tweet.id))
     counted = tuple(t for t in (tweet.retweet_of_id, tweet.reply_to_id) if t is not None)
     work.record(TweetRemoved(tuple(removed), counted=counted))
+    if files:
+        work.record(MediaRemoved(files))
     return tweet.id
 
 

@@ -69,6 +69,10 @@ def test_bench_smoke(tmp_path: Path) -> None:
     assert delivery["subscribers"] == 50
     assert 0 <= delivery["p50_ms"] <= delivery["p99_ms"] and delivery["events_per_second"] > 0
     assert delivery["ceiling_events_per_second"] > 0 and delivery["kb_per_connection"] > 0
+    [upload] = results["media"]
+    assert upload["megapixels"] == 12 and upload["process_ms"] > 0 and upload["process_peak_mb"] > 0
+    assert upload["uploads_per_second"] > 0 and upload["upload_errors"] == 0
+    assert upload["reads_per_second_alone"] > 0 and upload["reads_per_second_uploading"] > 0
     search = results["search"]
     assert [(q["kind"], q["engine"]) for q in search["queries"]] == [
         (kind, "postgresql") for kind in QUERIES

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from openapi_spec_validator import validate
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+from tests import images
 from tests.graphql import unique_handle
 from web.rest.routes import ENDPOINTS
 
@@ -56,6 +57,7 @@ class Seeded:
     handle: str
     other_user_id: str
     tweet_ids: list[str]
+    media_id: str
 
 
 def test_schemathesis_finds_no_server_error_and_no_departure_from_the_document(
@@ -106,7 +108,12 @@ def _run(operation: Any, base_url: str, seeded: Seeded) -> int:
 
 
 def _aimed(case: Any, tweet_id: str, seeded: Seeded) -> Any:
-    real = {"tweet_id": tweet_id, "user_id": seeded.other_user_id, "handle": seeded.handle}
+    real = {
+        "tweet_id": tweet_id,
+        "user_id": seeded.other_user_id,
+        "handle": seeded.handle,
+        "media_id": seeded.media_id,
+    }
     for name in case.path_parameters or {}:
         case.path_parameters[name] = real[name]
     return case
@@ -128,9 +135,14 @@ def _seed(base_url: str) -> Seeded:
         http.post(f"/users/{accounts[0]['user']['id']}/follow", headers=other)
         http.post(f"/tweets/{tweet_ids[0]}/like", headers=other)
         http.post("/tweets", json={"text": "a reply", "replyToId": tweet_ids[0]}, headers=other)
+        image = http.post(
+            "/media", files={"file": ("a.png", images.png(), "image/png")}, headers=me
+        )
+        assert image.status_code == 201, image.text
         return Seeded(
             token=accounts[0]["token"],
             handle=accounts[0]["user"]["handle"],
             other_user_id=accounts[1]["user"]["id"],
             tweet_ids=tweet_ids,
+            media_id=image.json()["id"],
         )

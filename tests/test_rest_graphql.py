@@ -10,6 +10,7 @@ from core.ids import to_global_id
 from tests.graphql import Account, gql
 from tests.graphql import ok as gql_ok
 from tests.rest import call, ok, post, register
+from tests.test_media import uploaded
 
 USER = (
     "id handle displayName bio createdAt followerCount followingCount tweetCount "
@@ -18,7 +19,8 @@ USER = (
 TWEET = (
     f"id text author {{ {USER} }} createdAt editedAt editHistory {{ text createdAt }} "
     f"replyTo {{ id }} hashtags mentions {{ {USER} }} likeCount retweetCount replyCount "
-    "viewerHasLiked viewerHasRetweeted"
+    "viewerHasLiked viewerHasRetweeted media { id url previewUrl width height contentType alt "
+    "blurhash }"
 )
 FULL_TWEET = f"{TWEET} retweetOf {{ {TWEET} retweetOf {{ id }} }}"
 PAGE = "pageInfo { hasNextPage hasPreviousPage startCursor endCursor }"
@@ -44,7 +46,8 @@ def _same_list(rest: dict[str, Any], connection: dict[str, Any]) -> bool:
 async def test_a_tweet_reads_the_same_whichever_api_wrote_it(client: httpx.AsyncClient) -> None:
     author = await register(client)
     friend = await register(client)
-    original = await post(client, author, f"#One two @{friend.handle}")
+    image = await uploaded(client, author)
+    original = await post(client, author, f"#One two @{friend.handle}", mediaIds=[image["id"]])
     reply = await post(client, friend, "a reply", replyToId=original)
     await ok(client, "PUT", f"/tweets/{reply}", friend, json={"text": f"edited @{author.handle}"})
     await ok(client, "POST", f"/tweets/{original}/like", friend)
@@ -60,6 +63,7 @@ async def test_a_tweet_reads_the_same_whichever_api_wrote_it(client: httpx.Async
             rest = await ok(client, "GET", f"/tweets/{tweet_id}", viewer)
             assert rest == await _graphql_tweet(client, tweet_id, viewer)
     assert via_graphql["retweet"] == await ok(client, "GET", f"/tweets/{original}", friend)
+    assert via_graphql["retweet"]["media"] == [image]
 
 
 async def test_writes_answer_the_same(client: httpx.AsyncClient) -> None:

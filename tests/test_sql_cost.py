@@ -120,3 +120,34 @@ async def test_create_tweet_is_one_statement(client: httpx.AsyncClient, db: Data
     read = (await ok(client, mine, {"h": author.handle}))["user"]
     assert read["tweetCount"] == 2
     assert read["tweets"]["edges"][0]["node"] == {"id": tweet["id"], "text": "hello #one"}
+
+
+async def test_the_safety_of_many_viewers_is_one_statement(
+    app: Starlette, client: httpx.AsyncClient, db: Database
+) -> None:
+    """What a new tweet's live subscribers must not see is read for all of them at once (it
+    was a statement per viewer: 5,000 subscribers waited seconds for the first event)."""
+    from core.db import RequestReads
+    from core.ids import expect_global_id
+    from dataloaders import Loaders
+
+    ann, bob, cy, dee = [await register(client) for _ in range(4)]
+    block = "mutation($id: ID!) { block(userId: $id) { id } }"
+    mute = "mutation($id: ID!) { mute(userId: $id) { id } }"
+    word = 'mutation { muteWord(input: {word: "spoiler"}) { id } }'
+    await ok(client, block, {"id": bob.id}, token=ann.token)
+    await ok(client, mute, {"id": cy.id}, token=bob.token)
+    await ok(client, word, token=cy.token)
+    viewers = [expect_global_id(a.id, "User") for a in (ann, bob, cy, dee)]
+    await _drop_cache(app.state.redis)
+    reads = RequestReads(db)
+    try:
+        with counted(db) as statements:
+            found = await Loaders(reads, app.state.redis, None, ttl=60).safety.load_many(viewers)
+    finally:
+        await reads.close()
+    assert len(statements) == 1, statements
+    a, b, c, d = found
+    assert a.blocking == {viewers[1]} and b.blocked_by == {viewers[0]}
+    assert set(b.muted) == {viewers[2]} and not a.muted
+    assert [w for w, _ in c.words] == ["spoiler"] and not d.blocked and not d.words

@@ -429,6 +429,8 @@ def test_every_event_decodes_from_what_it_encodes() -> None:
         events.MuteChanged(22, 23, muting=False),
         events.MutedWordsChanged(24),
         events.UserSuspended(25, counted=(26, 27)),
+        events.MediaChanged(28, tweet_id=29),
+        events.MediaRemoved(("a" * 64 + ".png", "b" * 64 + ".jpg")),
     ]
     import json
 
@@ -443,6 +445,7 @@ def test_every_event_decodes_from_what_it_encodes() -> None:
         ("tweet.removed", {"tweets": [[1]]}),
         ("tweet.posted", [1]),
         ("follow.changed", {"follower_id": 1, "followee_id": 2, "following": 1}),
+        ("media.removed", {"keys": [1, 2]}),
     ]:
         with pytest.raises(ValueError):
             events.decode(topic, payload)

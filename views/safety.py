@@ -23,10 +23,12 @@ from functools import cached_property
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     BigInteger,
     CompoundSelect,
     DateTime,
     Text,
+    any_,
     bindparam,
     cast,
     func,
@@ -39,22 +41,24 @@ from sqlalchemy import (
 
 from models import Block, Mute, MutedWord
 
-_VIEWER = bindparam("viewer", type_=BigInteger)
+_VIEWERS = bindparam("viewers", type_=ARRAY(BigInteger))
 _NOW = func.now()
 _WHEN = DateTime(timezone=True)
-# (kind, whom or what, expiry): b blocked by the viewer, B blocking the viewer, m muted, w a word
+# (viewer, kind, whom or what, expiry) for many viewers at once: b blocked by the viewer, B
+# blocking the viewer, m muted, w a word
 SAFETY_ROWS: CompoundSelect[Any] = union_all(
-    select(literal("b"), cast(Block.blocked_id, Text), cast(null(), _WHEN)).where(
-        Block.blocker_id == _VIEWER
+    select(Block.blocker_id, literal("b"), cast(Block.blocked_id, Text), cast(null(), _WHEN)).where(
+        Block.blocker_id == any_(_VIEWERS)
     ),
-    select(literal("B"), cast(Block.blocker_id, Text), cast(null(), _WHEN)).where(
-        Block.blocked_id == _VIEWER
+    select(Block.blocked_id, literal("B"), cast(Block.blocker_id, Text), cast(null(), _WHEN)).where(
+        Block.blocked_id == any_(_VIEWERS)
     ),
-    select(literal("m"), cast(Mute.muted_id, Text), Mute.expires_at).where(
-        Mute.muter_id == _VIEWER, or_(Mute.expires_at.is_(None), Mute.expires_at > _NOW)
+    select(Mute.muter_id, literal("m"), cast(Mute.muted_id, Text), Mute.expires_at).where(
+        Mute.muter_id == any_(_VIEWERS),
+        or_(Mute.expires_at.is_(None), Mute.expires_at > _NOW),
     ),
-    select(literal("w"), MutedWord.word, MutedWord.expires_at).where(
-        MutedWord.user_id == _VIEWER,
+    select(MutedWord.user_id, literal("w"), MutedWord.word, MutedWord.expires_at).where(
+        MutedWord.user_id == any_(_VIEWERS),
         or_(MutedWord.expires_at.is_(None), MutedWord.expires_at > _NOW),
     ),
 )
@@ -70,6 +74,7 @@ class Safety:
 
     @classmethod
     def of(cls, rows: Iterable[Sequence[Any]]) -> Safety:
+        """From SAFETY_ROWS' rows of one viewer, without the viewer's column."""
         blocks: dict[str, set[int]] = {"b": set(), "B": set()}
         muted: dict[int, Expiry] = {}
         words: list[tuple[str, Expiry]] = []
@@ -82,6 +87,14 @@ class Safety:
             else:
                 words.append((what, when))
         return cls(frozenset(blocks["b"]), frozenset(blocks["B"]), muted, tuple(words))
+
+    @classmethod
+    def of_each(cls, viewers: Sequence[int], rows: Iterable[Sequence[Any]]) -> list[Safety]:
+        """From SAFETY_ROWS' rows of these viewers: each one's, in their order."""
+        by_viewer: dict[int, list[Sequence[Any]]] = {viewer: [] for viewer in viewers}
+        for viewer, *row in rows:
+            by_viewer[viewer].append(row)
+        return [cls.of(by_viewer[viewer]) for viewer in viewers]
 
     def encode(self) -> list[Any]:
         muted = sorted(self.muted.items())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,12 @@ class TweetView:
     liked: bool  # by the viewer
     retweeted: bool  # by the viewer
     original: TweetView | None  # what a retweet retweets; None when not a retweet, or gone
+    media: tuple[Any, ...] = ()  # its images in order (MediaRows), the same for every viewer
+
+    @property
+    def shown_media(self) -> tuple[Any, ...]:
+        """What the tweet shows: a plain retweet, the original's images."""
+        return self.original.media if self.original is not None else self.media
 
 
 async def tweets(loaders: Loaders, tweet_ids: list[int]) -> list[TweetView | None]:
@@ -29,15 +35,19 @@ async def tweets(loaders: Loaders, tweet_ids: list[int]) -> list[TweetView | Non
     originals = {row.id: row for row in await loaders.tweets.load_many(original_ids) if row}
     every = {row.id: row for row in rows if row is not None} | originals
     keys = list(every)
-    authors, liked, retweeted = await asyncio.gather(
+    authors, liked, retweeted, media = await asyncio.gather(
         loaders.users.load_many([row.author_id for row in every.values()]),
         loaders.viewer_likes.load_many(keys),
         loaders.viewer_retweets.load_many(keys),
+        loaders.tweet_media.load_many(keys),
     )
     users = {row.id: row for row in authors if row is not None}
     likes = {key for key, flag in zip(keys, liked, strict=True) if flag}
     retweets = {key for key, flag in zip(keys, retweeted, strict=True) if flag}
-    return assemble(tweet_ids, every, users, likes.__contains__, retweets.__contains__)
+    images = dict(zip(keys, media, strict=True))
+    return assemble(
+        tweet_ids, every, users, likes.__contains__, retweets.__contains__, media=images
+    )
 
 
 async def tweet(loaders: Loaders, tweet_id: int | None) -> TweetView | None:
@@ -67,7 +77,10 @@ async def posted(loaders: Loaders, posted: Posted) -> TweetView:
     loaders.users.prime(posted.author.id, posted.author, force=True)
     loaders.viewer_likes.prime(posted.id, False, force=True)
     loaders.viewer_retweets.prime(posted.id, False, force=True)
-    return TweetView(posted.row, posted.author, liked=False, retweeted=False, original=None)
+    loaders.tweet_media.prime(posted.id, posted.media, force=True)
+    return TweetView(
+        posted.row, posted.author, liked=False, retweeted=False, original=None, media=posted.media
+    )
 
 
 def assemble(
@@ -76,9 +89,13 @@ def assemble(
     users: dict[int, Any],
     liked: Callable[[int], bool],
     retweeted: Callable[[int], bool],
+    *,
+    media: Mapping[int, tuple[Any, ...]] | None = None,
 ) -> list[TweetView | None]:
-    """Views from rows already read: the tweets and what they retweet, and their authors. A
-    suspended account's tweets are gone, as if deleted, and so are retweets of them."""
+    """Views from rows already read: the tweets and what they retweet, their authors and
+    images. A suspended account's tweets are gone, as if deleted, and so are retweets of
+    them."""
+    images = media or {}
     built: dict[int, TweetView | None] = {}
 
     def view(tweet_id: int) -> TweetView | None:
@@ -91,7 +108,14 @@ def assemble(
             original = view(row.retweet_of_id) if row.retweet_of_id is not None else None
             if row.retweet_of_id is not None and original is None:
                 return None  # what it retweets is gone
-            built[tweet_id] = TweetView(row, author, liked(tweet_id), retweeted(tweet_id), original)
+            built[tweet_id] = TweetView(
+                row,
+                author,
+                liked(tweet_id),
+                retweeted(tweet_id),
+                original,
+                images.get(tweet_id, ()),
+            )
         return built[tweet_id]
 
     return [view(tweet_id) for tweet_id in tweet_ids]

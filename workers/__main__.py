@@ -2,7 +2,8 @@
 
 Run as many as the load needs, on any machines that reach the database, Redis and broker: the
 relays share the outbox (SKIP LOCKED) and the workers share the queue. `make run` on the
-embedded default starts one beside the API. Stops cleanly on SIGTERM or Ctrl-C.
+embedded default starts one beside the API. Each also runs the periodic clean-up of images
+never attached (workers/cleanup.py). Stops cleanly on SIGTERM or Ctrl-C.
 
 The process leases its Snowflake worker id (core/worker_ids.py) before any job runs: its
 threads mint notification ids with it.
@@ -28,7 +29,7 @@ def main() -> None:
     settings = Settings.from_env()
     if settings.worker_metrics_port is not None:  # the relay's and the loops' counters
         prometheus_client.start_http_server(settings.worker_metrics_port, addr=settings.host)
-    from workers import relay
+    from workers import cleanup, relay
     from workers.actors import broker  # configures the broker, then binds the actor to it
 
     worker = dramatiq.Worker(broker, worker_threads=THREADS, worker_timeout=1000)
@@ -44,9 +45,11 @@ def main() -> None:
                 db, seconds=settings.worker_lease_seconds, configured=settings.worker_id
             ):
                 worker.start()
+                clean = tasks.keep_running("media_cleanup", lambda: cleanup.serve(settings, stop))
                 try:
                     await tasks.supervise("relay", lambda: relay.serve(settings, db, stop))
                 finally:
+                    await tasks.stop([clean])
                     await asyncio.to_thread(worker.stop)  # jobs in progress still mint
         finally:
             await db.dispose()

@@ -17,6 +17,7 @@ from services import (
     events,
     fanout,
     idempotency,
+    media,
     notifications,
     search_index,
     trends,
@@ -24,6 +25,7 @@ from services import (
 from services.events import (
     Event,
     FollowChanged,
+    MediaRemoved,
     TweetEdited,
     TweetLiked,
     TweetPosted,
@@ -88,6 +90,8 @@ def _steps(stores: Stores, event: Event) -> list[Step]:
             return [*again, lambda: _index_users(stores, [user])]
         case UserSuspended(user_id=user):
             return [*again, lambda: _suspended(stores, user)]
+        case MediaRemoved(keys=keys):
+            return [*again, lambda: _remove_files(stores, keys)]
     return again
 
 
@@ -145,6 +149,11 @@ async def _suspended(stores: Stores, user_id: int) -> None:
             lambda: effects.announce(stores, [TweetRemoved(gone)]),  # live removals
         ]
     )
+
+
+async def _remove_files(stores: Stores, keys: tuple[str, ...]) -> None:
+    async with stores.db.transaction() as session:
+        await media.remove_files(session, stores.media, keys)
 
 
 async def _tweet_edited(stores: Stores, tweet_id: int) -> None:

@@ -16,6 +16,7 @@ from core.pagination import PAGE_MAX
 from core.text import HANDLE_RE
 from services.accounts import PASSWORD_MAX, PASSWORD_MIN
 from services.idempotency import KEPT_HOURS, KEY_MAX
+from services.media import PER_TWEET
 from services.search import QUERY_MAX
 from services.tweets import TWEET_MAX
 
@@ -100,6 +101,15 @@ class NewTweet(TypedDict):
         ),
     ]
     replyToId: NotRequired[Annotated[str | None, Field(description="The tweet it replies to.")]]
+    mediaIds: NotRequired[
+        Annotated[
+            list[str] | None,
+            Field(
+                description=f"Images uploaded by the viewer (POST /media) and not attached "
+                f"yet, at most {PER_TWEET}, shown in this order; with them, text may be empty."
+            ),
+        ]
+    ]
 
 
 class TweetEdit(TypedDict):

@@ -51,6 +51,7 @@ class Endpoint:
     errors: tuple[type[ApiError], ...] = ()
     signed_in: bool = False  # documents the bearer token; the handler asks for the viewer
     location: str | None = None  # of what a 201 created: a path under /api/v1, from the answer
+    form: Any | None = None  # the parts of a multipart/form-data body the handler reads itself
     hints: dict[str, Any] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -47,7 +47,7 @@ class Error(TypedDict):
 
 
 class PayloadTooLarge(ApiError):
-    """The body is over the 1 MiB limit."""
+    """The body is over the 1 MiB limit (an image: over MEDIA_MAX_BYTES)."""
 
     code = "PAYLOAD_TOO_LARGE"
     http_status = 413
@@ -69,7 +69,8 @@ STATUSES: dict[int, str] = {
     Forbidden.http_status: "FORBIDDEN: signed in, but not allowed (someone else's tweet).",
     NotFound.http_status: "NOT_FOUND: no such user or tweet, or it was deleted.",
     Conflict.http_status: "CONFLICT: handle taken; edit window closed or edit limit reached.",
-    PayloadTooLarge.http_status: "PAYLOAD_TOO_LARGE: the request body is larger than 1 MiB.",
+    PayloadTooLarge.http_status: "PAYLOAD_TOO_LARGE: the request body is larger than 1 MiB "
+    "(an image: than MEDIA_MAX_BYTES).",
     RateLimited.http_status: "RATE_LIMITED: over a rate limit; Retry-After gives whole seconds.",
 }
 

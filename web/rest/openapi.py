@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 _REF = "#/components/schemas/{model}"
 _JSON = "application/json"
+_FORM = "multipart/form-data"
 _BEARER: dict[str, list[str]] = {"bearer": []}
 _DESCRIPTION = (
     "The REST face of the chirp API: the same services, rules, limits, ids and field names as "
@@ -63,6 +64,11 @@ def _operation(endpoint: Endpoint, schemas: dict[str, Any]) -> dict[str, Any]:
         operation["requestBody"] = {
             "required": True,
             "content": {_JSON: {"schema": _schema(endpoint.body_type, schemas, "validation")}},
+        }
+    if endpoint.form is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {_FORM: {"schema": _schema(endpoint.form, schemas, "validation")}},
         }
     return operation
 
@@ -126,7 +132,7 @@ def _error_statuses(endpoint: Endpoint) -> list[int]:
     statuses |= {error.http_status for error in endpoint.errors}
     if endpoint.signed_in:
         statuses.add(Unauthenticated.http_status)
-    if endpoint.body_type is not None:
+    if endpoint.body_type is not None or endpoint.form is not None:
         statuses.add(PayloadTooLarge.http_status)
     if endpoint.path_params:
         statuses.add(404)  # also what the router answers when a segment is empty or odd

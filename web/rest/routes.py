@@ -11,9 +11,9 @@ from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core.errors import Conflict, Forbidden, NotFound, Unauthenticated
-from web.rest import accounts, graph, reads, tweets
+from web.rest import accounts, graph, media, reads, tweets
 from web.rest.endpoint import Endpoint
-from web.rest.errors import MethodNotAllowed, error_response
+from web.rest.errors import MethodNotAllowed, PayloadTooLarge, error_response
 from web.rest.openapi import document
 
 PREFIX = "/api/v1"
@@ -54,6 +54,25 @@ ENDPOINTS = [
         location="/tweets/{id}",
     ),
     Endpoint("GET", "/tweets/{tweet_id}", tweets.get_tweet, "A tweet", errors=(NotFound,)),
+    Endpoint(
+        "POST",
+        "/media",
+        media.upload_media,
+        "Upload an image (multipart/form-data: `file`, optional `alt`); attach it with "
+        "POST /tweets `mediaIds` within 24 hours",
+        201,
+        (PayloadTooLarge,),
+        True,
+        location="/media/{id}",
+        form=media.Upload,
+    ),
+    Endpoint(
+        "GET",
+        "/media/{media_id}",
+        media.get_media,
+        "An image (before it is attached: its owner only)",
+        errors=(NotFound,),
+    ),
     Endpoint(
         "PUT",
         "/tweets/{tweet_id}",

@@ -14,7 +14,9 @@ from typing import Annotated, Any
 from pydantic import Field, WithJsonSchema
 from typing_extensions import TypedDict
 
+from core.config import Settings
 from core.ids import to_global_id
+from media.storage import public_url
 from schema.context import Context
 from schema.scalars import serialize_datetime
 from services.notifications import KINDS
@@ -57,6 +59,21 @@ class TweetVersion(TypedDict):
     createdAt: Annotated[Timestamp, Field(description="When this version was published.")]
 
 
+class Media(TypedDict):
+    """An image, as GraphQL's `Media`: processed, stripped of its metadata."""
+
+    id: Annotated[str, Field(description="The image's opaque global id, as in GraphQL.")]
+    url: Annotated[
+        str, Field(description="Where the image is served; absolute, or relative to the API.")
+    ]
+    previewUrl: Annotated[str, Field(description="At most 400 pixels on its longer side.")]
+    width: int
+    height: int
+    contentType: Annotated[str, Field(description="image/jpeg, image/png or image/webp.")]
+    alt: Annotated[str, Field(description="Empty when none was given.")]
+    blurhash: Annotated[str, Field(description="A BlurHash, for a placeholder.")]
+
+
 class TweetRef(TypedDict):
     """Another tweet, by id: GET /tweets/{tweet_id} has it whole."""
 
@@ -84,6 +101,9 @@ class Tweet(TypedDict):
     replyCount: int
     viewerHasLiked: bool
     viewerHasRetweeted: bool
+    media: Annotated[
+        list[Media], Field(description="The images in order; a plain retweet, the original's.")
+    ]
 
 
 class TweetList(TypedDict):
@@ -203,9 +223,23 @@ async def tweets(context: Context, found: list[TweetView]) -> list[Tweet]:
             "replyCount": row.reply_count,
             "viewerHasLiked": view.liked,
             "viewerHasRetweeted": view.retweeted,
+            "media": [media(context.settings, image) for image in view.shown_media],
         }
 
     return [shape(view) for view in found]
+
+
+def media(settings: Settings, row: Any) -> Media:
+    return {
+        "id": to_global_id("Media", row.id),
+        "url": public_url(settings, row.key),
+        "previewUrl": public_url(settings, row.preview_key),
+        "width": row.width,
+        "height": row.height,
+        "contentType": row.content_type,
+        "alt": row.alt,
+        "blurhash": row.blurhash,
+    }
 
 
 async def tweet(context: Context, found: TweetView) -> Tweet:

@@ -19,6 +19,7 @@ _TweetAction = Callable[..., Awaitable[int]]
 async def create_tweet(call: Call, *, body: NewTweet, headers: NewTweetHeaders) -> shapes.Tweet:
     reply_to_id = body.get("replyToId")
     reply_to = expect_global_id(reply_to_id, "Tweet") if reply_to_id else None
+    media_ids = [expect_global_id(media_id, "Media") for media_id in body.get("mediaIds") or ()]
     async with call.context.work() as work:
         posted = await tweets.post_tweet(
             work,
@@ -27,6 +28,7 @@ async def create_tweet(call: Call, *, body: NewTweet, headers: NewTweetHeaders) 
             reply_to_id=reply_to,
             limiter=call.context.limiter,
             idempotency_key=headers.get("idempotency-key"),
+            media_ids=media_ids,
         )
     return await shapes.tweet(call.context, await views.posted(call.context.loaders, posted))
 
