@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from sqlalchemy import event, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -238,8 +238,10 @@ class RequestReads:
 async def _give_back(connection: AsyncConnection) -> None:
     """To the pool; or away, when its server ended it while the request held it unused (the
     pool would hand it to the next request, whose first read would fail)."""
-    raw = await connection.get_raw_connection()
-    driver = raw.driver_connection
+    try:
+        driver = (await connection.get_raw_connection()).driver_connection
+    except SQLAlchemyError:  # invalidated already (a read failed): closing it discards it
+        driver = None
     if driver is not None and driver.is_closed():
         await connection.invalidate()
     await connection.close()
