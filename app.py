@@ -79,7 +79,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         runtime.tune_collector()
-        db = Database.connect(settings.database_url or "", pool_size=settings.db_pool_size)
+        db = Database.connect(
+            settings.database_url or "",
+            pool_size=settings.db_pool_size,
+            replica_urls=settings.database_replica_urls,
+            replica_max_lag=settings.database_replica_max_lag_seconds,
+        )
         url, timeout = settings.redis_url or "", settings.redis_timeout_seconds
         redis = redis_clients.connect(
             url, timeout=timeout, max_connections=settings.redis_pool_size, decode_responses=True
@@ -108,6 +113,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     tasks.keep_running("live", app.state.hub.run),
                     tasks.keep_running("presence", app.state.presence.run),
                 ]
+                if db.replicas is not None:
+                    await db.replicas.poll()  # the first reads already find the replicas
+                    running.append(tasks.keep_running("replicas", db.replicas.run))
                 try:
                     yield
                 finally:

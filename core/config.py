@@ -32,6 +32,8 @@ class Settings:
     port: int = 8000
     data_dir: Path = Path("./var")
     database_url: str | None = None
+    database_replica_urls: tuple[str, ...] = ()  # streaming replicas for reads (core/replicas.py)
+    database_replica_max_lag_seconds: int = 5  # a replica further behind is left out
     redis_url: str | None = None
     broker_url: str | None = None
     search_url: str | None = None

@@ -62,3 +62,19 @@ ENGINE_FALLBACKS = Counter(
     "Executions (or values) the GraphQL engine left to graphql-core's executor (engine/)",
     ["reason"],
 )
+DB_READS = Counter(
+    "db_reads_total",
+    "Connections taken for a request's reads, by where they went (DATABASE_REPLICA_URLS)",
+    ["target"],
+)
+REPLICA_LAG = Gauge(
+    "db_replica_lag_seconds", "How far a read replica is behind the primary", ["replica"]
+)
+REPLICA_USABLE = Gauge(
+    "db_replica_usable", "1 while a read replica takes reads, 0 while it is left out", ["replica"]
+)
+REPLICA_LEFT_OUT = Counter(
+    "db_replica_left_out_total",
+    "Times a read replica was left out: down, lag (past the bound), not_standby",
+    ["replica", "reason"],
+)

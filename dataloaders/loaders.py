@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import namedtuple
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -44,6 +44,12 @@ from views.safety import SAFETY_ROWS, Safety
 
 K = TypeVar("K")
 V = TypeVar("V")
+
+
+class Fill(Protocol):
+    """Values of keys from the database; `primary`: there, not on a replica."""
+
+    def __call__(self, keys: list[Any], primary: bool = ...) -> Awaitable[list[Any]]: ...
 
 
 class Loader(DataLoader[K, V]):
@@ -200,25 +206,44 @@ class Loaders:
     def follows_viewer(self) -> DataLoader[int, bool]:
         return self._flags(cache.FOLLOWED_BY, _FOLLOWS_VIEWER)
 
-    async def _rows(self, query: Executable, **params: Any) -> Sequence[Row[Any]]:
+    async def _rows(
+        self, query: Executable, *, primary: bool = False, **params: Any
+    ) -> Sequence[Row[Any]]:
         async def read(connection: AsyncConnection) -> Sequence[Row[Any]]:
             return (await connection.execute(query, params)).all()
 
-        return await self._reads.run(read)
+        return await self._reads.run(read, primary=primary)
 
-    async def _cached(
-        self, kind: str, keys: list[Any], load: Callable[[list[Any]], Awaitable[list[Any]]]
-    ) -> list[Any]:
+    async def _cached(self, kind: str, keys: list[Any], load: Fill) -> list[Any]:
+        """Through the cache; a key written recently is filled from the primary when reads go
+        to replicas (services/cache.py)."""
+
+        async def fresh(missing: list[Any]) -> list[Any]:
+            return await load(missing, primary=True)
+
         try:
-            return await cache.read_through(self._redis, kind, keys, load, ttl=self._ttl)
+            return await cache.read_through(
+                self._redis,
+                kind,
+                keys,
+                load,
+                ttl=self._ttl,
+                load_fresh=fresh if self._reads.replicated else None,
+            )
         except RedisError:  # Redis down: the database answers alone
             return await load(keys)
 
     def _rows_of(self, kind: str, query: Executable, codec: RowCodec) -> Any:
         """A batch function: rows by id, through the cache."""
 
-        async def from_database(keys: list[int]) -> list[list[Any] | None]:
-            by_id = {row.id: row for row in await self._rows(query, keys=keys)}
+        async def from_database(keys: list[int], primary: bool = False) -> list[list[Any] | None]:
+            by_id = {row.id: row for row in await self._rows(query, primary=primary, keys=keys)}
+            missing = [key for key in keys if key not in by_id]
+            if missing and not primary and self._reads.replicated:
+                # perhaps too new for the replica (a tweet fanned out a moment ago): a row it
+                # lacks is asked of the primary, rather than kept in the cache as gone
+                rows = await self._rows(query, primary=True, keys=missing)
+                by_id.update((row.id, row) for row in rows)
             return [codec.encode(by_id.get(key)) for key in keys]
 
         async def load(keys: list[int]) -> list[Any]:
@@ -238,9 +263,9 @@ class Loaders:
         return [by_handle.get(key) for key in lowered]
 
     async def _safety(self, keys: list[int]) -> list[Safety]:
-        async def from_database(viewers: list[int]) -> list[Any]:
-            rows = await self._rows(SAFETY_ROWS, viewers=viewers)
-            return [safety.encode() for safety in Safety.of_each(viewers, rows)]
+        async def from_database(keys: list[int], primary: bool = False) -> list[Any]:
+            rows = await self._rows(SAFETY_ROWS, primary=primary, viewers=keys)
+            return [safety.encode() for safety in Safety.of_each(keys, rows)]
 
         return [
             Safety.decode(value) for value in await self._cached(cache.SAFETY, keys, from_database)
@@ -256,11 +281,14 @@ class Loaders:
         return [by_id.get(key) for key in keys]
 
     async def _tweet_media(self, keys: list[int]) -> list[tuple[Any, ...]]:
-        async def from_database(tweet_ids: list[int]) -> list[list[Any]]:
-            found: dict[int, list[Any]] = {key: [] for key in tweet_ids}
-            for row in await self._rows(_TWEET_MEDIA, keys=tweet_ids):
+        async def from_database(keys: list[int], primary: bool = False) -> list[list[Any]]:
+            # on the primary with replicas: a replica that lacks a new tweet would have its
+            # images kept as none (an empty list is no sign that it is too new)
+            primary = primary or self._reads.replicated
+            found: dict[int, list[Any]] = {key: [] for key in keys}
+            for row in await self._rows(_TWEET_MEDIA, primary=primary, keys=keys):
                 found[row.tweet_id].append(MEDIA_ROWS.encode(row))
-            return [found[key] for key in tweet_ids]
+            return [found[key] for key in keys]
 
         values = await self._cached(cache.TWEET_MEDIA, keys, from_database)
         return [tuple(MEDIA_ROWS.decode(row) for row in rows) for rows in values]
@@ -275,8 +303,9 @@ class Loaders:
         """For each key, whether `query` (viewer, keys) returns it: the viewer's flags."""
         viewer_id = self.viewer_id
 
-        async def from_database(keys: list[int]) -> list[bool]:
-            found = {row[0] for row in await self._rows(query, viewer=viewer_id, keys=keys)}
+        async def from_database(keys: list[int], primary: bool = False) -> list[bool]:
+            rows = await self._rows(query, primary=primary, viewer=viewer_id, keys=keys)
+            found = {row[0] for row in rows}
             return [key in found for key in keys]
 
         async def load(keys: list[int]) -> list[bool]:

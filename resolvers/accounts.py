@@ -93,6 +93,7 @@ async def user(
 
 
 async def _signed_in(info: Info, user_id: int, generation: int) -> AuthPayload:
+    await info.context.remember_write(user_id)  # the token's requests see the account
     return AuthPayload(
         token=info.context.tokens.issue(user_id, generation=generation),
         user=User.from_row(await views.existing(info.context.loaders, user_id)),

@@ -39,7 +39,8 @@ async def node(
     if type_name == "Notification":
         (found,) = await notification_views.notifications(loaders, viewer, [raw_id])
         return Notification.of(found) if found is not None else None
-    async with info.context.reads.connection() as connection:
+    # on the primary: who moderates is decided here, and a revoked role must not linger
+    async with info.context.reads.connection(primary=True) as connection:
         if type_name == "MutedWord":
             word = await mutes.muted_word(connection, user_id=viewer, word_id=raw_id)
             return MutedWord.of(word) if word is not None else None

@@ -25,8 +25,9 @@ async def notifications_page(
 
 async def unread_count(info: Info) -> int:
     viewer_id = info.context.viewer()
-    async with info.context.reads.connection() as connection:
-        return await notifications.unread_count(connection, viewer_id=viewer_id)
+    return await info.context.reads.run(
+        lambda connection: notifications.unread_count(connection, viewer_id=viewer_id)
+    )
 
 
 async def mark_read(

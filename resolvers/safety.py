@@ -107,7 +107,7 @@ async def resolve_report(
 
 
 async def _report(info: Info, report_id: int) -> Report:
-    async with info.context.reads.connection() as connection:
+    async with info.context.reads.connection(primary=True) as connection:
         found = await moderation.report_row(connection, report_id)
     if found is None:
         raise NotFound("No such report.")
@@ -132,8 +132,9 @@ async def muted_users(info: Info, first: First = 20, after: After = None) -> Use
 
 async def muted_words(info: Info) -> list[MutedWord]:
     viewer = info.context.viewer()
-    async with info.context.reads.connection() as connection:
-        rows = await mutes.muted_words(connection, viewer_id=viewer)
+    rows = await info.context.reads.run(
+        lambda connection: mutes.muted_words(connection, viewer_id=viewer)
+    )
     return [MutedWord.of(row) for row in rows]
 
 
@@ -146,7 +147,8 @@ async def reports(
     after: After = None,
 ) -> ReportConnection:
     viewer = info.context.viewer()
-    async with info.context.reads.connection() as connection:
+    # on the primary: who moderates is decided here, and a revoked role must not linger
+    async with info.context.reads.connection(primary=True) as connection:
         await moderation.ensure_moderator(connection, viewer)
         wanted = (status or ReportStatus.OPEN).value
         page = await moderation.reports_page(connection, status=wanted, first=first, after=after)

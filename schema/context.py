@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -9,7 +10,9 @@ from typing import Any, Protocol, TypeAlias
 
 import redis.asyncio as aioredis
 import strawberry
+from redis.exceptions import RedisError
 
+from core import read_your_writes
 from core.config import Settings
 from core.db import Database, RequestReads
 from core.errors import BadUserInput, NotFound, Unauthenticated
@@ -38,10 +41,16 @@ class Context:
     estimated_cost: int = 0  # the operation's, set once it validated (schema/query_limits.py)
     reads: RequestReads = field(init=False)
     loaders: Loaders = field(init=False)
+    wal_position: int | None = field(default=None, init=False)  # of its last write (replicas)
 
     def __post_init__(self) -> None:
-        self.reads = RequestReads(self.db)
+        # a WebSocket's reads stay on the primary: its subscriptions act on events of commits
+        # just made, which a replica may not have replayed yet
+        self.reads = RequestReads(self.db, recall=self._recall if self.hub is None else None)
         self.loaders = self._new_loaders()
+
+    async def _recall(self) -> int | None:
+        return await read_your_writes.recall(self.redis, self.viewer_id)
 
     @property
     def db(self) -> Database:
@@ -71,7 +80,25 @@ class Context:
             if viewer is not None and await tokens.forget_if_gone(self.db, self.redis, viewer):
                 raise Unauthenticated("This account no longer exists.") from None
             raise
+        if work.wal_position is not None:
+            await self._wrote(work.wal_position)
         self.after_write()
+
+    async def _wrote(self, position: int) -> None:
+        self.wal_position = position
+        await self.reads.after_write(position)
+        if self.viewer_id is not None:
+            await self.remember_write(self.viewer_id)
+
+    async def remember_write(self, user_id: int) -> None:
+        """The user's next reads, on any API process, see this operation's writes: a new
+        account's, whose requests come with the token it was just given."""
+        if self.wal_position is None:
+            return
+        try:
+            await read_your_writes.remember(self.redis, user_id, self.wal_position)
+        except RedisError:
+            logger.warning("could not remember user %s's write for read-your-writes", user_id)
 
     def live(self) -> live.Hub:
         if self.hub is None or self.close_socket is None:
@@ -92,6 +119,7 @@ class Context:
         await self.reads.finish()
 
 
+logger = logging.getLogger("chirp.context")
 Info: TypeAlias = strawberry.Info[Context, None]
 _DEFAULTS = Settings()
 

@@ -110,7 +110,7 @@ class Report(Node):
 
 
 async def _is_moderator(info: Info, user_id: int) -> bool:
-    async with info.context.reads.connection() as connection:
+    async with info.context.reads.connection(primary=True) as connection:  # a role, as it is now
         return await moderation.is_moderator(connection, user_id)
 
 

@@ -10,6 +10,11 @@ commit cannot store it after: its lease is gone. Readers that miss while another
 lease wait for its fill a few milliseconds, so a stampede on one key reaches the database
 once; past the wait they read the database themselves, without filling. The reads asked in one
 turn of the event loop go to Redis as one MGET (a page's loaders read side by side).
+
+With read replicas a fill read from a replica that has not yet replayed the writer's commit
+would store the old row past `forget`. So `forget(..., recent_ms=...)` first marks the keys as
+recently written (`...:w`, for as long as a usable replica may lag), and a reader that takes
+the lease of a marked key fills it from `load_fresh` (the primary) instead.
 """
 
 from __future__ import annotations
@@ -28,9 +33,10 @@ from core.scripts import Script
 
 LEASE_MS = 2_000
 WAITS = (0.002, 0.004, 0.008, 0.016, 0.032)
-# KEYS: values; ARGV: lease token, lease ms. Per key: its value when there is one by now (a
-# reader whose MGET came before another's fill must not load it again), else 1 when the lease
-# is taken here, else 0 (another reader holds it)
+# KEYS: values; ARGV: lease token, lease ms, "1" to tell marked keys. Per key: its value when
+# there is one by now (a reader whose MGET came before another's fill must not load it again),
+# else 1 when the lease is taken here (2: and the key was written recently), else 0 (another
+# reader holds it)
 _LEASE = Script("""
 local replies = {}
 for i, key in ipairs(KEYS) do
@@ -38,7 +44,11 @@ for i, key in ipairs(KEYS) do
   if value then
     replies[i] = value
   elseif redis.call('SET', key .. ':lease', ARGV[1], 'NX', 'PX', ARGV[2]) then
-    replies[i] = 1
+    if ARGV[3] == '1' and redis.call('EXISTS', key .. ':w') == 1 then
+      replies[i] = 2
+    else
+      replies[i] = 1
+    end
   else
     replies[i] = 0
   end
@@ -94,10 +104,17 @@ def scoped(kind: str, scope: object) -> str:
 
 
 async def read_through(
-    redis: aioredis.Redis, kind: str, items: Sequence[Any], load: Load, *, ttl: int
+    redis: aioredis.Redis,
+    kind: str,
+    items: Sequence[Any],
+    load: Load,
+    *,
+    ttl: int,
+    load_fresh: Load | None = None,
 ) -> list[Any]:
     """The values of `items`, in order: from Redis, else from `load` (JSON-able values, in the
-    order of the items it is given), stored for the next reader."""
+    order of the items it is given), stored for the next reader; those of keys written
+    recently from `load_fresh`, when given."""
     keys = [key(kind, item) for item in items]
     found: dict[str, Any] = {}
     missing = _decode_into(found, keys, await _mget(redis, keys))
@@ -107,21 +124,22 @@ async def read_through(
     CACHE.labels(label, "miss").inc(len(missing))
     if missing:
         token = secrets.token_hex(8)
-        replies = await _LEASE(redis, missing, [token, LEASE_MS])
+        replies = await _LEASE(redis, missing, [token, LEASE_MS, int(load_fresh is not None)])
         by_key = dict(zip(keys, items, strict=True))
-        mine, others = [], []
+        mine: list[str] = []
+        fresh: list[str] = []
+        others: list[str] = []
         for name, reply in zip(missing, replies, strict=True):
             if isinstance(reply, bytes | str):  # filled since the MGET
                 found[name] = jsons.loads_own(reply)
-            elif reply:
-                mine.append(name)
             else:
-                others.append(name)
-        if mine:
-            values = await load([by_key[name] for name in mine])
-            found.update(zip(mine, values, strict=True))
-            encoded = [jsons.dumps(value) for value in values]
-            await _FILL(redis, mine, [token, ttl, *encoded])
+                (others, mine, fresh)[int(reply)].append(name)
+        for names, loader in ((mine, load), (fresh, load_fresh or load)):
+            if names:
+                values = await loader([by_key[name] for name in names])
+                found.update(zip(names, values, strict=True))
+                encoded = [jsons.dumps(value) for value in values]
+                await _FILL(redis, names, [token, ttl, *encoded])
         for delay in WAITS if others else ():
             await asyncio.sleep(delay)
             others = _decode_into(found, others, await redis.mget(others))
@@ -183,11 +201,21 @@ def _mget(redis: aioredis.Redis, keys: list[str]) -> Awaitable[list[Any]]:
     return reads.read(keys)
 
 
-async def forget(redis: aioredis.Redis, keys: Iterable[str]) -> None:
-    """Drops values and their leases: called after the commit that changed them."""
-    names = [part for name in set(keys) for part in (name, f"{name}:lease")]
-    if names:
+async def forget(redis: aioredis.Redis, keys: Iterable[str], *, recent_ms: int = 0) -> None:
+    """Drops values and their leases: called after the commit that changed them. With
+    `recent_ms`, marks them written first (a reader between the two then sees the old value)."""
+    unique = set(keys)
+    names = [part for name in unique for part in (name, f"{name}:lease")]
+    if not names:
+        return
+    if not recent_ms:
         await redis.delete(*names)
+        return
+    async with redis.pipeline(transaction=False) as pipe:
+        for name in unique:
+            pipe.set(f"{name}:w", 1, px=recent_ms)
+        pipe.delete(*names)
+        await pipe.execute()
 
 
 def _decode_into(found: dict[str, Any], keys: Sequence[str], values: Sequence[Any]) -> list[str]:

@@ -66,7 +66,14 @@ async def _each(stores: Stores, events: Sequence[Event], effects: list[tuple[str
 
 
 async def forget(stores: Stores, events: Sequence[Event]) -> None:
-    await cache.forget(stores.redis, {key for event in events for key in stale_keys(event)})
+    settings = stores.settings
+    # as long as a usable replica may still lack the commit (core/replicas.py), and a poll more
+    recent_ms = (settings.database_replica_max_lag_seconds + 2) * 1000
+    await cache.forget(
+        stores.redis,
+        {key for event in events for key in stale_keys(event)},
+        recent_ms=recent_ms if settings.database_replica_urls else 0,
+    )
 
 
 def stale_keys(event: Event) -> Iterable[str]:

@@ -41,14 +41,16 @@ class PostgresSearch:
     async def tweets(
         self, reads: RequestReads, *, query: str, first: int | None, after: str | None
     ) -> Page:
-        async with reads.connection() as connection:
-            return await search.tweets(connection, query=query, first=first, after=after)
+        return await reads.run(
+            lambda connection: search.tweets(connection, query=query, first=first, after=after)
+        )
 
     async def users(
         self, reads: RequestReads, *, query: str, first: int | None, after: str | None
     ) -> Page:
-        async with reads.connection() as connection:
-            return await search.users(connection, query=query, first=first, after=after)
+        return await reads.run(
+            lambda connection: search.users(connection, query=query, first=first, after=after)
+        )
 
     async def ping(self) -> None:
         pass  # the database, which /readyz checks on its own

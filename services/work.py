@@ -9,7 +9,8 @@ Services act on `work.session` (they flush, never commit) and `work.record(event
 did. At the end of the block the events go into the outbox in the same transaction, the
 transaction commits, and then services/effects.py turns the events into their effects. A block
 that raises commits nothing and has no effects; a broken constraint is the client's error its
-meaning says (services/integrity.py).
+meaning says (services/integrity.py). With read replicas, `work.wal_position` is then the
+primary's WAL position past the commit (read-your-writes: core/read_your_writes.py).
 """
 
 from __future__ import annotations
@@ -28,12 +29,13 @@ from services.stores import Stores
 class Work:
     """What the services of one unit of work share: its session and the events they record."""
 
-    __slots__ = ("session", "events", "unstored")
+    __slots__ = ("session", "events", "unstored", "wal_position")
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
         self.events: list[Event] = []
         self.unstored: list[Event] = []  # what the outbox does not hold yet
+        self.wal_position: int | None = None  # after the commit, with read replicas
 
     def record(self, event: Event) -> None:
         self.events.append(event)
@@ -60,4 +62,6 @@ async def unit_of_work(stores: Stores) -> AsyncIterator[Work]:
         if meant is None:
             raise
         raise meant from None
+    if stores.db.replicas is not None:  # where reads must have got to, to see this write
+        work.wal_position = await stores.db.wal_position()
     await effects.after_commit(stores, work.events)

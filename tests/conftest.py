@@ -2,6 +2,8 @@
 
 TEST_BACKEND=embedded (default) runs on the embedded PostgreSQL and Valkey under var/;
 TEST_BACKEND=services runs on the machine's PostgreSQL (:5432) and Redis (:6379).
+TEST_BACKEND=replica runs on a PostgreSQL primary with a streaming replica that takes the reads
+(tests/replicas.py, DATABASE_REPLICA_URLS) and the machine's Redis.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from core.config import Settings
 from core.db import Database
 from services.stores import Stores
 from services.work import Work
+from tests.replicas import ReplicaPair, replica_of
 
 ROOT = Path(__file__).resolve().parent.parent
 # servers the tests start in processes of their own check the engine too (engine/differential.py)
@@ -42,6 +45,7 @@ HYBRID_THRESHOLD = 3  # small, so that tests cover both fan-out and merging at r
 class Backend:
     database_url: str
     redis_url: str
+    replica_urls: tuple[str, ...] = ()
 
 
 def pytest_report_header() -> str:
@@ -60,10 +64,25 @@ def engine_agrees() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def servers() -> Iterator[tuple[str, str]]:
+def replica_pair() -> Iterator[ReplicaPair]:
+    """A primary and its streaming replica (tests/replicas.py); failing to start fails."""
+    pair = ReplicaPair()
+    try:
+        pair.start()
+        yield pair
+    finally:
+        pair.stop()
+
+
+@pytest.fixture(scope="session")
+def servers(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
     """(server-level database URL, Redis URL) of the backend under test."""
     if BACKEND == "services":
         yield SERVICES_DATABASE, SERVICES_REDIS
+        return
+    if BACKEND == "replica":
+        pair: ReplicaPair = request.getfixturevalue("replica_pair")
+        yield pair.url(), SERVICES_REDIS
         return
     from core.embedded import EmbeddedServers
 
@@ -76,8 +95,23 @@ def servers() -> Iterator[tuple[str, str]]:
 
 
 @pytest.fixture(scope="session")
-async def backend(servers: tuple[str, str]) -> AsyncIterator[Backend]:
+async def backend(
+    servers: tuple[str, str], request: pytest.FixtureRequest
+) -> AsyncIterator[Backend]:
     server_url, redis_url = servers
+    redis = aioredis.from_url(redis_url)
+    await redis.flushdb()
+    await redis.aclose()
+    async with migrated_database(server_url) as database_url:
+        replicas = ()
+        if BACKEND == "replica":
+            replicas = (replica_of(database_url, request.getfixturevalue("replica_pair")),)
+        yield Backend(database_url=database_url, redis_url=redis_url, replica_urls=replicas)
+
+
+@asynccontextmanager
+async def migrated_database(server_url: str) -> AsyncIterator[str]:
+    """The URL of a new database on the server, migrated to head, dropped after the block."""
     name = f"chirp_test_{uuid.uuid4().hex[:12]}"
     admin = create_async_engine(
         make_url(server_url).set(database="postgres"), isolation_level="AUTOCOMMIT"
@@ -88,11 +122,8 @@ async def backend(servers: tuple[str, str]) -> AsyncIterator[Backend]:
     config = Config(str(ROOT / "alembic.ini"))
     config.attributes.update(database_url=database_url, configure_logging=False)
     await _run_sync(command.upgrade, config, "head")
-    redis = aioredis.from_url(redis_url)
-    await redis.flushdb()
-    await redis.aclose()
     try:
-        yield Backend(database_url=database_url, redis_url=redis_url)
+        yield database_url
     finally:
         async with admin.connect() as connection:
             await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -109,6 +140,7 @@ async def _run_sync(fn: Any, *args: Any) -> None:
 def settings(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return Settings(
         database_url=backend.database_url,
+        database_replica_urls=backend.replica_urls,
         redis_url=backend.redis_url,
         data_dir=tmp_path_factory.mktemp("data"),
         jwt_secret="test-secret-of-sufficient-length-for-hs256",

@@ -116,8 +116,8 @@ async def home_timeline(
     viewer_id = context.viewer()
 
     async def read(cursor: str | None, count: int) -> Page:
-        async with context.reads.connection() as connection:
-            return await home.home_timeline(
+        def timeline(connection: AsyncConnection) -> Awaitable[Page]:
+            return home.home_timeline(
                 connection,
                 context.redis,
                 viewer_id=viewer_id,
@@ -125,6 +125,9 @@ async def home_timeline(
                 after=cursor,
                 settings=context.settings,
             )
+
+        # on the primary: a timeline rebuilt from these reads is kept in Redis (services/home.py)
+        return await context.reads.run(timeline, primary=True)
 
     return await _tweets(context, read, first=first, after=after, home=True)
 
@@ -134,9 +137,10 @@ Lister = Callable[..., Awaitable[Page]]
 
 def _reader(context: Context, list_page: Lister, **arguments: Any) -> Read:
     async def read(cursor: str | None, count: int) -> Page:
-        connection: AsyncConnection
-        async with context.reads.connection() as connection:
-            return await list_page(connection, **arguments, first=count, after=cursor)
+        def listed(connection: AsyncConnection) -> Awaitable[Page]:
+            return list_page(connection, **arguments, first=count, after=cursor)
+
+        return await context.reads.run(listed)
 
     return read
 

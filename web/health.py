@@ -36,9 +36,12 @@ async def readyz(request: Request) -> Response:
 
 async def livez(request: Request) -> Response:
     """The balancer's check: 200 while this process can serve, which takes PostgreSQL alone
-    (without Redis, pages come from the database); a failing Redis or search is named under
-    `degraded`. 503 naming the database when it does not answer."""
+    (without Redis, pages come from the database); a failing Redis or search, or read replicas
+    all left out, is named under `degraded`. 503 naming the database when it does not answer."""
     failing = await _failing(request.app.state, SERVING_TIMEOUT_SECONDS)
+    replicas = request.app.state.db.replicas
+    if replicas is not None and not any(member.usable for member in replicas.members):
+        failing["replicas"] = "LeftOut"  # every read on the primary meanwhile
     if "database" in failing:
         body = {"status": "unavailable", "failing": {"database": failing.pop("database")}}
         return JSONResponse(body | {"degraded": failing}, status_code=503)

@@ -43,6 +43,7 @@ async def user(call: Call, *, handle: Handle) -> shapes.User:
 
 
 async def _signed_in(call: Call, user_id: int, generation: int) -> shapes.AuthPayload:
+    await call.context.remember_write(user_id)  # the token's requests see the account
     token = call.context.tokens.issue(user_id, generation=generation)
     row = await views.existing(call.context.loaders, user_id)
     return {"token": token, "user": await shapes.user(call.context, row)}
