@@ -170,7 +170,7 @@ async def test_an_answer_nulled_by_an_error_gives_back_every_connection(
         if pool.checkedout() <= before:
             break
         await asyncio.sleep(0.01)
-    assert pool.checkedout() == before
+    assert pool.checkedout() <= before  # another test's may have gone back meanwhile
 
 
 async def test_health_endpoints(client: httpx.AsyncClient) -> None:
