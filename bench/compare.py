@@ -30,6 +30,10 @@ def _rows(results: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
     return rows
 
 
+def _newest(results: dict[str, Any]) -> str:
+    return str(max([results["started"], *results.get("section_runs", {}).values()]))
+
+
 def _cell(scenario: dict[str, Any] | None, key: str, form: str) -> str:
     value = None if scenario is None else scenario.get(key)
     return "-" if value is None else format(value, form)
@@ -38,9 +42,9 @@ def _cell(scenario: dict[str, Any] | None, key: str, form: str) -> str:
 def markdown(before: dict[str, Any], after: dict[str, Any]) -> str:
     old, new = _rows(before), _rows(after)
     lines = [
-        f"Before: run of {before['started']}; after: run of {after['started']} (sections of "
-        "later runs: the table of the benchmarks says which). req/s for subscription_delivery "
-        "is events/s, its ratio to the bare WebSocket app's.",
+        f"Before: run of {_newest(before)}; after: run of {_newest(after)} (a merged run's "
+        "newest section: the table of the benchmarks says which comes from which run). req/s "
+        "for subscription_delivery is events/s, its ratio to the bare WebSocket app's.",
         "",
         "| scenario | backend | req/s before | req/s after | p99 ms before | p99 ms after "
         "| ratio before | ratio after | SQL/request before | SQL/request after "
