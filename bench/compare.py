@@ -13,9 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bench.report import README
+from bench.report import README, update_readme
 
-_START, _END = "<!-- compare:start -->", "<!-- compare:end -->"
 _LATEST = README.parent / "bench" / "results" / "latest.json"
 
 
@@ -78,10 +77,8 @@ def main() -> None:
     args = parser.parse_args()
     table = markdown(*(json.loads(p.read_text()) for p in (args.before, args.after)))
     print(table, end="")
-    text = README.read_text()
-    if args.readme and _START in text and _END in text:
-        head, rest = text.split(_START, 1)
-        README.write_text(f"{head}{_START}\n{table}{_END}{rest.split(_END, 1)[1]}")
+    if args.readme:
+        update_readme(table, "compare")
 
 
 if __name__ == "__main__":

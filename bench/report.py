@@ -13,7 +13,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 README = Path(__file__).resolve().parent.parent / "README.md"
-_START, _END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 
 def write(results: dict[str, Any], directory: Path) -> None:
@@ -34,15 +33,17 @@ def write(results: dict[str, Any], directory: Path) -> None:
         labels = [f"{q['kind']}\n{q['engine']}\n{q['backend']}" for q in queries]
         _latency_chart(queries, directory / "search.png", labels, "searchTweets latency")
     if directory.resolve() == README.parent / "bench" / "results":
-        _update_readme(markdown(results))
+        update_readme(markdown(results), "bench")
 
 
-def _update_readme(table: str) -> None:
-    """Puts the latest table between the README's bench markers: figures are never typed in."""
+def update_readme(table: str, name: str) -> None:
+    """Puts the table between the README's `name` markers (<!-- name:start --> and
+    <!-- name:end -->): figures are never typed in."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
     text = README.read_text()
-    if _START in text and _END in text:
-        head, rest = text.split(_START, 1)
-        README.write_text(f"{head}{_START}\n{table}{_END}{rest.split(_END, 1)[1]}")
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        README.write_text(f"{head}{start}\n{table}{end}{rest.split(end, 1)[1]}")
 
 
 def _physical(scenario: dict[str, Any]) -> str:
