@@ -33,7 +33,8 @@ ASSUMPTIONS = {
     "timeline_entries": 800,
     "bytes_per_timeline_entry": 64,  # a sorted-set entry in a skiplist, with overhead
     "db_share_of_timeline_reads": 0.05,  # deep pages and cold timelines that reach PostgreSQL
-    "db_replicas_per_primary": 2,
+    "redis_replicas_per_master": 1,  # as in the tests' cluster: a failover has one to promote
+    "db_min_replicas_per_primary": 1,  # one to fail over to, whatever the reads need
     "db_storage_per_node_tb": 10,
     "retention_days": 365 * 3,
 }
@@ -47,10 +48,20 @@ def _best(results: dict[str, Any], name: str) -> dict[str, Any]:
     return next((s for s in rows if s["backend"] == "services"), rows[0])
 
 
-def _fanout_rate(results: dict[str, Any]) -> float | None:
-    """Measured fan-out inserts per second (production-like backend first), if any."""
-    rows = sorted(results.get("fanout", []), key=lambda f: f["backend"] != "services")
-    return float(rows[0]["inserts_per_second"]) if rows else None
+CLUSTER_MASTERS = 3  # the benchmark's cluster (bench/run.py, tests/redis_cluster.py)
+
+
+def _fanout_rate(results: dict[str, Any]) -> tuple[float, str] | None:
+    """Measured fan-out inserts per second of one Redis master, and where it comes from: a
+    third of the cluster's when the cluster was measured, else the single node's."""
+    rows = {f["backend"]: f for f in results.get("fanout", [])}
+    if "cluster" in rows:
+        rate = float(rows["cluster"]["inserts_per_second"]) / CLUSTER_MASTERS
+        return rate, f"a {CLUSTER_MASTERS}-master cluster's / {CLUSTER_MASTERS}"
+    for backend in ("services", "embedded"):
+        if backend in rows:
+            return float(rows[backend]["inserts_per_second"]), f"one {backend} node's"
+    return None
 
 
 def plan(results: dict[str, Any]) -> tuple[list[tuple[str, str, float]], str]:
@@ -63,15 +74,16 @@ def plan(results: dict[str, Any]) -> tuple[list[tuple[str, str, float]], str]:
         d["peak_tweet_writes_per_s"] / per_process_writes
     )
     inserts = d["peak_tweet_writes_per_s"] * a["followers_per_tweet"] * a["live_timeline_share"]
-    insert_rate = _fanout_rate(results) or a["redis_ops_per_core_s"]
+    insert_rate, measured_on = _fanout_rate(results) or (a["redis_ops_per_core_s"], "assumed")
     worker_cores = math.ceil(inserts / (insert_rate * a["target_utilisation"]))
-    redis_cores = worker_cores
     timeline_bytes = a["timeline_entries"] * a["bytes_per_timeline_entry"]
     redis_memory_gb = d["daily_users"] * timeline_bytes / 1e9
-    redis_nodes = max(
+    # a master runs on one core (Redis executes commands on one thread)
+    redis_masters = max(
         math.ceil(redis_memory_gb / (a["redis_memory_per_node_gb"] * a["target_utilisation"])),
-        math.ceil(redis_cores / a["cores_per_machine"]),
+        worker_cores,
     )
+    redis_nodes = redis_masters * (1 + a["redis_replicas_per_master"])
     db_reads = peak_reads * a["db_share_of_timeline_reads"]
     db_read_capacity = read["ceiling_throughput"] * a["cores_per_machine"] * a["target_utilisation"]
     storage_tb = d["tweets_per_day"] * d["tweet_bytes"] * a["retention_days"] / 1e12
@@ -82,29 +94,34 @@ def plan(results: dict[str, Any]) -> tuple[list[tuple[str, str, float]], str]:
             / (write["ceiling_throughput"] * a["cores_per_machine"] * a["target_utilisation"])
         ),
     )
-    db_nodes = max(
-        db_primaries * (1 + a["db_replicas_per_primary"]), math.ceil(db_reads / db_read_capacity)
+    replicas_per_primary = max(
+        a["db_min_replicas_per_primary"], math.ceil(db_reads / db_read_capacity / db_primaries)
     )
+    db_nodes = db_primaries * (1 + replicas_per_primary)
     utilisation = a["target_utilisation"]
     api_how = (
         f"{peak_reads:,.0f} reads/s / ({read['throughput']:,.0f} × {utilisation}) + "
         f"{d['peak_tweet_writes_per_s']:,} writes/s / ({write['throughput']:,.0f} × {utilisation})"
     )
-    worker_how = f"{inserts:,.0f} inserts/s / ({insert_rate:,.0f} × {utilisation})"
+    worker_how = (
+        f"{inserts:,.0f} inserts/s / ({insert_rate:,.0f} × {utilisation}) "
+        f"(inserts/s of a master: {measured_on})"
+    )
     redis_how = (
         f"max({redis_memory_gb:,.0f} GB of timelines / "
-        f"({a['redis_memory_per_node_gb']} GB × {utilisation}), "
-        f"{redis_cores} cores / {a['cores_per_machine']})"
+        f"({a['redis_memory_per_node_gb']} GB × {utilisation}), {worker_cores} masters of one "
+        f"core for the inserts) × {1 + a['redis_replicas_per_master']} (a replica each)"
     )
     db_how = (
-        f"max({db_primaries} primaries × {1 + a['db_replicas_per_primary']} for "
-        f"{storage_tb:,.0f} TB and {d['peak_tweet_writes_per_s']:,} writes/s, "
-        f"{db_reads:,.0f} reads/s / {db_read_capacity:,.0f} per node)"
+        f"{db_primaries} primaries (for {storage_tb:,.0f} TB and "
+        f"{d['peak_tweet_writes_per_s']:,} writes/s) × (1 + {replicas_per_primary} replicas: "
+        f"max({a['db_min_replicas_per_primary']}, {db_reads:,.0f} reads/s / "
+        f"{db_read_capacity:,.0f} per node / {db_primaries}))"
     )
     machines = [
         ("API processes (one per core)", api_how, api_cores / a["cores_per_machine"]),
         ("fan-out workers (one per core)", worker_how, worker_cores / a["cores_per_machine"]),
-        ("Redis nodes", redis_how, redis_nodes),
+        ("Redis nodes (masters and replicas)", redis_how, redis_nodes),
         ("PostgreSQL nodes", db_how, db_nodes),
     ]
     bottleneck = max(machines, key=lambda row: row[2])[0]

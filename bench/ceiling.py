@@ -19,7 +19,6 @@ from contextlib import asynccontextmanager
 from typing import Any, cast
 
 import asyncpg
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 from sqlalchemy import Select, func, select
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
@@ -30,7 +29,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bench.seed import asyncpg_dsn
-from core import cursors
+from core import cursors, redis_clients
 from core.ids import to_global_id
 from core.security import TokenCodec, bearer_token
 from schema.scalars import serialize_datetime as iso
@@ -171,9 +170,9 @@ async def timeline_redis(request: Request) -> Response:
         bearer_token(request.headers.get("authorization")) or ""
     )
     redis = request.app.state.redis
-    ids = await redis.lrange(f"bench:page:{viewer}", 0, -1)
-    keys = [b"bench:edge:%d:%s" % (viewer, tweet) for tweet in ids]
-    *edges, page_info = await redis.mget([*keys, f"bench:pageinfo:{viewer}"])
+    ids = await redis.lrange(f"bench:{{{viewer}}}:page", 0, -1)  # a viewer's keys: one slot
+    keys = [b"bench:{%d}:edge:%s" % (viewer, tweet) for tweet in ids]
+    *edges, page_info = await redis.mget([*keys, f"bench:{{{viewer}}}:pageinfo"])
     body = b'{"data":{"homeTimeline":{"edges":[%s],"pageInfo":%s}}}' % (
         b",".join(edges),
         page_info,
@@ -264,7 +263,7 @@ def create_app() -> Starlette:
         app.state.pool = await asyncpg.create_pool(
             asyncpg_dsn(os.environ["DATABASE_URL"]), min_size=4, max_size=20
         )
-        app.state.redis = aioredis.from_url(os.environ["REDIS_URL"])
+        app.state.redis = redis_clients.connect(os.environ["REDIS_URL"], timeout=5)
         app.state.searches = {}
         yield
         await app.state.redis.aclose()

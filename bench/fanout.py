@@ -3,7 +3,8 @@
 - ours: `services.fanout.fan_out_tweet`, the worker's job, timed in this process: timeline
   inserts per second, follower lookups in PostgreSQL included.
 - ceiling: the same inserts by a bare Lua script (one ZADD per key, nothing else) on the same
-  Redis, with the same 1,000 keys per call, pipelined.
+  Redis, with the same 1,000 keys per call, pipelined (on a cluster: a call per node at once,
+  each with keys of that node, as the fan-out sends them).
 - delivery: a real API and worker process (`python -m workers`); the time from `createTweet`
   answering to the last follower's timeline holding the tweet.
 """
@@ -20,23 +21,24 @@ from dataclasses import dataclass
 
 import asyncpg
 import httpx
-import redis.asyncio as aioredis
 from sqlalchemy import make_url
 
 from bench.harness import server
 from bench.seed import asyncpg_dsn
-from core import ids, worker_ids
+from core import ids, redis_clients, worker_ids
 from core.db import Database
 from core.ids import expect_global_id, snowflake_time
+from core.scripts import SpreadScript
 from core.security import TokenCodec
 from serve import migrate
 from services import fanout, feed
 
 FOLLOWERS = 100_000
-_BARE = """
+_BARE = SpreadScript("""
 for i, key in ipairs(KEYS) do redis.call('ZADD', key, 0, ARGV[1]) end
 return #KEYS
-"""
+""")
+_RABBITMQ = "amqp://guest:guest@127.0.0.1:5672/%2F"  # the broker beside a cluster
 _POST = 'mutation { createTweet(input: {text: "fan me out"}) { id } }'
 
 
@@ -103,10 +105,9 @@ async def _insert_tweets(url: str, author_id: int, count: int) -> list[int]:
 async def _ours_and_ceiling(
     database_url: str, redis_url: str, author_id: int, followers: list[int], repeats: int
 ) -> tuple[float, float]:
-    redis = aioredis.from_url(redis_url)
+    redis = redis_clients.connect(redis_url, timeout=redis_clients.BACKGROUND_TIMEOUT_SECONDS)
     db = Database.connect(database_url, pool_size=2)
     ours, ceiling = [], []
-    bare = redis.register_script(_BARE)
     try:
         for tweet_id in await _insert_tweets(database_url, author_id, repeats):
             await redis.flushdb()
@@ -121,11 +122,9 @@ async def _ours_and_ceiling(
             await redis.flushdb()
             await feed.make_live(redis, followers, ttl=3600)
             keys = [feed.key(f) for f in followers]
+            await _BARE.over(redis, keys[:1], [0], batch=feed.BATCH)  # loaded: not timed
             started = time.perf_counter()
-            async with redis.pipeline(transaction=False) as pipe:
-                for start in range(0, len(keys), feed.BATCH):
-                    await bare(keys=keys[start : start + feed.BATCH], args=[tweet_id], client=pipe)
-                await pipe.execute()
+            await _BARE.over(redis, keys, [tweet_id], batch=feed.BATCH)
             ceiling.append(len(keys) / (time.perf_counter() - started))
     finally:
         await redis.flushdb()
@@ -147,6 +146,8 @@ def _delivery(
         "HYBRID_THRESHOLD": str(len(followers) + 1),
         "JOB_QUEUE": "bench-fanout",
     }
+    if redis_url.startswith(redis_clients.CLUSTER_SCHEME):
+        env["BROKER_URL"] = _RABBITMQ
     token = TokenCodec.for_secret(secret, ttl_seconds=3600).issue(author_id)
     worker = subprocess.Popen(
         [sys.executable, "-m", "workers"],
@@ -166,7 +167,7 @@ def _delivery(
 async def _post_and_wait(
     url: str, token: str, redis_url: str, followers: list[int], repeats: int
 ) -> list[float]:
-    redis = aioredis.from_url(redis_url)
+    redis = redis_clients.connect(redis_url, timeout=redis_clients.BACKGROUND_TIMEOUT_SECONDS)
     times = []
     try:
         async with httpx.AsyncClient(base_url=url, timeout=30) as http:

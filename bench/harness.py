@@ -18,7 +18,8 @@ from pathlib import Path
 
 import httpx
 import psutil
-import redis.asyncio as aioredis
+
+from core import redis_clients
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -192,8 +193,8 @@ def metric(url: str, name: str) -> float:
 
 
 async def flush_redis(redis_url: str) -> None:
-    client = aioredis.from_url(redis_url)
+    client = redis_clients.connect(redis_url, timeout=redis_clients.BACKGROUND_TIMEOUT_SECONDS)
     try:
-        await client.flushdb()
+        await client.flushdb()  # every master's on a cluster
     finally:
         await client.aclose()

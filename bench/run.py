@@ -4,7 +4,9 @@
         [--search-tweets 1000000]
         [--only requests|fanout|subscriptions|scaling|search|media ...]
 
-Backends: the embedded default always; the machine's PostgreSQL + Redis when they answer.
+Backends: the embedded default always; the machine's PostgreSQL + Redis when they answer; and
+then `cluster` (when RabbitMQ answers too): that PostgreSQL and a Redis Cluster of three masters
+with a replica each started for the run (tests/redis_cluster.py), for timeline_read and fanout.
 Results: bench/results/latest.json (and a dated copy), results.md and PNG charts; a run of
 some scenarios only (--only) writes to var/bench-results unless told --output, or --merge
 (its sections replace those of bench/results/latest.json, and the README says from which run).
@@ -47,8 +49,10 @@ from bench.scenarios import (
     tweet_write,
     user_profile,
 )
+from core import redis_clients
 from core.embedded import EmbeddedServers
 from core.security import TokenCodec
+from tests.redis_cluster import RedisCluster
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -112,6 +116,14 @@ def answers(port: int) -> bool:
 def backend_urls(name: str) -> Iterator[tuple[str, str]]:
     if name == "services":
         yield SERVICES
+        return
+    if name == "cluster":
+        cluster = RedisCluster()
+        try:
+            cluster.start()
+            yield SERVICES[0], redis_clients.cluster_url(cluster.nodes.split(","))
+        finally:
+            cluster.stop()
         return
     servers = EmbeddedServers(ROOT / "var" / "bench")
     servers.start()
@@ -331,6 +343,12 @@ def run(options: Options) -> dict[str, object]:
     for backend in options.backends:
         print(f"backend {backend}:", flush=True)
         with backend_urls(backend) as urls:
+            if backend == "cluster":  # what a cluster changes: reads of timelines, fan-out
+                if "requests" in options.only:
+                    outcomes += _run_dataset(backend, urls, options.users, options, writes=False)
+                if "fanout" in options.only:
+                    fanouts.append(_fanout(backend, urls, options))
+                continue
             if "requests" in options.only:
                 outcomes += _run_dataset(backend, urls, options.users, options, writes=True)
             if "fanout" in options.only:
@@ -384,15 +402,25 @@ SECTIONS = {
 
 def merged(full: dict[str, Any], partial: dict[str, Any], only: list[str]) -> dict[str, Any]:
     """The full run's results with the sections of a partial run in their place, each noted
-    with the run it came from (the report says so)."""
+    with the run it came from (the report says so). In a section of rows, the rows it measured
+    (the same backend, scenario and users) replace theirs and the others stay."""
     results = dict(full)
     runs = dict(full.get("section_runs", {}))
     for group in only:
         for section in SECTIONS[group]:
-            results[section] = partial[section]
+            new = partial[section]
+            if isinstance(new, list):
+                measured = {_row_key(row) for row in new}
+                kept = [row for row in full.get(section, []) if _row_key(row) not in measured]
+                new = kept + new
+            results[section] = new
             runs[section] = partial["started"]
     results["section_runs"] = runs
     return results
+
+
+def _row_key(row: dict[str, Any]) -> tuple[object, ...]:
+    return row["backend"], row.get("name"), row.get("users")
 
 
 def main() -> None:
@@ -419,7 +447,7 @@ def main() -> None:
         help="the size of the search scenario's data set, in tweets",
     )
     parser.add_argument("--smoke", action="store_true", help="a few seconds, to check the harness")
-    parser.add_argument("--backend", action="append", choices=["embedded", "services"])
+    parser.add_argument("--backend", action="append", choices=["embedded", "services", "cluster"])
     parser.add_argument(
         "--only", action="append", choices=GROUPS, help="these scenarios only (repeatable)"
     )
@@ -437,8 +465,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.merge and not args.only:
         parser.error("--merge goes with --only")
-    backends = args.backend or ["embedded"] + (
-        ["services"] if answers(5432) and answers(6379) else []
+    services = answers(5432) and answers(6379)
+    backends = args.backend or ["embedded"] + (["services"] if services else []) + (
+        ["cluster"] if services and answers(5672) else []
     )
     scales = args.scales or [1_000, 10_000, 100_000] + ([1_000_000] if args.large else [])
     only = args.only or list(GROUPS)

@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 
 from bench.harness import LoadResult, wrk
 from bench.seed import asyncpg_dsn
-from core import ids, jsons, worker_ids
+from core import ids, jsons, redis_clients, worker_ids
 from core.ids import snowflake_time
 from core.security import TokenCodec
 
@@ -76,7 +76,7 @@ def _prime_timelines(url: str, bearers: list[str], redis_url: str | None) -> Non
 
     async def read_all() -> None:
         gate = asyncio.Semaphore(8)
-        redis = aioredis.from_url(redis_url) if redis_url else None
+        redis = redis_clients.connect(redis_url, timeout=10) if redis_url else None
         async with httpx.AsyncClient(base_url=url, timeout=60) as http:
 
             async def read(viewer: int, bearer: str) -> None:
@@ -98,12 +98,12 @@ def _prime_timelines(url: str, bearers: list[str], redis_url: str | None) -> Non
 async def _keep_page(redis: aioredis.Redis, viewer: int, page: dict[str, Any]) -> None:
     ids = [edge["node"]["id"] for edge in page["edges"]]  # the viewer's flags are in the edge
     async with redis.pipeline(transaction=False) as pipe:
-        pipe.delete(f"bench:page:{viewer}")
+        pipe.delete(f"bench:{{{viewer}}}:page")
         if ids:
-            pipe.rpush(f"bench:page:{viewer}", *ids)
+            pipe.rpush(f"bench:{{{viewer}}}:page", *ids)
         for tweet, edge in zip(ids, page["edges"], strict=True):
-            pipe.set(f"bench:edge:{viewer}:{tweet}", jsons.dumps(edge))
-        pipe.set(f"bench:pageinfo:{viewer}", jsons.dumps(page["pageInfo"]))
+            pipe.set(f"bench:{{{viewer}}}:edge:{tweet}", jsons.dumps(edge))
+        pipe.set(f"bench:{{{viewer}}}:pageinfo", jsons.dumps(page["pageInfo"]))
         await pipe.execute()
 
 

@@ -13,10 +13,10 @@ from typing import Any, get_type_hints
 BROKER_NAMESPACE = "chirp-jobs"  # the Redis broker's key prefix (workers/broker.py)
 
 
-def _api_processes(database_url: str | None, redis_url: str | None) -> int:
+def _api_processes(database_url: str | None, redis: object) -> int:
     """One beside the embedded servers; on servers of their own, one per core, at most 4 (each
     holds up to 1.5 x DB_POOL_SIZE PostgreSQL connections)."""
-    if database_url and redis_url:
+    if database_url and redis:
         return min(os.cpu_count() or 1, 4)
     return 1
 
@@ -35,6 +35,8 @@ class Settings:
     database_replica_urls: tuple[str, ...] = ()  # streaming replicas for reads (core/replicas.py)
     database_replica_max_lag_seconds: int = 5  # a replica further behind is left out
     redis_url: str | None = None
+    # host:port of Redis Cluster nodes: the service uses that cluster instead of REDIS_URL
+    redis_cluster_nodes: tuple[str, ...] = ()
     broker_url: str | None = None
     search_url: str | None = None
     search_api_key: str | None = None
@@ -97,6 +99,20 @@ class Settings:
     media_public_url: str | None = None  # a CDN base of url/previewUrl; None: the API's /media/
     media_threads: int = 1  # images processed at once by an API process (a core for the rest)
 
+    def __post_init__(self) -> None:
+        if self.redis_cluster_nodes:
+            from core import redis_clients
+
+            # every client is made from redis_url (core/redis_clients.connect)
+            object.__setattr__(
+                self, "redis_url", redis_clients.cluster_url(self.redis_cluster_nodes)
+            )
+            if not (self.broker_url or "").startswith(("amqp://", "amqps://")):
+                raise ValueError(
+                    "REDIS_CLUSTER_NODES needs BROKER_URL=amqp://... (RabbitMQ): Dramatiq's "
+                    "Redis broker runs on one Redis node, not on a cluster."
+                )
+
     @classmethod
     def from_env(cls) -> Settings:
         """Each field from the variable of its name in upper case (WORKER_ID for worker_id);
@@ -108,7 +124,8 @@ class Settings:
         }
         if "api_processes" not in given:
             given["api_processes"] = _api_processes(
-                given.get("database_url"), given.get("redis_url")
+                given.get("database_url"),
+                given.get("redis_url") or given.get("redis_cluster_nodes"),
             )
         return cls(**given)
 

@@ -157,13 +157,14 @@ def resolve_backends(data_dir: Path) -> EmbeddedServers | None:
     Fills the unset variables in os.environ, so every part of the process (and its children)
     sees the same URLs. Returns the servers to stop, or None when nothing was started.
     """
-    if os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"):
+    redis_given = os.environ.get("REDIS_URL") or os.environ.get("REDIS_CLUSTER_NODES")
+    if os.environ.get("DATABASE_URL") and redis_given:
         return None
     servers = EmbeddedServers(data_dir)
     servers.start()
     if not os.environ.get("DATABASE_URL"):
         os.environ["DATABASE_URL"] = servers.database_url
-    if not os.environ.get("REDIS_URL"):
+    if not redis_given:
         os.environ["REDIS_URL"] = servers.redis_url
     return servers
 

@@ -10,18 +10,26 @@ A request makes several Redis calls (the rate limit, the token's generation, the
 cached rows), each of which would wait out the timeout of a hung Redis: so once one call of a
 client has timed out, the client's calls fail at once for QUIET_SECONDS, after which one of them
 tries again.
+
+A Redis Cluster (REDIS_CLUSTER_NODES) is named by a URL of CLUSTER_SCHEME listing its nodes,
+which `connect` turns into redis-py's RedisCluster: it follows the slots as they move and a
+replica promoted in a failover, retrying a command for up to a few seconds meanwhile. It answers
+the commands a Redis does (redis-py's cluster mixins), and is typed as one: what differs (keys
+of several slots in one command) goes through `groups` (core/scripts.py's SpreadScript).
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from typing import Any, ClassVar, cast
 
 import redis
 import redis.asyncio as aioredis
 from redis import retry as sync_retry
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -30,6 +38,11 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 BACKGROUND_TIMEOUT_SECONDS = 10.0
 _POOL_WAIT_SECONDS = 10  # a burst waits this long for a free connection rather than failing
 QUIET_SECONDS = 5.0
+CLUSTER_SCHEME = "redis+cluster://"
+# a failover (node timeout, election) takes a few seconds: a cluster command is tried again
+# over about that long, its topology read again between tries
+_CLUSTER_RETRY = Retry(ExponentialBackoff(cap=1.0, base=0.05), 8)
+_CLUSTER_CONNECTIONS = 1000  # a node's; past it a call fails (no waiting pool in cluster mode)
 
 
 class _Quiet:
@@ -83,6 +96,8 @@ def connect(
     url: str, *, timeout: float, max_connections: int | None = None, decode_responses: bool = False
 ) -> aioredis.Redis:
     """An asyncio client; with `max_connections`, callers beyond it wait for a free one."""
+    if url.startswith(CLUSTER_SCHEME):
+        return _cluster(url, timeout=timeout, decode_responses=decode_responses)
     options = _options(timeout) | {
         "decode_responses": decode_responses,
         "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
@@ -94,6 +109,54 @@ def connect(
         url, max_connections=max_connections, timeout=_POOL_WAIT_SECONDS, **options
     )
     return aioredis.Redis.from_pool(pool)  # closes the pool with it
+
+
+def cluster_url(nodes: Sequence[str]) -> str:
+    """The URL `connect` reads as a Redis Cluster of these `host:port` nodes."""
+    return CLUSTER_SCHEME + ",".join(nodes)
+
+
+def is_cluster(redis: aioredis.Redis) -> bool:
+    return isinstance(redis, RedisCluster)
+
+
+class _Cluster(RedisCluster):
+    """Knows the slots before its first command. redis-py 8.1 resolves a command's routing
+    before it initializes: the first commands of a new client went to any node, and the
+    redirections of a concurrent burst closed connections other commands were using."""
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        if self._initialize:
+            await self.initialize()
+        return await super().execute_command(*args, **kwargs)
+
+
+def _cluster(url: str, *, timeout: float, decode_responses: bool) -> aioredis.Redis:
+    nodes = []
+    for node in url.removeprefix(CLUSTER_SCHEME).split(","):
+        host, _, port = node.strip().rpartition(":")
+        nodes.append(ClusterNode(host or "127.0.0.1", int(port)))
+    client = _Cluster(
+        startup_nodes=nodes,
+        retry=_CLUSTER_RETRY,
+        max_connections=_CLUSTER_CONNECTIONS,
+        decode_responses=decode_responses,
+        **_options(timeout),
+    )
+    return cast(aioredis.Redis, client)
+
+
+async def groups(redis: aioredis.Redis, keys: Sequence[str]) -> list[tuple[Any, list[str]]]:
+    """The keys by the node that holds them, each with the `target_nodes` of a command sent
+    there; one group, with no target, on a single Redis."""
+    if not isinstance(redis, RedisCluster):
+        return [(None, list(keys))] if keys else []
+    await redis.initialize()  # the slots' owners (once: a no-op after)
+    by_node: dict[str, tuple[ClusterNode, list[str]]] = {}
+    for name in keys:
+        node = redis.get_node_from_key(name)
+        by_node.setdefault(node.name, (node, []))[1].append(name)
+    return list(by_node.values())
 
 
 def connect_sync(url: str, *, timeout: float) -> redis.Redis:

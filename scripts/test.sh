@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole suite on the embedded servers, then on the machine's PostgreSQL and Redis when they
-# answer (each run in a fresh database of its own). REQUIRE_SERVICES=1 turns a missing service or
-# browser into a failure instead of a skip.
+# answer (each run in a fresh database of its own), then on the cluster profile when RabbitMQ
+# answers too: a PostgreSQL primary with a streaming replica and a Redis Cluster of three
+# masters with a replica each, which the tests start (tests/replicas.py, tests/redis_cluster.py).
+# REQUIRE_SERVICES=1 turns a missing service or browser into a failure instead of a skip.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +36,14 @@ elif [ "${REQUIRE_SERVICES:-0}" = 1 ]; then
   status=1
 else
   summary+=("services: skipped (PostgreSQL on :5432 or Redis on :6379 does not answer)")
+fi
+if answers 5432 && answers 6379 && answers 5672; then
+  run_suite cluster "$@" || status=1
+elif [ "${REQUIRE_SERVICES:-0}" = 1 ]; then
+  summary+=("cluster: FAILED (PostgreSQL, Redis or RabbitMQ on :5672 does not answer)")
+  status=1
+else
+  summary+=("cluster: skipped (PostgreSQL, Redis or RabbitMQ on :5672 does not answer)")
 fi
 printf '%s\n' "${summary[@]}"
 exit $status

@@ -27,17 +27,18 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from core import jsons
+from core import jsons, redis_clients
 from core.metrics import CACHE
-from core.scripts import Script
+from core.scripts import SpreadScript
 
 LEASE_MS = 2_000
+_BATCH = 1000  # keys a script call
 WAITS = (0.002, 0.004, 0.008, 0.016, 0.032)
 # KEYS: values; ARGV: lease token, lease ms, "1" to tell marked keys. Per key: its value when
 # there is one by now (a reader whose MGET came before another's fill must not load it again),
 # else 1 when the lease is taken here (2: and the key was written recently), else 0 (another
 # reader holds it)
-_LEASE = Script("""
+_LEASE = SpreadScript("""
 local replies = {}
 for i, key in ipairs(KEYS) do
   local value = redis.call('GET', key)
@@ -56,7 +57,7 @@ end
 return replies
 """)
 # KEYS: values; ARGV: lease token, ttl, then one encoded value per key
-_FILL = Script("""
+_FILL = SpreadScript("""
 local filled = 0
 for i, key in ipairs(KEYS) do
   local lease = key .. ':lease'
@@ -67,6 +68,14 @@ for i, key in ipairs(KEYS) do
   end
 end
 return filled
+""")
+
+# KEYS: any; their values, in order (a cluster's MGET takes keys of one slot only: on a
+# cluster, a page's rows are read by one call a node instead of an MGET a slot)
+_GET_EACH = SpreadScript("""
+local values = {}
+for i, key in ipairs(KEYS) do values[i] = redis.call('GET', key) end
+return values
 """)
 
 Load = Callable[[list[Any]], Awaitable[list[Any]]]
@@ -95,7 +104,9 @@ _NAMES = {
 
 
 def key(kind: str, item: object) -> str:
-    return f"c:{kind}:{item}"
+    """A value's key: its hash tag is all of it, so that its lease (`:lease`) and its mark of a
+    recent write (`:w`) are in its slot on a cluster."""
+    return f"{{c:{kind}:{item}}}"
 
 
 def scoped(kind: str, scope: object) -> str:
@@ -124,7 +135,10 @@ async def read_through(
     CACHE.labels(label, "miss").inc(len(missing))
     if missing:
         token = secrets.token_hex(8)
-        replies = await _LEASE(redis, missing, [token, LEASE_MS, int(load_fresh is not None)])
+        args = [token, LEASE_MS, int(load_fresh is not None)]
+        leased = await _LEASE.over(redis, missing, args, batch=_BATCH)
+        replies = [reply for _, call in leased for reply in call]
+        missing = [name for names, _ in leased for name in names]
         by_key = dict(zip(keys, items, strict=True))
         mine: list[str] = []
         fresh: list[str] = []
@@ -139,10 +153,11 @@ async def read_through(
                 values = await loader([by_key[name] for name in names])
                 found.update(zip(names, values, strict=True))
                 encoded = [jsons.dumps(value) for value in values]
-                await _FILL(redis, names, [token, ttl, *encoded])
+                each = dict(zip(names, encoded, strict=True))
+                await _FILL.over(redis, names, [token, ttl], batch=_BATCH, each=each)
         for delay in WAITS if others else ():
             await asyncio.sleep(delay)
-            others = _decode_into(found, others, await redis.mget(others))
+            others = _decode_into(found, others, await get_each(redis, others))
             if not others:
                 break
         if others:
@@ -175,7 +190,7 @@ class _Reads:
     async def _mget(self, asked: list[tuple[list[str], asyncio.Future[list[Any]]]]) -> None:
         every = [key for keys, _ in asked for key in keys]
         try:
-            values = await self.redis.mget(every) if every else []
+            values = await get_each(self.redis, every) if every else []
         except BaseException as error:  # every reader meets it, as it would its own MGET
             for _, future in asked:
                 if not future.done():
@@ -192,6 +207,16 @@ class _Reads:
 
 _reads: weakref.WeakKeyDictionary[aioredis.Redis, _Reads] = weakref.WeakKeyDictionary()
 _sending: set[asyncio.Future[None]] = set()  # kept alive until done
+
+
+async def get_each(redis: aioredis.Redis, keys: list[str]) -> list[Any]:
+    """The values of keys of any slots, in order: one MGET on a single Redis."""
+    if not redis_clients.is_cluster(redis):
+        return list(await redis.mget(keys))
+    found: dict[str, Any] = {}
+    for names, values in await _GET_EACH.over(redis, keys, [], batch=_BATCH):
+        found.update(zip(names, values, strict=True))
+    return [found[name] for name in keys]
 
 
 def _mget(redis: aioredis.Redis, keys: list[str]) -> Awaitable[list[Any]]:
@@ -214,7 +239,8 @@ async def forget(redis: aioredis.Redis, keys: Iterable[str], *, recent_ms: int =
     async with redis.pipeline(transaction=False) as pipe:
         for name in unique:
             pipe.set(f"{name}:w", 1, px=recent_ms)
-        pipe.delete(*names)
+        for name in names:  # one command a key: on a cluster, keys of one slot only
+            pipe.delete(name)
         await pipe.execute()
 
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from core.scripts import Script
+from core.scripts import Script, SpreadScript
 
 CAP = 800
 BATCH = 1000
@@ -41,7 +41,7 @@ _COMPLETE = "0" * 19
 _REBUILDING = "!~"  # the marker of a timeline being rebuilt, before the rebuild's token
 # KEYS: timelines; ARGV: cap (0: no trim), then ids. Only live timelines (the key exists) take
 # entries. A trim keeps the marker and the newest `cap` ids; the floor never goes down.
-_INSERT = Script("""
+_INSERT = SpreadScript("""
 local cap = tonumber(ARGV[1])
 local written = 0
 for i, key in ipairs(KEYS) do
@@ -64,7 +64,7 @@ return written
 # Returns nil when cold, else the floor and then the ids, newest first.
 # KEYS: lists; ARGV: as _PAGE. Returns one status letter a list (c: cold, y: the page is
 # complete, n: it reaches below the floor), then the newest `count` ids of the complete pages.
-_MERGE = Script("""
+_MERGE = SpreadScript("""
 local count = tonumber(ARGV[3])
 local status, all = {}, {}
 for i, key in ipairs(KEYS) do
@@ -122,7 +122,7 @@ _ABANDON_REBUILD = Script("""
 if redis.call('ZSCORE', KEYS[1], ARGV[1]) then redis.call('DEL', KEYS[1]) end
 return 0
 """)
-_MAKE_LIVE = Script("""
+_MAKE_LIVE = SpreadScript("""
 for i, key in ipairs(KEYS) do
   if redis.call('EXISTS', key) == 0 then redis.call('ZADD', key, 0, ARGV[1]) end
   redis.call('EXPIRE', key, ARGV[2])
@@ -130,7 +130,7 @@ end
 return 0
 """)
 # KEYS: timelines; ARGV: the new floor. Drops what lies below it.
-_RAISE_FLOOR = Script("""
+_RAISE_FLOOR = SpreadScript("""
 for i, key in ipairs(KEYS) do
   local marker = redis.call('ZRANGE', key, 0, 0)[1]
   if marker and string.sub(marker, 2) < ARGV[1] then
@@ -141,7 +141,7 @@ for i, key in ipairs(KEYS) do
 end
 return 0
 """)
-_REMOVE = Script("""
+_REMOVE = SpreadScript("""
 for i, key in ipairs(KEYS) do
   for j = 1, #ARGV do redis.call('ZREM', key, ARGV[j]) end
 end
@@ -190,15 +190,17 @@ async def raise_floor(redis: aioredis.Redis, user_ids: Iterable[int], tweet_id: 
 
 async def _run(
     redis: aioredis.Redis,
-    script: Script,
+    script: SpreadScript,
     user_ids: Iterable[int],
     args: list[str],
     kind: str = TIMELINE,
 ) -> int:
-    """Runs an (idempotent) script over the timelines, BATCH keys per call, in one round trip."""
+    """Runs an (idempotent) script over the timelines, BATCH keys per call: in one round trip
+    on a single Redis; on a cluster, a call per node at once, each node's writes on one of its
+    replicas before it returns."""
     keys = [key(user_id, kind) for user_id in user_ids]
-    calls = [(keys[start : start + BATCH], args) for start in range(0, len(keys), BATCH)]
-    return sum(int(count) for count in await script.many(redis, calls))
+    done = await script.over(redis, keys, args, batch=BATCH, replicated=True)
+    return sum(int(count) for _, count in done)
 
 
 async def page(
@@ -287,9 +289,11 @@ async def release_rebuild_lock(
     await _ABANDON_REBUILD(redis, [key(user_id, kind)], [_REBUILDING + lock])
 
 
-async def make_live(redis: aioredis.Redis, user_ids: Iterable[int], *, ttl: int) -> None:
+async def make_live(
+    redis: aioredis.Redis, user_ids: Iterable[int], *, ttl: int, kind: str = TIMELINE
+) -> None:
     """Makes cold timelines live and empty (for tools: benchmarks, tests)."""
-    await _run(redis, _MAKE_LIVE, user_ids, [f"!{_COMPLETE}", str(ttl)])
+    await _run(redis, _MAKE_LIVE, user_ids, [f"!{_COMPLETE}", str(ttl)], kind)
 
 
 async def holding(redis: aioredis.Redis, user_ids: Sequence[int], tweet_id: int) -> int:
@@ -318,14 +322,20 @@ async def merged(
     newer_than: int | None = None,
     kind: str = TIMELINE,
 ) -> Merged:
-    """The newest `count` ids in the range across several lists, merged by one script."""
+    """The newest `count` ids in the range across several lists, merged by one script (one
+    a node on a cluster, whose answers are merged here)."""
     upper = f"({_member(before)}" if before is not None else "+"
     newer = _member(newer_than) if newer_than is not None else ""
-    keys = [key(user_id, kind) for user_id in user_ids]
-    status, *ids = await _MERGE(redis, keys, [upper, newer, count, ttl])
-    status = status.decode() if isinstance(status, bytes) else status
+    owners = {key(user_id, kind): user_id for user_id in user_ids}
+    replies = await _MERGE.over(redis, list(owners), [upper, newer, count, ttl], batch=BATCH)
+    ids: list[int] = []
+    status: dict[int, str] = {}
+    for keys, (told, *members) in replies:
+        told = told.decode() if isinstance(told, bytes) else told
+        status.update((owners[name], s) for name, s in zip(keys, told, strict=True))
+        ids.extend(int(member) for member in members)
     return Merged(
-        ids=[int(member) for member in ids],
-        cold=[user_id for user_id, s in zip(user_ids, status, strict=True) if s == "c"],
-        incomplete=[user_id for user_id, s in zip(user_ids, status, strict=True) if s == "n"],
+        ids=sorted(ids, reverse=True)[:count],
+        cold=[user_id for user_id in user_ids if status[user_id] == "c"],
+        incomplete=[user_id for user_id in user_ids if status[user_id] == "n"],
     )

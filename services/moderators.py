@@ -10,8 +10,7 @@ import sys
 from contextlib import ExitStack
 from dataclasses import replace
 
-import redis.asyncio as aioredis
-
+from core import redis_clients
 from core.config import Settings
 from core.db import Database
 from core.embedded import embedded_database
@@ -24,7 +23,8 @@ from services.work import unit_of_work
 async def name(settings: Settings, handle: str, *, granted: bool) -> str:
     db = Database.connect(settings.database_url or "", pool_size=1)
     # no event follows this write, so nothing reaches Redis: the client never connects
-    stores = Stores(db, aioredis.from_url(settings.redis_url or "redis://127.0.0.1:1"), settings)
+    redis = redis_clients.connect(settings.redis_url or "redis://127.0.0.1:1", timeout=1)
+    stores = Stores(db, redis, settings)
     try:
         async with unit_of_work(stores) as work:
             await moderation.name_moderator(work, handle=handle, granted=granted)

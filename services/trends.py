@@ -29,8 +29,11 @@ from models import Tweet
 
 BUCKET_SECONDS = 300
 LIMIT_MAX = 50
-BUILT = "trend:built"
-_LOCK = "trend:building"
+# every key of trends shares one hash tag: the window's sum (ZUNIONSTORE) reads all buckets,
+# so on a cluster trends live on one node (a few hundred small keys)
+_TAG = "{trend}"
+BUILT = f"{_TAG}:built"
+_LOCK = f"{_TAG}:building"
 _LOCK_SECONDS = 300
 _TOP_SECONDS = 10  # the summed window is reused this long
 _REBUILD_BATCH = 5_000
@@ -77,7 +80,7 @@ def _bucket(tweet_id: int) -> int:
 
 def _keys(tweet_id: int) -> list[str]:
     bucket = _bucket(tweet_id)
-    return [f"trend:{bucket}", f"trend:{bucket}:tweets"]
+    return [f"{_TAG}:{bucket}", f"{_TAG}:{bucket}:tweets"]
 
 
 async def count(
@@ -127,10 +130,10 @@ async def trending(
     if not await redis.exists(BUILT):
         tasks.spawn(rebuild(db, redis, window_hours))
     now = int(time.time()) // BUCKET_SECONDS
-    top = f"trend:top:{window_hours}:{now}"
+    top = f"{_TAG}:top:{window_hours}:{now}"
     if not await redis.exists(top):
         buckets = [
-            f"trend:{b}" for b in range(now - window_hours * 3600 // BUCKET_SECONDS, now + 1)
+            f"{_TAG}:{b}" for b in range(now - window_hours * 3600 // BUCKET_SECONDS, now + 1)
         ]
         async with redis.pipeline(transaction=False) as pipe:
             pipe.zunionstore(top, buckets)

@@ -4,6 +4,8 @@ TEST_BACKEND=embedded (default) runs on the embedded PostgreSQL and Valkey under
 TEST_BACKEND=services runs on the machine's PostgreSQL (:5432) and Redis (:6379).
 TEST_BACKEND=replica runs on a PostgreSQL primary with a streaming replica that takes the reads
 (tests/replicas.py, DATABASE_REPLICA_URLS) and the machine's Redis.
+TEST_BACKEND=cluster runs on that primary and replica and on a Redis Cluster of three masters
+with a replica each (tests/redis_cluster.py), the broker being the machine's RabbitMQ.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from typing import Any
 
 import httpx
 import pytest
-import redis.asyncio as aioredis
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from starlette.applications import Starlette
@@ -26,10 +27,12 @@ from starlette.applications import Starlette
 from alembic import command
 from alembic.config import Config
 from app import create_app
+from core import redis_clients
 from core.config import Settings
 from core.db import Database
 from services.stores import Stores
 from services.work import Work
+from tests.redis_cluster import RedisCluster
 from tests.replicas import ReplicaPair, replica_of
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,14 +78,29 @@ def replica_pair() -> Iterator[ReplicaPair]:
 
 
 @pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisCluster]:
+    """Three masters with a replica each (tests/redis_cluster.py); failing to start fails."""
+    cluster = RedisCluster()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
 def servers(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
     """(server-level database URL, Redis URL) of the backend under test."""
     if BACKEND == "services":
         yield SERVICES_DATABASE, SERVICES_REDIS
         return
-    if BACKEND == "replica":
+    if BACKEND in ("replica", "cluster"):
         pair: ReplicaPair = request.getfixturevalue("replica_pair")
-        yield pair.url(), SERVICES_REDIS
+        redis_url = SERVICES_REDIS
+        if BACKEND == "cluster":
+            cluster: RedisCluster = request.getfixturevalue("redis_cluster")
+            redis_url = redis_clients.cluster_url(cluster.nodes.split(","))
+        yield pair.url(), redis_url
         return
     from core.embedded import EmbeddedServers
 
@@ -99,12 +117,12 @@ async def backend(
     servers: tuple[str, str], request: pytest.FixtureRequest
 ) -> AsyncIterator[Backend]:
     server_url, redis_url = servers
-    redis = aioredis.from_url(redis_url)
-    await redis.flushdb()
+    redis = redis_clients.connect(redis_url, timeout=redis_clients.BACKGROUND_TIMEOUT_SECONDS)
+    await redis.flushdb()  # every master's on a cluster
     await redis.aclose()
     async with migrated_database(server_url) as database_url:
         replicas = ()
-        if BACKEND == "replica":
+        if BACKEND in ("replica", "cluster"):
             replicas = (replica_of(database_url, request.getfixturevalue("replica_pair")),)
         yield Backend(database_url=database_url, redis_url=redis_url, replica_urls=replicas)
 

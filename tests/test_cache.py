@@ -73,16 +73,16 @@ async def test_reads_of_one_turn_go_as_one_mget(
     for n, name in enumerate(names):
         await redis.set(cache.key(name, 1), str(n), ex=60)
     sent: list[list[str]] = []
-    mget = redis.mget
+    get_each = cache.get_each
 
-    async def counted(keys: list[str]) -> list[object]:
+    async def counted(client: aioredis.Redis, keys: list[str]) -> list[object]:
         sent.append(keys)
-        return await mget(keys)
+        return await get_each(client, keys)
 
     async def unused(items: list[int]) -> list[object]:
         raise AssertionError("every key is cached")
 
-    monkeypatch.setattr(redis, "mget", counted)
+    monkeypatch.setattr(cache, "get_each", counted)
     reads = [cache.read_through(redis, name, [1], unused, ttl=60) for name in names]
     assert await asyncio.gather(*reads) == [[0], [1], [2]]
     assert sent == [[cache.key(name, 1) for name in names]]

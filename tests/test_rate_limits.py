@@ -27,6 +27,7 @@ from starlette.applications import Starlette
 from websockets.exceptions import InvalidStatus
 
 from app import create_app
+from core import redis_clients
 from core.config import Settings
 from core.errors import RateLimited
 from core.ids import expect_global_id
@@ -80,7 +81,7 @@ async def send(
 
 @pytest.fixture
 async def limiter(settings: Settings) -> AsyncIterator[Limiter]:
-    redis = aioredis.from_url(settings.redis_url or "", decode_responses=True)
+    redis = redis_clients.connect(settings.redis_url or "", timeout=5, decode_responses=True)
     yield Limiter(redis, settings)
     await redis.aclose()
 

@@ -118,7 +118,7 @@ async def test_without_search_url_it_counts_the_trends_again(
     redis = app.state.redis
 
     async def forget_summed_window() -> None:
-        top = [key async for key in redis.scan_iter("trend:top:*")]
+        top = [key async for key in redis.scan_iter("{trend}:top:*")]
         if top:
             await redis.delete(*top)  # the summed window is reused for a few seconds
 

@@ -18,7 +18,7 @@ from core.config import Settings
 from core.db import Database
 from core.ids import expect_global_id
 from models import Mute, MutedWord
-from services import blocks
+from services import blocks, cache
 from services.work import unit_of_work
 from tests.graphql import Account, error_code, ok, post, register
 from tests.rest import ok as rest_ok
@@ -199,7 +199,7 @@ async def _forget_safety(client: httpx.AsyncClient, viewer: Account) -> None:
     """Stands for the cache's TTL: a lapse needs no invalidation, only the clock (the cached
     expiry is compared at each read, which this also covers by reading the database again)."""
     app = client._transport.app  # type: ignore[attr-defined]
-    await app.state.redis.delete(f"c:s:{expect_global_id(viewer.id, 'User')}")
+    await app.state.redis.delete(cache.key(cache.SAFETY, expect_global_id(viewer.id, "User")))
 
 
 async def test_a_lapsed_mute_needs_no_invalidation(
@@ -212,7 +212,7 @@ async def test_a_lapsed_mute_needs_no_invalidation(
     await ok(client, MUTE, {"id": other.id, "s": 60}, token=viewer.token)
     assert theirs not in await home(client, viewer)  # cached now, with its expiry
     app = client._transport.app  # type: ignore[attr-defined]
-    key = f"c:s:{expect_global_id(viewer.id, 'User')}"
+    key = cache.key(cache.SAFETY, expect_global_id(viewer.id, "User"))
     cached = await app.state.redis.get(key)
     assert cached is not None
     import json

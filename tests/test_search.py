@@ -233,10 +233,10 @@ async def test_trending_hashtags_count_once_forget_deleted_and_rebuild(
     await ok(client, DELETE, {"id": hot_tweets[0]}, token=author.token)
     await settle()
     redis = app.state.redis
-    top = [key async for key in redis.scan_iter("trend:top:*")]
+    top = [key async for key in redis.scan_iter("{trend}:top:*")]
     await redis.delete(*top)  # the summed window is reused for a few seconds
     assert await trend_counts(client, [hot, warm]) == {hot: 6, warm: 1}
-    trend_keys = [key async for key in redis.scan_iter("trend:*")]
+    trend_keys = [key async for key in redis.scan_iter("{trend}:*")]
     await redis.delete(*trend_keys)  # Redis lost them: counted again from the database
     await trend_counts(client, [hot, warm])  # answers at once, and starts the count
     assert await rebuilt(redis)
@@ -249,7 +249,7 @@ async def test_trending_hashtags_count_once_forget_deleted_and_rebuild(
 
 async def _drop_top(redis: aioredis.Redis) -> None:
     """Forgets the summed window (kept a few seconds), when one was kept: an empty sum is none."""
-    top = [key async for key in redis.scan_iter("trend:top:*")]
+    top = [key async for key in redis.scan_iter("{trend}:top:*")]
     if top:
         await redis.delete(*top)
 
@@ -257,7 +257,7 @@ async def _drop_top(redis: aioredis.Redis) -> None:
 async def rebuilt(redis: aioredis.Redis) -> bool:
     """Whether the background count of the trend window finished within a few seconds."""
     for _ in range(200):
-        if await redis.exists(trends.BUILT) and not await redis.exists("trend:building"):
+        if await redis.exists(trends.BUILT) and not await redis.exists("{trend}:building"):
             return True
         await asyncio.sleep(0.025)
     return False
@@ -270,12 +270,12 @@ async def test_a_read_never_waits_for_the_trends_to_be_counted_again(
     await post(client, author, f"#{tag} counted")
     await settle()
     redis = app.state.redis
-    await redis.delete(*[key async for key in redis.scan_iter("trend:*")])
-    await redis.set("trend:building", "1", ex=60)  # another process is counting, and slow
+    await redis.delete(*[key async for key in redis.scan_iter("{trend}:*")])
+    await redis.set("{trend}:building", "1", ex=60)  # another process is counting, and slow
     # before: the request polled up to 300 s for the other process
     counts = await asyncio.wait_for(trend_counts(client, [tag]), timeout=5)
     assert counts == {tag: 0}  # what the buckets hold meanwhile
-    await redis.delete("trend:building")  # that process died: the next read counts again
+    await redis.delete("{trend}:building")  # that process died: the next read counts again
     await trend_counts(client, [tag])
     assert await rebuilt(redis)
     await _drop_top(redis)
@@ -292,6 +292,6 @@ async def test_an_edit_moves_the_tweet_to_its_new_hashtags(
     await ok(client, EDIT, {"id": tweet, "text": f"#{new} and #{kept}"}, token=author.token)
     await settle()
     await settle()  # the edit's job run twice moves it once
-    top = [key async for key in app.state.redis.scan_iter("trend:top:*")]
+    top = [key async for key in app.state.redis.scan_iter("{trend}:top:*")]
     await app.state.redis.delete(*top)
     assert await trend_counts(client, [old, new, kept]) == {old: 0, new: 1, kept: 2}

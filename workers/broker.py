@@ -27,6 +27,11 @@ def configure(settings: Settings) -> dramatiq.Broker:
     broker: dramatiq.Broker
     if url.startswith(("amqp://", "amqps://")):
         broker = RabbitmqBroker(url=url)
+    elif url.startswith(redis_clients.CLUSTER_SCHEME):
+        raise RuntimeError(
+            "Dramatiq's Redis broker needs one Redis node: with REDIS_CLUSTER_NODES, set "
+            "BROKER_URL=amqp://... (RabbitMQ)"
+        )
     else:
         # maintenance (requeueing a dead worker's messages) on 1 in 10 fetches, not 1 in 1,000
         broker = RedisBroker(  # type: ignore[no-untyped-call]
