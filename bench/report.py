@@ -77,6 +77,7 @@ def markdown(results: dict[str, Any]) -> str:
             f"| {_physical(s)} | {_per_request(statements)} "
             f"| {_per_request(s.get('cpu_ms_per_request'))} | ±{s['spread'] / 2:.0%} |"
         )
+    lines += _later_rows(results["scenarios"], results["started"])
     if results["scaling"]:
         lines += [
             "",
@@ -155,6 +156,25 @@ def _media_markdown(uploads: list[dict[str, Any]], run_of: str) -> list[str]:
             f"| {m['reads_p99_ms_uploading']:.1f} | {m['uploads_per_second']:.1f} "
             f"| {m['upload_p50_ms']:,.0f} |"
         )
+    return lines
+
+
+def _later_rows(rows: list[dict[str, Any]], started: str) -> list[str]:
+    """Which run a table's rows come from, when not all from the run of the results (bench.run
+    --merge stamps the rows it measured): the run of most, then the others' rows by run."""
+    by_run: dict[str, list[str]] = {}
+    for row in rows:
+        by_run.setdefault(row.get("run", started), []).append(f"{row['name']} ({row['backend']})")
+    if set(by_run) <= {started}:
+        return []
+    most = max(by_run, key=lambda run: len(by_run[run]))
+    lines = ["", f"The rows come from the run of {most}"]
+    lines[-1] += "".join(
+        f"; {', '.join(names)} from the run of {run}"
+        for run, names in by_run.items()
+        if run != most
+    )
+    lines[-1] += "."
     return lines
 
 

@@ -412,7 +412,7 @@ def merged(full: dict[str, Any], partial: dict[str, Any], only: list[str]) -> di
             if isinstance(new, list):
                 measured = {_row_key(row) for row in new}
                 kept = [row for row in full.get(section, []) if _row_key(row) not in measured]
-                new = kept + new
+                new = kept + [{**row, "run": partial["started"]} for row in new]
             results[section] = new
             runs[section] = partial["started"]
     results["section_runs"] = runs

@@ -183,7 +183,8 @@ def test_a_merged_partial_run_replaces_its_sections_and_says_so() -> None:
     partial = {**full, "started": "2026-02-02T00:00:00+00:00", "subscriptions": [delivery]}
     results = merged(full, partial, ["subscriptions"])
     assert results["fanout"] == [{"backend": "old"}]
-    assert results["subscriptions"] == [delivery]
+    later = partial["started"]
+    assert results["subscriptions"] == [{**delivery, "run": later}]  # stamped with its run
     elsewhere = merged(
         {**full, "subscriptions": [{**delivery, "backend": "old"}, delivery]},
         {**partial, "subscriptions": [{**delivery, "p99_ms": 9.0}]},
@@ -191,7 +192,7 @@ def test_a_merged_partial_run_replaces_its_sections_and_says_so() -> None:
     )  # the rows it measured replace theirs, the others stay
     assert elsewhere["subscriptions"] == [
         {**delivery, "backend": "old"},
-        {**delivery, "p99_ms": 9.0},
+        {**delivery, "p99_ms": 9.0, "run": later},
     ]
     assert results["started"] == full["started"]
     text = report.markdown({**results, "fanout": []})
