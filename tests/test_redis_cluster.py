@@ -104,6 +104,26 @@ def drilled() -> Iterator[RedisCluster]:
         cluster.stop()
 
 
+async def test_with_a_replica_stopped_the_fan_out_goes_on(
+    drilled: RedisCluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A master whose replica is gone cannot acknowledge a WAIT: its writes wait out
+    REPLICATED_WAIT_MS and are done all the same (logged), nothing refused."""
+    client = redis_clients.connect(redis_clients.cluster_url(drilled.nodes.split(",")), timeout=10)
+    try:
+        users = list(range(20_000_000, 20_003_000))
+        await feed.make_live(client, users, ttl=60)
+        replica = drilled.ports[drilled.masters]  # the first master's
+        drilled.kill(replica)
+        started = time.monotonic()
+        assert await feed.insert(client, users, [1 << 41]) == len(users)
+        assert time.monotonic() - started < 5
+        assert await feed.holding(client, users, 1 << 41) == len(users)
+        assert "on no replica yet" in caplog.text  # the WAIT of that master's writes said so
+    finally:
+        await client.aclose()
+
+
 async def test_a_master_killed_is_ridden_out_and_loses_no_committed_tweet(
     settings: Settings, drilled: RedisCluster
 ) -> None:
