@@ -8,14 +8,13 @@ prepared statement.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from collections import namedtuple
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -34,36 +33,19 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import CompoundSelect, Executable
-from strawberry.dataloader import DataLoader
 
 from core.db import RequestReads
 from core.text import is_handle
+from dataloaders.batch import Loader
 from models import Bookmark, Follow, Like, Media, Notification, Tweet, TweetVersion, User
 from services import cache
 from views.safety import SAFETY_ROWS, Safety
-
-K = TypeVar("K")
-V = TypeVar("V")
 
 
 class Fill(Protocol):
     """Values of keys from the database; `primary`: there, not on a replica."""
 
     def __call__(self, keys: list[Any], primary: bool = ...) -> Awaitable[list[Any]]: ...
-
-
-class Loader(DataLoader[K, V]):
-    """A DataLoader whose waiters cannot cancel one another. graphql-core cancels the fields
-    beside one whose error nulls their parent; a field awaiting the shared future of a key
-    directly would cancel it for every other field of the request waiting on that key, and
-    the whole request would die of CancelledError. Each waiter gets a shield of its own (one
-    for all the keys of a load_many: a page reads 20 tweets with one future, not 20)."""
-
-    def load(self, key: K) -> Awaitable[V]:
-        return asyncio.shield(super().load(key))
-
-    def load_many(self, keys: Iterable[K]) -> Awaitable[list[V]]:
-        return asyncio.shield(asyncio.gather(*(DataLoader.load(self, key) for key in keys)))
 
 
 _IDS = bindparam("keys", type_=ARRAY(BigInteger))
@@ -152,58 +134,58 @@ class Loaders:
 
     # each built on first use: a subscription event builds a fresh set and uses few
     @cached_property
-    def users(self) -> DataLoader[int, Any]:
+    def users(self) -> Loader[int, Any]:
         return Loader(self._rows_of(cache.USER, _USERS, USER_ROWS))
 
     @cached_property
-    def users_by_handle(self) -> DataLoader[str, Row[Any] | None]:
+    def users_by_handle(self) -> Loader[str, Row[Any] | None]:
         return Loader(self._users_by_handle)
 
     @cached_property
-    def tweets(self) -> DataLoader[int, Any]:
+    def tweets(self) -> Loader[int, Any]:
         return Loader(self._rows_of(cache.TWEET, _TWEETS, TWEET_ROWS))
 
     @cached_property
-    def media(self) -> DataLoader[int, Row[Any] | None]:
+    def media(self) -> Loader[int, Row[Any] | None]:
         """Images by id, from the database (updateMediaAlt changes them; node(id) reads few)."""
         return Loader(self._media)
 
     @cached_property
-    def tweet_media(self) -> DataLoader[int, tuple[Any, ...]]:
+    def tweet_media(self) -> Loader[int, tuple[Any, ...]]:
         """Each tweet's images in order (MediaRows), through the cache: the same for everyone."""
         return Loader(self._tweet_media)
 
     @cached_property
-    def edit_history(self) -> DataLoader[int, list[Row[Any]]]:
+    def edit_history(self) -> Loader[int, list[Row[Any]]]:
         return Loader(self._edit_history)
 
     @cached_property
-    def notifications(self) -> DataLoader[int, Row[Any] | None]:
+    def notifications(self) -> Loader[int, Row[Any] | None]:
         return Loader(self._notifications)
 
     @cached_property
-    def safety(self) -> DataLoader[int, Safety]:
+    def safety(self) -> Loader[int, Safety]:
         """The viewer's blocks, mutes and muted words (views/safety.py), one read a request."""
         return Loader(self._safety)
 
     @cached_property
-    def viewer_likes(self) -> DataLoader[int, bool]:
+    def viewer_likes(self) -> Loader[int, bool]:
         return self._flags(cache.LIKED, _VIEWER_LIKES)
 
     @cached_property
-    def viewer_retweets(self) -> DataLoader[int, bool]:
+    def viewer_retweets(self) -> Loader[int, bool]:
         return self._flags(cache.RETWEETED, _VIEWER_RETWEETS)
 
     @cached_property
-    def viewer_bookmarks(self) -> DataLoader[int, bool]:
+    def viewer_bookmarks(self) -> Loader[int, bool]:
         return self._flags(cache.BOOKMARKED, _VIEWER_BOOKMARKS)
 
     @cached_property
-    def viewer_follows(self) -> DataLoader[int, bool]:
+    def viewer_follows(self) -> Loader[int, bool]:
         return self._flags(cache.FOLLOWING, _VIEWER_FOLLOWS)
 
     @cached_property
-    def follows_viewer(self) -> DataLoader[int, bool]:
+    def follows_viewer(self) -> Loader[int, bool]:
         return self._flags(cache.FOLLOWED_BY, _FOLLOWS_VIEWER)
 
     async def _rows(
@@ -299,7 +281,7 @@ class Loaders:
             history[row.tweet_id].append(row)
         return [history[key] for key in keys]
 
-    def _flags(self, kind: str, query: Executable) -> DataLoader[int, bool]:
+    def _flags(self, kind: str, query: Executable) -> Loader[int, bool]:
         """For each key, whether `query` (viewer, keys) returns it: the viewer's flags."""
         viewer_id = self.viewer_id
 
