@@ -26,24 +26,30 @@ run_suite() {
   return $code
 }
 
+# when_up NAME "WHO" PORT... -- ARGS: the suite on NAME when every port answers
+when_up() {
+  local name=$1 who=$2
+  shift 2
+  while [ "$1" != "--" ]; do
+    if ! answers "$1"; then
+      if [ "${REQUIRE_SERVICES:-0}" = 1 ]; then
+        summary+=("$name: FAILED ($who does not answer)")
+        status=1
+      else
+        summary+=("$name: skipped ($who does not answer)")
+      fi
+      return
+    fi
+    shift
+  done
+  shift
+  run_suite "$name" "$@" || status=1
+}
+
 summary=()
 status=0
 run_suite embedded "$@" || status=1
-if answers 5432 && answers 6379; then
-  run_suite services "$@" || status=1
-elif [ "${REQUIRE_SERVICES:-0}" = 1 ]; then
-  summary+=("services: FAILED (PostgreSQL on :5432 or Redis on :6379 does not answer)")
-  status=1
-else
-  summary+=("services: skipped (PostgreSQL on :5432 or Redis on :6379 does not answer)")
-fi
-if answers 5432 && answers 6379 && answers 5672; then
-  run_suite cluster "$@" || status=1
-elif [ "${REQUIRE_SERVICES:-0}" = 1 ]; then
-  summary+=("cluster: FAILED (PostgreSQL, Redis or RabbitMQ on :5672 does not answer)")
-  status=1
-else
-  summary+=("cluster: skipped (PostgreSQL, Redis or RabbitMQ on :5672 does not answer)")
-fi
+when_up services "PostgreSQL on :5432 or Redis on :6379" 5432 6379 -- "$@"
+when_up cluster "PostgreSQL, Redis or RabbitMQ on :5672" 5432 6379 5672 -- "$@"
 printf '%s\n' "${summary[@]}"
 exit $status

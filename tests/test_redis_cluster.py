@@ -12,17 +12,17 @@ from dataclasses import replace
 import httpx
 import pytest
 import redis.asyncio as aioredis
-from redis.exceptions import RedisClusterException, RedisError
+from redis.exceptions import RedisClusterException
 
 from app import create_app
 from core import redis_clients
 from core.config import Settings
 from services import cache, feed
 from services.stores import Stores
+from tests.conftest import run_pending_jobs
 from tests.graphql import ok, post, register
-from tests.redis_cluster import RedisCluster
+from tests.redis_cluster import RedisCluster, running
 from tests.test_timelines import follow, home
-from workers import jobs, relay
 
 RABBITMQ = "amqp://guest:guest@127.0.0.1:5672/%2F"
 
@@ -95,13 +95,9 @@ def test_a_cluster_needs_rabbitmq_for_the_jobs() -> None:
 
 @pytest.fixture
 def drilled() -> Iterator[RedisCluster]:
-    """A cluster of its own: the drill kills one of its masters."""
-    cluster = RedisCluster()
-    try:
-        cluster.start()
+    """A cluster of its own: the drills stop its nodes."""
+    with running() as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 async def test_with_a_replica_stopped_the_fan_out_goes_on(
@@ -143,7 +139,7 @@ async def test_a_master_killed_is_ridden_out_and_loses_no_committed_tweet(
         await follow(client, reader, writer)
         assert await home(client, reader) == []
         before = [await post(client, writer, f"before the kill {n}") for n in range(5)]
-        await _settle(stores)
+        await run_pending_jobs(stores, retry_seconds=30)
         assert await home(client, reader) == before[::-1]
         victim = app.state.redis.get_node_from_key(feed.key(int(_user_id(reader.id))))
         drilled.kill(victim.port)
@@ -151,7 +147,7 @@ async def test_a_master_killed_is_ridden_out_and_loses_no_committed_tweet(
         after: list[str] = []
         while time.monotonic() - killed_at < 30:
             after.append(await post(client, writer, f"after the kill {len(after)}"))
-            await _settle(stores)
+            await run_pending_jobs(stores, retry_seconds=30)
             shown = await home(client, reader)
             assert shown == (before + after)[::-1]  # from the database while Redis cannot
             if victim.port not in drilled.master_ports() and len(drilled.master_ports()) == 3:
@@ -160,27 +156,11 @@ async def test_a_master_killed_is_ridden_out_and_loses_no_committed_tweet(
         promoted = time.monotonic() - killed_at
         assert promoted < 15, f"no replica promoted after {promoted:.1f} s"
         final = await post(client, writer, "once promoted")
-        await _settle(stores)
+        await run_pending_jobs(stores, retry_seconds=30)
         assert await home(client, reader) == [final, *(before + after)[::-1]]
         held = await ok(client, "{ viewer { handle } }", token=reader.token)
         assert held["viewer"]["handle"] == reader.handle
     await stores.close()
-
-
-async def _settle(stores: Stores) -> None:
-    """The pending jobs run, each tried again while Redis fails, as a worker's retries do."""
-    events: list[tuple[str, dict[str, object]]] = []
-    while await relay.relay_once(stores.db, events.extend):
-        pass
-    for topic, payload in events:
-        for attempt in range(60):
-            try:
-                await jobs.run(stores, topic, payload)
-                break
-            except RedisError:
-                if attempt == 59:
-                    raise
-                await asyncio.sleep(0.5)
 
 
 def _user_id(global_id: str) -> int:
