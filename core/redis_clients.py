@@ -130,6 +130,12 @@ class _Cluster(RedisCluster):
             await self.initialize()
         return await super().execute_command(*args, **kwargs)
 
+    async def aclose(self) -> None:
+        # redis-py closes the nodes only when the slots are known: a client closed after a
+        # failure asked it to read them again (a failover) left its connections open
+        self._initialize = False
+        await super().aclose()
+
 
 def _cluster(url: str, *, timeout: float, decode_responses: bool) -> aioredis.Redis:
     nodes = []

@@ -56,6 +56,8 @@ class Script:
 
 
 class SpreadScript(Script):
+    """A script over keys of any slots, run with `over` (its KEYS come in ARGV)."""
+
     def __init__(self, source: str) -> None:
         super().__init__(_PROLOGUE + source)
 
