@@ -89,12 +89,12 @@ class SpreadScript(Script):
 
         if not calls:
             return []
-        sent: list[tuple[list[str], list[Any]]] = [([], argv(chunk)) for _, chunk in calls]
+        argvs = [argv(chunk) for _, chunk in calls]
         if calls[0][0] is None:  # a single Redis: every call in one round trip
-            replies = await self.many(redis, sent)
+            replies = await self.many(redis, [([], argv) for argv in argvs])
         else:
             targets = [target for target, _ in calls]
-            replies = await self._on_nodes(redis, targets, [a for _, a in sent], replicated)
+            replies = await self._on_nodes(redis, targets, argvs, replicated)
         return [(chunk, reply) for (_, chunk), reply in zip(calls, replies, strict=True)]
 
     async def _on_nodes(
