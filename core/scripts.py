@@ -100,25 +100,37 @@ class SpreadScript(Script):
     async def _on_nodes(
         self, redis: aioredis.Redis, targets: list[Any], argvs: list[list[Any]], replicated: bool
     ) -> list[Any]:
-        """One pipeline: each node's calls (and WAIT) on one connection, the nodes at once."""
-        nodes = list(dict.fromkeys(targets))
+        """One pipeline: each node's calls (and WAIT) on one connection, the nodes at once. A
+        node that did not know the script is sent it, then only its calls again: the others
+        ran (a lease taken twice would be refused to its own taker)."""
+        replies: list[Any] = [None] * len(argvs)
+        todo = list(range(len(argvs)))
         for attempt in range(2):
+            nodes = list(dict.fromkeys(targets[i] for i in todo))
             async with redis.pipeline(transaction=False) as pipe:
-                for target, argv in zip(targets, argvs, strict=True):
-                    pipe.execute_command("EVALSHA", self.sha, 0, *argv, target_nodes=target)
+                for i in todo:
+                    pipe.execute_command("EVALSHA", self.sha, 0, *argvs[i], target_nodes=targets[i])
                 for node in nodes if replicated else ():
                     pipe.execute_command("WAIT", 1, REPLICATED_WAIT_MS, target_nodes=node)
-                try:
-                    replies = await pipe.execute()
-                except NoScriptError:
-                    if attempt:
-                        raise
-                    for node in nodes:  # (redis-py's script_load takes no target)
-                        load = ("SCRIPT LOAD", self.source)
-                        await redis.execute_command(*load, target_nodes=node)  # type: ignore[no-untyped-call]
-                    continue
-            acknowledged = replies[len(argvs) :]
-            if any(int(count) == 0 for count in acknowledged):
+                answers = await pipe.execute(raise_on_error=False)
+            unknown = []
+            for i, answer in zip(todo, answers, strict=False):
+                if isinstance(answer, NoScriptError) and not attempt:
+                    unknown.append(i)
+                elif isinstance(answer, Exception):
+                    raise answer
+                else:
+                    replies[i] = answer
+            if any(
+                int(count) == 0
+                for count in answers[len(todo) :]
+                if not isinstance(count, Exception)
+            ):
                 log.warning("Redis Cluster: a master's writes are on no replica yet (WAIT)")
-            return list(replies[: len(argvs)])
+            if not unknown:
+                return replies
+            for node in dict.fromkeys(targets[i] for i in unknown):
+                load = ("SCRIPT LOAD", self.source)  # (redis-py's script_load takes no target)
+                await redis.execute_command(*load, target_nodes=node)  # type: ignore[no-untyped-call]
+            todo = unknown
         raise AssertionError("unreachable")
