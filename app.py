@@ -26,8 +26,8 @@ from services.presence import Presence
 from services.rate_limits import Limiter
 from services.stores import Stores
 from web.graphiql import graphiql_routes
-from web.graphql_http import graphql_endpoint
-from web.headers import header_middleware
+from web.graphql_http import GraphQLApp
+from web.headers import cors_middleware
 from web.health import healthz, livez, metrics, readyz
 from web.media_files import media_routes
 from web.middleware import RequestMiddleware
@@ -130,7 +130,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await db.dispose()
 
     routes = [
-        Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
+        Route("/graphql", GraphQLApp(), methods=["GET", "POST"]),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/livez", livez),
@@ -142,7 +142,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     ]
     middleware = [
         Middleware(RequestMiddleware),
-        *header_middleware(settings),
+        *cors_middleware(settings),
         Middleware(RateLimitMiddleware),
     ]
     websocket = GraphQLWebSocket(

@@ -1,6 +1,8 @@
-"""Where the time goes in `timeline_read`: py-spy samples the API process under wrk load.
+"""Where the time goes in a scenario (`timeline_read`, or `baseline`: `{ __typename }`):
+py-spy samples the API process under wrk load.
 
     .venv/bin/python -m bench.profile [--users 10000] [--seconds 15] [--top 5] [--backend ...]
+        [--scenario timeline_read|baseline]
 
 Runs on the machine's PostgreSQL + Redis when they answer, else on the embedded servers (or on
 the one --backend names), with
@@ -22,7 +24,7 @@ from pathlib import Path
 from bench.datasets import dataset
 from bench.harness import server
 from bench.run import SECRET, answers, api_env, backend_urls
-from bench.scenarios import sample_users, timeline_read
+from bench.scenarios import baseline, sample_users, timeline_read
 from core.security import TokenCodec
 
 
@@ -72,13 +74,19 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--top", type=int, default=5)
     parser.add_argument("--backend", choices=["embedded", "services"])
+    parser.add_argument(
+        "--scenario", choices=["timeline_read", "baseline"], default="timeline_read"
+    )
     args = parser.parse_args()
     name = args.backend or ("services" if answers(5432) and answers(6379) else "embedded")
     with backend_urls(name) as urls:
         database_url = asyncio.run(dataset(urls[0], args.users))
         sample = asyncio.run(sample_users(database_url, 500))
         tokens = TokenCodec.for_secret(SECRET, ttl_seconds=3600)
-        scenario = timeline_read(sample, tokens, connections=32)
+        if args.scenario == "baseline":
+            scenario = baseline(connections=32)
+        else:
+            scenario = timeline_read(sample, tokens, connections=32)
         with server("app:create_app", api_env(database_url, urls[1], args.users)) as url:
             pid = _pid(url)
             scenario.ours(url, 3)  # warm-up: timelines rebuilt, statements prepared
@@ -93,7 +101,7 @@ def main() -> None:
             )
             load.join()
     own, inclusive, packages = top_frames(_collapsed(raw), args.top)
-    print(f"timeline_read on {name}, {args.users:,} users: py-spy samples of the API process")
+    print(f"{args.scenario} on {name}, {args.users:,} users: py-spy samples of the API process")
     sections = (("own time", own), ("total time", inclusive), ("own time, by package", packages))
     for title, rows in sections:
         print(f"\ntop {args.top} by {title}:")

@@ -13,9 +13,7 @@ values of the variables they read (most documents read none: one plan).
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 from graphql import (
@@ -46,6 +44,8 @@ from graphql.execution.values import get_argument_values
 from graphql.language import Visitor
 from graphql.type.introspection import TypeNameMetaFieldDef
 from strawberry.types.field import StrawberryField
+
+from core.identity_cache import IdentityCache
 
 if TYPE_CHECKING:
     from graphql.execution import Executor
@@ -229,28 +229,22 @@ class _Operation:
         self.plans: dict[tuple[Any, ...], Plan] = {}
 
 
-_operations: OrderedDict[int, _Operation] = OrderedDict()
+_operations: IdentityCache[_Operation] = IdentityCache(PLANS)
 _MISSING = object()
 
 
 def plan_for(executor: Executor[Any]) -> Plan | str:
     """The plan of the executor's operation, or why it has none (a fallback's reason)."""
     operation = executor.operation
-    found = _operations.get(id(operation))
-    if found is None or found.operation is not operation or found.schema is not executor.schema:
+    found = _operations.get((executor.schema, operation))
+    if found is None:
         found = _Operation(executor.schema, operation)
         if any(fragment.variable_signatures for fragment in executor.fragments.values()):
             found.fallback = "fragment_arguments"
         else:
             definitions = [operation] + [f.definition for f in executor.fragments.values()]
             found.conditions = _condition_variables(definitions)
-        _operations[id(operation)] = found
-        if len(_operations) > PLANS:
-            with suppress(KeyError):
-                _operations.popitem(last=False)
-    else:
-        with suppress(KeyError):  # gone meanwhile: another thread's server (the tests') dropped it
-            _operations.move_to_end(id(operation))
+        _operations.put((executor.schema, operation), found)
     if found.fallback is not None:
         return found.fallback
     coerced = executor.variable_values.coerced

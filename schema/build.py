@@ -10,7 +10,8 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import ParserCache
+from strawberry.extensions import ParserCache, SchemaExtension
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StreamResult
 from strawberry.types import ExecutionContext
@@ -19,6 +20,7 @@ from strawberry.types.execution import PreExecutionError
 from core.errors import ApiError, format_error, is_unexpected
 from resolvers import accounts, graph, live, media, nodes, safety, search, tweets
 from resolvers import notifications as inbox
+from schema.hooks import HookRunner
 from schema.media import Media
 from schema.notifications import Notification, NotificationConnection, NotificationEdge
 from schema.operation_metrics import OperationMetrics
@@ -251,6 +253,11 @@ class Subscription:
 
 
 class Schema(strawberry.Schema):
+    def create_extensions_runner(
+        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
+    ) -> SchemaExtensionsRunner:
+        return HookRunner(execution_context=execution_context, extensions=extensions)
+
     async def stream(self, *args: Any, **kwargs: Any) -> StreamResult:
         """As Strawberry's, except that a refusal raised before execution (a query limit,
         a syntax error from the parser cache) is the operation's error, not a crash of the

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from typing import Any
 
 from strawberry.extensions import SchemaExtension
 
@@ -17,6 +18,7 @@ from core.metrics import OPERATION_LATENCY, OPERATIONS
 NAMES_MAX = 200
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _names: set[str] = set()
+_series: dict[tuple[str, str], tuple[Any, Any]] = {}  # each label pair's counter and histogram
 
 
 def _label(name: str | None) -> str:
@@ -40,5 +42,11 @@ class OperationMetrics(SchemaExtension):
         except RuntimeError:  # the document did not parse: no operation to speak of
             kind = "invalid"
         labels = (_label(context.operation_name), kind)
-        OPERATIONS.labels(*labels).inc()
-        OPERATION_LATENCY.labels(*labels).observe(time.perf_counter() - started)
+        series = _series.get(labels)
+        if series is None:  # bounded: NAMES_MAX names and a few more, by a few kinds
+            series = _series[labels] = (
+                OPERATIONS.labels(*labels),
+                OPERATION_LATENCY.labels(*labels),
+            )
+        series[0].inc()
+        series[1].observe(time.perf_counter() - started)

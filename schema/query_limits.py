@@ -13,16 +13,25 @@ execution before anything runs. The estimated cost goes on the context as
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import suppress
 from typing import Any
 
-from graphql import get_operation_ast, get_variable_values
+from graphql import (
+    DocumentNode,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    get_operation_ast,
+    get_variable_values,
+)
 from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 
 from core.config import Settings
 from core.errors import Forbidden, QueryTooComplex
+from core.identity_cache import IdentityCache
 from schema.context import settings_of
-from schema.query_measure import MAX_NESTING, lexical_size, operation_size
+from schema.query_measure import MAX_NESTING, Size, lexical_size, operation_size
 from services import persisted_queries
 
 
@@ -40,15 +49,16 @@ class QueryLimits(SchemaExtension):
                 "Only persisted queries run here: send extensions.persistedQuery with the "
                 "sha256Hash of an operation of the allow-list."
             )
-        if context.query is not None and context.graphql_document is None:
-            lexical = lexical_size(context.query, settings.query_max_tokens)
-            _refuse_over("tokens", lexical.tokens, settings.query_max_tokens, "QUERY_MAX_TOKENS")
-            if lexical.nesting > MAX_NESTING:
-                raise QueryTooComplex(
-                    f"The document nests brackets deeper than {MAX_NESTING} levels.",
-                    limit="nesting",
-                    maximum=MAX_NESTING,
-                )
+        query = context.query
+        if query is not None and context.graphql_document is None:
+            passed = (query, settings.query_max_tokens)
+            if passed not in _lexically_within:
+                _check_lexical(query, settings.query_max_tokens)
+                if len(query) <= _KEPT_TEXT:
+                    _lexically_within[passed] = None
+                if len(_lexically_within) > _KEPT:
+                    with suppress(KeyError, StopIteration):
+                        del _lexically_within[next(iter(_lexically_within))]
         yield
 
     def on_validate(self) -> Iterator[None]:
@@ -59,14 +69,10 @@ class QueryLimits(SchemaExtension):
         operation = get_operation_ast(context.graphql_document, context.operation_name)
         if operation is None:
             return
-        schema = context.schema._schema
-        variables = get_variable_values(
-            schema, operation.variable_definitions or (), context.variables or {}, max_errors=1
-        )
-        if isinstance(variables, list):
-            return  # execution refuses them, before anything runs, with their errors
+        size = _measure(context.schema._schema, context.graphql_document, operation, context)
+        if size is None:
+            return  # variables that do not coerce: execution refuses them, with their errors
         settings = settings_of(context.context)
-        size = operation_size(schema, context.graphql_document, operation, variables)
         self.estimated = size.cost
         self._introspection_keys = size.introspection_keys
         if hasattr(context.context, "estimated_cost"):
@@ -93,6 +99,45 @@ class QueryLimits(SchemaExtension):
             return self.execution_context.operation_type is OperationType.SUBSCRIPTION
         except RuntimeError:
             return False
+
+
+_KEPT = 1024  # documents known to pass the lexical limits, sizes of operations
+_KEPT_TEXT = 8192  # characters: longer texts are lexed every time (a bound on the memory)
+# texts (with QUERY_MAX_TOKENS) that passed: the parser cache has them, no need to lex again
+_lexically_within: dict[tuple[str, int], None] = {}
+_sizes: IdentityCache[Size] = IdentityCache(_KEPT)
+
+
+def _check_lexical(query: str, max_tokens: int) -> None:
+    lexical = lexical_size(query, max_tokens)
+    _refuse_over("tokens", lexical.tokens, max_tokens, "QUERY_MAX_TOKENS")
+    if lexical.nesting > MAX_NESTING:
+        raise QueryTooComplex(
+            f"The document nests brackets deeper than {MAX_NESTING} levels.",
+            limit="nesting",
+            maximum=MAX_NESTING,
+        )
+
+
+def _measure(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation: OperationDefinitionNode,
+    context: ExecutionContext,
+) -> Size | None:
+    """The operation's size; kept by its identity when no variable went into it."""
+    found = _sizes.get((schema, document, operation))
+    if found is not None:
+        return found
+    variables = get_variable_values(
+        schema, operation.variable_definitions or (), context.variables or {}, max_errors=1
+    )
+    if isinstance(variables, list):
+        return None
+    size = operation_size(schema, document, operation, variables)
+    if not size.reads_variables:
+        _sizes.put((schema, document, operation), size)
+    return size
 
 
 _MEASURES = {

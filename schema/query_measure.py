@@ -34,6 +34,7 @@ from graphql import (
     OperationType,
     SelectionSetNode,
     Source,
+    VariableNode,
     get_argument_values,
     get_named_type,
     is_composite_type,
@@ -83,6 +84,7 @@ class Size:
     aliases: int
     cost: int
     introspection_keys: frozenset[str]  # response keys of root introspection fields
+    reads_variables: bool  # a count came from a variable: the same document may measure more
 
 
 def operation_size(
@@ -101,6 +103,7 @@ def operation_size(
         aliases=_aliases(document),
         cost=cost,
         introspection_keys=walker.root_introspection(operation.selection_set),
+        reads_variables=walker.reads_variables,
     )
 
 
@@ -143,6 +146,7 @@ class _Walker:
             d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
         }
         self.variables = variables
+        self.reads_variables = False
         # cost per instance of its type and depth, of each fragment: a fragment spread many
         # times is walked once, so nested spreads cannot make the walk exponential
         self._seen: dict[tuple[str, bool], tuple[int, int]] = {}
@@ -213,6 +217,8 @@ class _Walker:
     def _count(self, node: FieldNode, definition: GraphQLField, *names: str) -> int:
         """The value execution gives the first of these arguments the field has (its literal,
         its variable or its default, coerced as the resolver gets it); LIST_SIZE when none."""
+        if any(isinstance(argument.value, VariableNode) for argument in node.arguments or ()):
+            self.reads_variables = True
         try:
             arguments = get_argument_values(definition, node, self.variables)
         except GraphQLError:  # execution fails this field the same way, before its resolver

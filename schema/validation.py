@@ -14,9 +14,7 @@ the errors of variables too (schema/shared_events.py).
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Iterator
-from contextlib import suppress
 
 from graphql import DocumentNode, GraphQLError, GraphQLSchema, validate
 from graphql.validation import (
@@ -29,6 +27,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
+from core.identity_cache import IdentityCache
 from schema.context import settings_of
 
 OVERLAP_BUDGET = 20_000
@@ -61,9 +60,7 @@ class Validation(SchemaExtension):
         yield
 
 
-_Validated = tuple[GraphQLSchema, DocumentNode, list[GraphQLError]]
-_validated: OrderedDict[tuple[int, int, tuple[type[ASTValidationRule], ...], bool], _Validated]
-_validated = OrderedDict()
+_validated: IdentityCache[list[GraphQLError]] = IdentityCache(CACHED)
 
 
 def _validate(
@@ -73,17 +70,14 @@ def _validate(
     hide_suggestions: bool,
 ) -> list[GraphQLError]:
     """Kept by the document's identity (the parser cache hands out the same document for the
-    same text), not its value: hashing a document walks all of its nodes, every request."""
-    key = (id(schema), id(document), rules, hide_suggestions)
-    found = _validated.get(key)
-    if found is not None and found[0] is schema and found[1] is document:
-        with suppress(KeyError):  # gone meanwhile: another thread's server (the tests') dropped it
-            _validated.move_to_end(key)
-        return found[2]
-    rules = (*rules, MaybeNullValidationRule, OneOfInputValidationRule)  # as Strawberry's own
-    errors = validate(schema, document, rules, hide_suggestions=hide_suggestions)
-    _validated[key] = (schema, document, errors)
-    if len(_validated) > CACHED:
-        with suppress(KeyError):
-            _validated.popitem(last=False)
-    return errors
+    same text), not its value."""
+    found = _validated.get((schema, document), (rules, hide_suggestions))
+    if found is not None:
+        return found
+    errors = validate(
+        schema,
+        document,
+        (*rules, MaybeNullValidationRule, OneOfInputValidationRule),  # as Strawberry's own
+        hide_suggestions=hide_suggestions,
+    )
+    return _validated.put((schema, document), errors, (rules, hide_suggestions))

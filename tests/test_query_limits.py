@@ -165,6 +165,10 @@ async def test_limits_apply_to_cached_documents_and_are_configurable(
         error = refusal(await gql(strict, query))
         assert error is not None and error["extensions"]["maximum"] == 4
         assert "QUERY_MAX_DEPTH" in error["message"]
+    async with serving(settings, query_max_tokens=10) as terse:  # a text passed by the above
+        error = refusal(await gql(terse, query))
+        assert error is not None and error["extensions"]["limit"] == "tokens"
+    assert refusal(await gql(client, query)) is None
 
 
 async def test_graphiql_introspection_query_passes(client: httpx.AsyncClient) -> None:

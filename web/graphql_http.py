@@ -7,6 +7,7 @@ from typing import Any
 from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 from strawberry.exceptions import MissingQueryError
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult
@@ -29,6 +30,16 @@ class RequestRejected(Exception):
     def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status, self.message, self.headers = status, message, headers or {}
+
+
+class GraphQLApp:
+    """The endpoint as a plain ASGI app (Starlette routes to an instance as it is): its
+    request/response wrapper, for exception handlers this app does not have, would cost every
+    request a layer."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await graphql_endpoint(Request(scope, receive, send))
+        await response(scope, receive, send)
 
 
 async def graphql_endpoint(request: Request) -> Response:

@@ -1,4 +1,6 @@
-"""Request ids, Prometheus request metrics and an access log line, for every HTTP request."""
+"""Outermost, for every HTTP request: a request id, Prometheus request metrics, an access log
+line, and the response headers every answer carries (security headers, web/headers.py; the
+client's budget, web/rate_limit.py), added in one pass over the response's head."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from core.logs import REQUEST_ID
 from core.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from web.context import request_id
+from web.headers import add_security_headers
+from web.rate_limit import add_budget_headers
 
 _KNOWN_PATHS = {"/graphql", "/healthz", "/readyz", "/livez", "/metrics", "/stats"}
 access = logging.getLogger("chirp.access")
@@ -28,18 +32,24 @@ class RequestMiddleware:
         scope.setdefault("state", {})["request_id"] = rid
         REQUEST_ID.set(rid)  # on every log line of this request
         path = scope["path"] if scope["path"] in _KNOWN_PATHS else "other"
+        secure = scope.get("scheme") == "https"
         status = 500
         started = time.perf_counter()
 
-        async def send_with_id(message: Message) -> None:
+        async def send_with_headers(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message.setdefault("headers", []).append((b"x-request-id", rid.encode()))
+                headers = message.setdefault("headers", [])
+                if not isinstance(headers, list):
+                    headers = message["headers"] = list(headers)
+                add_budget_headers(scope, headers)
+                add_security_headers(headers, secure=secure)
+                headers.append((b"x-request-id", rid.encode()))
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, send_with_headers)
         finally:
             seconds = time.perf_counter() - started
             HTTP_REQUESTS.labels(scope["method"], path, str(status)).inc()

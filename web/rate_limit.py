@@ -7,15 +7,15 @@ trusted proxy). Each request takes one unit before anything else runs; over the 
 answered HTTP 429 with Retry-After, and a WebSocket handshake is denied with 429 where the server
 can say so. The GraphQL extension (schema/rate_limit.py) charges costly operations more through
 the ClientBudget this middleware leaves in the scope's state. Every response under the budget
-carries X-RateLimit-Limit, X-RateLimit-Remaining and X-RateLimit-Reset (seconds).
+carries X-RateLimit-Limit, X-RateLimit-Remaining and X-RateLimit-Reset (seconds), added by the
+request middleware (web/middleware.py) from the budget's latest decision.
 """
 
 from __future__ import annotations
 
-from starlette.datastructures import MutableHeaders
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core.errors import format_api_error
 from services.rate_limits import CLIENT, CLIENT_BUDGET, ClientBudget, Decision, client_key, refusal
@@ -35,6 +35,18 @@ def rate_headers(decision: Decision) -> dict[str, str]:
         "X-RateLimit-Remaining": str(decision.remaining),
         "X-RateLimit-Reset": str(decision.reset),
     }
+
+
+def add_budget_headers(scope: Scope, headers: list[tuple[bytes, bytes]]) -> None:
+    """The X-RateLimit-* headers of the request's budget, if it has one (a refusal sets its
+    own)."""
+    budget = scope.get("state", {}).get(CLIENT_BUDGET)
+    decision = None if budget is None else budget.decision
+    if decision is not None:
+        headers.extend(
+            (name.lower().encode(), value.encode())
+            for name, value in rate_headers(decision).items()
+        )
 
 
 class RateLimitMiddleware:
@@ -61,18 +73,7 @@ class RateLimitMiddleware:
         budget = ClientBudget(address, prepaid=1 if scope["type"] == "http" else 0)
         budget.decision = decision
         scope.setdefault("state", {})[CLIENT_BUDGET] = budget
-        if scope["type"] == "websocket":
-            await self.app(scope, receive, send)  # no response headers to add to its messages
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start" and budget.decision is not None:
-                headers = MutableHeaders(scope=message)
-                for name, value in rate_headers(budget.decision).items():
-                    headers[name] = value
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+        await self.app(scope, receive, send)
 
 
 async def _refuse(scope: Scope, receive: Receive, send: Send, decision: Decision) -> None:
