@@ -87,7 +87,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
         url, timeout = settings.redis_url or "", settings.redis_timeout_seconds
         redis = redis_clients.connect(
-            url, timeout=timeout, max_connections=settings.redis_pool_size, decode_responses=True
+            url,
+            timeout=timeout,
+            max_connections=settings.redis_pool_size,
+            decode_responses=True,
+            batched=True,
         )
         # the live stream's blocking reads have a connection, and a longer timeout, of their own
         blocking = redis_clients.connect(url, timeout=live.BLOCK_SECONDS + timeout)
