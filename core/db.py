@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from core.metrics import DB_READS, STATEMENTS
+from core.metrics import DB_READS, STATEMENTS, series
 from core.replicas import Replica, Replicas
 
 T = TypeVar("T")
@@ -141,7 +141,7 @@ class RequestReads:
         it is there): for reads whose answer is kept beyond the request (a cache's fill)."""
         if self._finished or (primary and self._recall is not None and not self._on_primary()):
             async with self._db.read() as connection:
-                DB_READS.labels("primary").inc()
+                series(DB_READS, "primary").inc()
                 yield connection
             return
         async with self._lock:
@@ -178,9 +178,9 @@ class RequestReads:
                 except Exception:  # noqa: BLE001 - a replica away: the primary reads
                     replica.fail()
                 else:
-                    DB_READS.labels("replica").inc()
+                    series(DB_READS, "replica").inc()
                     return connection, replica
-        DB_READS.labels("primary").inc()
+        series(DB_READS, "primary").inc()
         return await self._db.reader.connect(), None
 
     async def _position(self) -> int:

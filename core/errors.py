@@ -7,7 +7,7 @@ from typing import Any
 from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.schema.exceptions import CannotGetOperationTypeError
 
-from core.metrics import ERRORS
+from core.metrics import ERRORS, series
 
 INTERNAL_MESSAGE = "Internal server error."
 
@@ -106,7 +106,7 @@ def format_error(error: GraphQLError, *, variables_stage: bool = False) -> dict[
         extensions = error.extensions or {}
         staged = "BAD_USER_INPUT" if variables_stage else stage_code(error) or "BAD_USER_INPUT"
         formatted["extensions"] = {**extensions, "code": extensions.get("code") or staged}
-    ERRORS.labels(formatted["extensions"]["code"]).inc()
+    series(ERRORS, formatted["extensions"]["code"]).inc()
     return formatted
 
 

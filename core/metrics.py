@@ -7,7 +7,12 @@ Redis when /metrics is scraped (web/health.py), so any API process shows them.
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
+
+M = TypeVar("M", bound=MetricWrapperBase)
 
 _SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 LAG_SECONDS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -78,3 +83,16 @@ REPLICA_LEFT_OUT = Counter(
     "Times a read replica was left out: down, lag (past the bound), not_standby",
     ["replica", "reason"],
 )
+
+
+_series: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+
+def series(metric: M, *labels: str) -> M:
+    """`metric.labels(*labels)`, kept: prometheus_client checks and locks on every call. For
+    labels of a bounded set only (every metric's here is)."""
+    key = (id(metric), labels)
+    found = _series.get(key)
+    if found is None:
+        found = _series[key] = metric.labels(*labels)
+    return found

@@ -9,16 +9,14 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
-from typing import Any
 
 from strawberry.extensions import SchemaExtension
 
-from core.metrics import OPERATION_LATENCY, OPERATIONS
+from core.metrics import OPERATION_LATENCY, OPERATIONS, series
 
 NAMES_MAX = 200
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _names: set[str] = set()
-_series: dict[tuple[str, str], tuple[Any, Any]] = {}  # each label pair's counter and histogram
 
 
 def _label(name: str | None) -> str:
@@ -42,11 +40,5 @@ class OperationMetrics(SchemaExtension):
         except RuntimeError:  # the document did not parse: no operation to speak of
             kind = "invalid"
         labels = (_label(context.operation_name), kind)
-        series = _series.get(labels)
-        if series is None:  # bounded: NAMES_MAX names and a few more, by a few kinds
-            series = _series[labels] = (
-                OPERATIONS.labels(*labels),
-                OPERATION_LATENCY.labels(*labels),
-            )
-        series[0].inc()
-        series[1].observe(time.perf_counter() - started)
+        series(OPERATIONS, *labels).inc()
+        series(OPERATION_LATENCY, *labels).observe(time.perf_counter() - started)

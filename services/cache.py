@@ -28,7 +28,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from core import jsons, redis_clients
-from core.metrics import CACHE
+from core.metrics import CACHE, series
 from core.scripts import SpreadScript
 
 LEASE_MS = 2_000
@@ -131,8 +131,8 @@ async def read_through(
     missing = _decode_into(found, keys, await _mget(redis, keys))
     base = kind.split(":", 1)[0]  # not the scope: one series per kind
     label = _NAMES.get(base, base)
-    CACHE.labels(label, "hit").inc(len(keys) - len(missing))
-    CACHE.labels(label, "miss").inc(len(missing))
+    series(CACHE, label, "hit").inc(len(keys) - len(missing))
+    series(CACHE, label, "miss").inc(len(missing))
     if missing:
         token = secrets.token_hex(8)
         args = [token, LEASE_MS, int(load_fresh is not None)]

@@ -11,12 +11,13 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.logs import REQUEST_ID
-from core.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from core.metrics import HTTP_LATENCY, HTTP_REQUESTS, series
 from web.context import request_id
 from web.headers import add_security_headers
 from web.rate_limit import add_budget_headers
 
 _KNOWN_PATHS = {"/graphql", "/healthz", "/readyz", "/livez", "/metrics", "/stats"}
+_KNOWN_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 access = logging.getLogger("chirp.access")
 
 
@@ -52,7 +53,8 @@ class RequestMiddleware:
             await self.app(scope, receive, send_with_headers)
         finally:
             seconds = time.perf_counter() - started
-            HTTP_REQUESTS.labels(scope["method"], path, str(status)).inc()
-            HTTP_LATENCY.labels(scope["method"], path).observe(seconds)
+            method = scope["method"] if scope["method"] in _KNOWN_METHODS else "other"
+            series(HTTP_REQUESTS, method, path, str(status)).inc()
+            series(HTTP_LATENCY, method, path).observe(seconds)
             fields = {"status": status, "duration_ms": round(seconds * 1000, 1)}
             access.info("%s %s", scope["method"], scope["path"], extra={"fields": fields})
