@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 
 from starlette.requests import HTTPConnection
 
@@ -18,7 +18,7 @@ _IDENTITY = "viewer_identity"  # request_identity's, in the ASGI scope's state
 
 def request_id(connection: HTTPConnection) -> str:
     given = connection.headers.get("x-request-id", "")
-    return given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    return given if _REQUEST_ID.fullmatch(given) else os.urandom(16).hex()  # as uuid4().hex, a fifth of its cost
 
 
 async def viewer_identity(connection: HTTPConnection, authorization: str | None) -> Identity | None:
