@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
@@ -14,6 +14,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from core.config import Settings
 from core.ids import parse_raw_id
 
+VERIFIED_KEPT = 10_000  # tokens an API process keeps verified
 _hasher = PasswordHasher()  # argon2id with the library's recommended cost
 _DUMMY_HASH = _hasher.hash("not a real password")
 
@@ -44,13 +45,17 @@ class Identity:
 @dataclass(frozen=True)
 class TokenCodec:
     """HS256 tokens with a `kid`: the first key signs, every key listed verifies, so a key can
-    be rotated in before it signs and out once its tokens have expired."""
+    be rotated in before it signs and out once its tokens have expired. A client sends the
+    same token with every request: the tokens verified lately are kept (VERIFIED_KEPT), and
+    one found there is only checked for expiry again (its signature and claims do not change;
+    revocation is the caller's, web/context.py)."""
 
     keys: tuple[tuple[str, str], ...]  # (kid, secret)
     issuer: str = "chirp"
     audience: str = "chirp-api"
     ttl_seconds: int = 7 * 24 * 3600
     leeway_seconds: int = 30  # clock skew allowed on exp and iat
+    _verified: dict[str, Identity] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def for_secret(cls, secret: str, **options: Any) -> TokenCodec:
@@ -89,6 +94,20 @@ class TokenCodec:
     def identity(self, token: str) -> Identity | None:
         """Who the token signs in, and until when; None for any token that is not valid now
         (signature, kid, expiry, issuer, audience)."""
+        known = self._verified.get(token)
+        if known is not None:
+            if time.time() <= known.expires_at + self.leeway_seconds:
+                return known
+            self._verified.pop(token, None)
+            return None
+        found = self._verify(token)
+        if found is not None:
+            if len(self._verified) >= VERIFIED_KEPT:
+                self._verified.clear()  # a sweep now and then: cheaper than an LRU a request
+            self._verified[token] = found
+        return found
+
+    def _verify(self, token: str) -> Identity | None:
         try:
             kid = jwt.get_unverified_header(token).get("kid")
             secret = dict(self.keys).get(kid) if isinstance(kid, str) else None

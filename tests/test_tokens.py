@@ -76,6 +76,19 @@ def test_expiry_allows_the_leeway_and_no_more() -> None:
     assert codec.user_id(_signed(OLD, _claims(iat=now + 120))) is None
 
 
+def test_a_token_verified_before_still_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    codec = TokenCodec(keys=(OLD,), leeway_seconds=30)
+    now = time.time()
+    token = _signed(OLD, _claims(iat=int(now) - 10, exp=int(now) + 60))
+    assert codec.user_id(token) == 42
+    monkeypatch.setattr(jwt, "decode", lambda *args, **kwargs: pytest.fail("verified again"))
+    assert codec.user_id(token) == 42  # kept: not decoded again
+    monkeypatch.undo()
+    monkeypatch.setattr(time, "time", lambda: now + 60 + 31)
+    assert codec.user_id(token) is None  # past exp and the leeway, kept or not
+    assert codec.user_id(token) is None
+
+
 def test_issuer_and_audience_must_match() -> None:
     codec = TokenCodec(keys=(OLD,))
     assert codec.user_id(_signed(OLD, _claims())) == 42
