@@ -26,8 +26,11 @@ class IdentityCache(Generic[V]):
     def get(self, objects: tuple[object, ...], extra: Hashable = None) -> V | None:
         key = (*map(id, objects), extra)
         found = self._entries.get(key)
-        if found is None or any(a is not b for a, b in zip(found[0], objects, strict=True)):
+        if found is None:
             return None
+        for kept, given in zip(found[0], objects, strict=True):
+            if kept is not given:
+                return None
         with suppress(KeyError):
             self._entries.move_to_end(key)
         return found[1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 
@@ -13,6 +14,8 @@ from services import tokens
 from services.rate_limits import CLIENT_BUDGET
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# request ids made here: unique (a random prefix a process, then a count), with no system call
+_ID_PREFIX, _ids = os.urandom(8).hex(), itertools.count(1)
 _IDENTITY = "viewer_identity"  # request_identity's, in the ASGI scope's state
 
 
