@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import itertools
 import os
+import random
 import re
 
 from starlette.requests import HTTPConnection
@@ -14,8 +14,9 @@ from services import tokens
 from services.rate_limits import CLIENT_BUDGET
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-# request ids made here: unique (a random prefix a process, then a count), with no system call
-_ID_PREFIX, _ids = os.urandom(8).hex(), itertools.count(1)
+# request ids made here: 128 random bits, as uuid4's, without a system call each (they only
+# tell requests apart: no secret, so no need of the system's generator)
+_ids = random.Random(os.urandom(16))
 _IDENTITY = "viewer_identity"  # request_identity's, in the ASGI scope's state
 
 
