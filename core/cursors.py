@@ -24,7 +24,7 @@ def configure(secret: str) -> None:
 
 
 def _mac(body: bytes) -> bytes:
-    return hmac.new(_key, body, hashlib.sha256).digest()[:_MAC_BYTES]
+    return hmac.digest(_key, body, "sha256")[:_MAC_BYTES]  # hmac.new's, in one C call
 
 
 def encode(scope: str, *key: int) -> str:
