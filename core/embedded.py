@@ -94,7 +94,7 @@ class EmbeddedServers:
         directory.mkdir(parents=True, exist_ok=True)
         port_file = directory / "port"
         port = int(port_file.read_text()) if port_file.exists() else None
-        if port is None or not _port_free(port):
+        if port is None or not port_free(port):
             port = None
         server = ValkeyServer(
             port=port,
@@ -142,7 +142,8 @@ def embedded_database(data_dir: Path) -> Iterator[str]:
             servers.stop()
 
 
-def _port_free(port: int) -> bool:
+def port_free(port: int) -> bool:
+    """Whether a server could bind `port` on the loopback now."""
     with socket.socket() as probe:
         try:
             probe.bind(("127.0.0.1", port))

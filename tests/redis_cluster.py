@@ -19,7 +19,7 @@ from pathlib import Path
 
 import redis
 
-from tests.replicas import free_port
+from tests.ports import free_port
 
 SLOTS = 16384
 MASTERS = 3

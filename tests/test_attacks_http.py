@@ -22,7 +22,7 @@ import pytest
 from app import create_app
 from core.config import Settings
 from tests.conftest import ROOT, serving
-from tests.test_serve import _free_port
+from tests.ports import free_port
 
 TIMEOUT = 1  # the server's head and body timeouts here
 WAIT = 10.0  # how long a test waits for the server to act (ten times the timeout)
@@ -171,7 +171,7 @@ def test_more_connections_than_file_descriptors(settings: Settings, tmp_path: Pa
     """serve.py's defaults, in a process allowed 512 open files: 1,000 connections that send
     nothing used to take every descriptor (the accept loop failing with EMFILE), and /healthz no
     longer answered; MAX_CONNECTIONS, unset, leaves a quarter of them free."""
-    port = _free_port()
+    port = free_port()
     env = os.environ | {
         "DATABASE_URL": settings.database_url or "",
         "REDIS_URL": settings.redis_url or "",

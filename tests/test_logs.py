@@ -20,7 +20,8 @@ import pytest
 
 from core import logs
 from core.config import Settings
-from tests.test_serve import ROOT, _free_port, stopped_cleanly
+from tests.ports import free_port
+from tests.test_serve import ROOT, stopped_cleanly
 
 
 @pytest.fixture
@@ -70,7 +71,7 @@ def test_an_unknown_log_format_stops_the_start(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_make_run_at_a_terminal_prints_text_without_the_servers_chatter(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env.update(DATA_DIR=str(tmp_path), PORT=str(port), WORKERS="0")
     env.pop("LOG_FORMAT", None)

@@ -17,8 +17,9 @@ from core.ids import expect_global_id
 from services import moderation
 from services.work import unit_of_work
 from tests.graphql import Account, error_code, gql, ok, post, register
+from tests.ports import free_port
 from tests.rest import call
-from tests.test_serve import ROOT, _free_port, _post, _start, stopped_cleanly
+from tests.test_serve import ROOT, _post, _start, stopped_cleanly
 from tests.test_timelines import follow, home
 from tests.ws import Socket
 
@@ -260,7 +261,7 @@ def test_make_moderator_on_the_configured_database(settings: Settings) -> None:
 def test_make_moderator_with_and_without_make_run(tmp_path: Path) -> None:
     """On the embedded default: beside a running `make run` (which it leaves running), and alone
     (it starts the embedded PostgreSQL for itself and stops it after)."""
-    port = _free_port()
+    port = free_port()
     process = _start(tmp_path, port)
     try:
         register = (

@@ -14,7 +14,6 @@ import csv
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,6 +32,7 @@ from scripts.drill_load import LiveTimeline, Recorder, mutation, query
 from scripts.drill_servers import api_pids
 from tests.conftest import ROOT
 from tests.graphql import POST, REGISTER, Account, unique_handle
+from tests.ports import free_port
 from tests.test_realtime import HOME, ids, newest_cursor, received
 from tests.test_social import FOLLOW
 from tests.test_workers import QUEUE, broker_url, rabbitmq  # noqa: F401 - fixtures
@@ -56,25 +56,6 @@ class Cluster:
     serve: subprocess.Popen[bytes]  # serve.py: the API processes and the workers
     api_ports: tuple[int, int]
     logs: Path
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _free_pair() -> int:
-    """A port whose next one is free too: the API processes listen on PORT and PORT + 1."""
-    while True:
-        port = _free_port()
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
 
 
 def server_states(stats: str) -> dict[str, str]:
@@ -125,7 +106,7 @@ def cluster(
         pytest.fail("haproxy is not installed, and REQUIRE_SERVICES=1")
     broker: str = request.getfixturevalue("broker_url")  # tests/test_workers.py's
     logs = tmp_path_factory.mktemp("production")
-    port, front, stats = _free_pair(), _free_port(), _free_port()
+    port, front, stats = free_port(2), free_port(), free_port()  # API: PORT and PORT + 1
     inherited = {k: v for k, v in os.environ.items() if k not in ("WORKER_ID", "PORT")}
     env = inherited | {
         "DATABASE_URL": settings.database_url or "",

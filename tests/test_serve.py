@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,17 +13,11 @@ import httpx
 import pytest
 
 from core.embedded import server_pids
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 REGISTER = 'mutation { register(input: {handle: "keeper", password: "correct horse"}) { token } }'
 LOGIN = 'mutation { login(input: {handle: "keeper", password: "correct horse"}) { token } }'
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _log(data_dir: Path) -> Path:
@@ -74,7 +67,7 @@ def stopped_cleanly(data_dir: Path) -> None:
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
 def test_serve_keeps_data_and_stops_cleanly(tmp_path: Path, stop_signal: signal.Signals) -> None:
-    port = _free_port()
+    port = free_port()
     process = _start(tmp_path, port)
     assert "errors" not in _post(port, REGISTER)
     process.send_signal(stop_signal)

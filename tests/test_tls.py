@@ -16,7 +16,7 @@ import trustme
 
 from core.config import Settings
 from tests.conftest import ROOT, Backend
-from tests.test_serve import _free_port
+from tests.ports import free_port
 from tests.ws import Socket
 from web.headers import HSTS
 
@@ -49,7 +49,7 @@ def tls_server(
     certfile, keyfile = directory / "cert.pem", directory / "key.pem"
     certificate.private_key_and_cert_chain_pem.write_to_path(str(certfile))
     certificate.private_key_pem.write_to_path(str(keyfile))
-    port = _free_port()
+    port = free_port()
     env = dict(
         os.environ,
         DATABASE_URL=backend.database_url,
