@@ -138,9 +138,7 @@ class _Batched(aioredis.Redis):
         if not calls:
             return
         if len(calls) == 1:
-            future = calls[0][2]
-            if not future.done():
-                future.set_result(_BY_ITSELF)
+            calls[0][2].set_result(_BY_ITSELF)
             return
         task = asyncio.ensure_future(self._send(calls))
         _sending.add(task)

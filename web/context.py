@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import random
 import re
 
 from starlette.requests import HTTPConnection
@@ -14,17 +13,13 @@ from services import tokens
 from services.rate_limits import CLIENT_BUDGET
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-# request ids made here: 128 random bits, as uuid4's, without a system call each (they only
-# tell requests apart: no secret, so no need of the system's generator)
-_ids = random.Random(os.urandom(16))
 _IDENTITY = "viewer_identity"  # request_identity's, in the ASGI scope's state
 
 
 def request_id(connection: HTTPConnection) -> str:
     given = connection.headers.get("x-request-id", "")
-    return (
-        given if _REQUEST_ID.fullmatch(given) else os.urandom(16).hex()
-    )  # as uuid4().hex, a fifth of its cost
+    # made here: 128 random bits, as uuid4().hex, for a fifth of its cost
+    return given if _REQUEST_ID.fullmatch(given) else os.urandom(16).hex()
 
 
 async def viewer_identity(connection: HTTPConnection, authorization: str | None) -> Identity | None:
