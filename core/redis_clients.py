@@ -11,11 +11,12 @@ cached rows), each of which would wait out the timeout of a hung Redis: so once 
 client has timed out, the client's calls fail at once for QUIET_SECONDS, after which one of them
 tries again.
 
-The API's client (`batched`) sends the commands its callers issue in one turn of the event
-loop as one pipeline, as ioredis's auto-pipelining does (redis-py has none): a command costs
-its caller ~70 us of CPU alone and ~20 us in a pipeline, and a burst of requests asks Redis for
-their rate limits, tokens and pages at once. Blocking commands, and those that change the
-connection, go alone.
+The API's client (`batched`) sends its commands, and its pipelines without a transaction, over
+one connection of its own (core/redis_wire.py), as ioredis does: those its callers issue in one
+turn of the event loop go as one write, and a burst of requests asks Redis for their rate
+limits, tokens and pages at once, without redis-py's per-command machinery (~70 us of CPU a
+command alone, ~20 us in a pipeline). Blocking commands, those that change the connection, and
+transactions take a connection of the pool, as any client's do.
 
 A Redis Cluster (REDIS_CLUSTER_NODES) is named by a URL of CLUSTER_SCHEME listing its nodes,
 which `connect` turns into redis-py's RedisCluster: it follows the slots as they move and a
@@ -26,19 +27,23 @@ of several slots in one command) goes through `groups` (core/scripts.py's Spread
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, cast
 
 import redis
 import redis.asyncio as aioredis
 from redis import retry as sync_retry
+from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.client import EMPTY_RESPONSE, NEVER_DECODE
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from core.redis_wire import Wire
 
 # workers, the broker and tools: bigger batches (a fan-out script call covers 1,000
 # timelines), and nobody waiting on the other side
@@ -98,71 +103,88 @@ class _Connection(aioredis.Connection):
 # sent alone: they block the connection, or change its state for the commands after them
 _ALONE = frozenset(
     """BLPOP BRPOP BRPOPLPUSH BLMOVE BLMPOP BZPOPMIN BZPOPMAX BZMPOP WAIT WAITAOF SELECT AUTH
-    HELLO CLIENT MONITOR SUBSCRIBE PSUBSCRIBE SSUBSCRIBE RESET QUIT SHUTDOWN""".split()
+    HELLO CLIENT MONITOR SUBSCRIBE PSUBSCRIBE SSUBSCRIBE RESET QUIT SHUTDOWN MULTI EXEC
+    WATCH UNWATCH DISCARD""".split()
 )
-_Call = tuple[tuple[Any, ...], dict[str, Any], "asyncio.Future[Any]"]
-_sending: set[asyncio.Task[None]] = set()  # batches on their way, kept alive until answered
-_BY_ITSELF = object()  # what a command alone in its turn is told: send yourself
 
 
-def _alone(args: tuple[Any, ...]) -> bool:
+def _alone(args: tuple[Any, ...], options: Mapping[str, Any]) -> bool:
     name = str(args[0]).upper()
     if name in ("XREAD", "XREADGROUP"):
         return any(str(arg).upper() == "BLOCK" for arg in args[1:])
-    return name in _ALONE
+    return name in _ALONE or NEVER_DECODE in options
+
+
+_NOT_FOR_CALLBACKS = (EMPTY_RESPONSE, "keys")
+
+
+def _parsed(callbacks: Any, args: tuple[Any, ...], reply: Any, options: Mapping[str, Any]) -> Any:
+    """A reply as redis-py's parse_response gives it (its command's callback applied)."""
+    if isinstance(reply, ResponseError):
+        if EMPTY_RESPONSE in options:
+            return options[EMPTY_RESPONSE]
+        return reply
+    callback = callbacks.get(args[0])
+    if callback is None:
+        return reply
+    return callback(reply, **{k: v for k, v in options.items() if k not in _NOT_FOR_CALLBACKS})
 
 
 class _Batched(aioredis.Redis):
-    """Commands issued in one turn of the event loop go to Redis as one pipeline, sent by a
-    task of its own; each caller waits on a future of its own, so that a caller cancelled
-    leaves the others their answers. A command alone in its turn is sent by its caller."""
+    """Commands over one connection of its own (core/redis_wire.py): those issued in one turn
+    of the event loop go as one write. Blocking commands, those that change the connection,
+    and transactions take a connection of the pool, as with any client."""
 
-    _queued: list[_Call]
+    wire: Wire
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
-        if not _alone(args):
-            loop = asyncio.get_running_loop()
-            future: asyncio.Future[Any] = loop.create_future()
-            queued = self.__dict__.setdefault("_queued", [])
-            if not queued:
-                loop.call_soon(self._dispatch)
-            queued.append((args, options, future))
-            answer = await future
-            if answer is not _BY_ITSELF:
-                return answer
-        return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
-
-    def _dispatch(self) -> None:
-        calls = [call for call in self._queued if not call[2].done()]  # not the cancelled
-        self._queued = []
-        if not calls:
-            return
-        if len(calls) == 1:
-            calls[0][2].set_result(_BY_ITSELF)
-            return
-        task = asyncio.ensure_future(self._send(calls))
-        _sending.add(task)
-        task.add_done_callback(_sending.discard)
-
-    async def _send(self, calls: list[_Call]) -> None:
+        if _alone(args, options):
+            return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
         try:
-            async with self.pipeline(transaction=False) as pipe:
-                for args, options, _ in calls:
-                    pipe.execute_command(*args, **options)
-                answers = await pipe.execute(raise_on_error=False)
-        except Exception as error:  # the connection's: every caller of the batch meets it
-            answers = [error] * len(calls)
-        except BaseException:
-            for *_, future in calls:
-                future.cancel()
-            raise
-        for (*_, future), answer in zip(calls, answers, strict=True):
-            if future.done():
-                continue  # its caller is gone
-            if isinstance(answer, Exception):
-                future.set_exception(answer)
-            else:
-                future.set_result(answer)
+            reply = await self.wire.call(args)
+        except ResponseError as error:
+            reply = error
+        answer = _parsed(self.response_callbacks, args, reply, options)
+        if isinstance(answer, ResponseError):
+            raise answer
+        return answer
+
+    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Any:
+        pipe = _WirePipeline(self.connection_pool, self.response_callbacks, transaction, shard_hint)
+        pipe.wire = self.wire
+        return pipe
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        self.wire.close()
+        await super().aclose(close_connection_pool)
+
+
+class _WirePipeline(Pipeline):
+    """A pipeline without a transaction goes over the wire, its commands in one write."""
+
+    wire: Wire
+
+    async def execute(self, raise_on_error: bool = True) -> list[Any]:
+        stack = self.command_stack
+        if (
+            self.is_transaction
+            or self.explicit_transaction
+            or self.watching
+            or self.scripts
+            or any(_alone(args, options) for args, options in stack)
+        ):
+            return await super().execute(raise_on_error)
+        await self.reset()  # type: ignore[no-untyped-call]
+        if not stack:
+            return []
+        replies = await self.wire.call_many([args for args, _ in stack])
+        answers = [
+            _parsed(self.response_callbacks, args, reply, options)
+            for (args, options), reply in zip(stack, replies, strict=True)
+        ]
+        if raise_on_error:
+            self.raise_first_error(stack, answers)
+        return answers
 
 
 def _options(timeout: float) -> dict[str, Any]:
@@ -178,22 +200,27 @@ def connect(
     batched: bool = False,
 ) -> aioredis.Redis:
     """An asyncio client; with `max_connections`, callers beyond it wait for a free one; with
-    `batched` (not on a cluster), the commands of one turn of the event loop go as one
-    pipeline."""
+    `batched` (not on a cluster), the commands of one turn of the event loop go as one write
+    on a shared connection."""
     if url.startswith(CLUSTER_SCHEME):
         return _cluster(url, timeout=timeout, decode_responses=decode_responses)
     options = _options(timeout) | {
         "decode_responses": decode_responses,
         "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
-        "connection_class": type("Connection", (_Connection,), {"quiet": _Quiet()}),
     }
-    kind = _Batched if batched else aioredis.Redis
+    quiet = _Quiet()
+    options["connection_class"] = type("Connection", (_Connection,), {"quiet": quiet})
     if max_connections is None:
-        return kind.from_url(url, **options)
-    pool = aioredis.BlockingConnectionPool.from_url(
-        url, max_connections=max_connections, timeout=_POOL_WAIT_SECONDS, **options
-    )
-    return kind.from_pool(pool)  # closes the pool with it
+        pool = aioredis.ConnectionPool.from_url(url, **options)
+    else:
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=max_connections, timeout=_POOL_WAIT_SECONDS, **options
+        )
+    if not batched:
+        return aioredis.Redis.from_pool(pool)  # closes the pool with it
+    client = cast(_Batched, _Batched.from_pool(pool))
+    client.wire = Wire(pool, timeout, quiet)
+    return client
 
 
 def cluster_url(nodes: Sequence[str]) -> str:

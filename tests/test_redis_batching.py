@@ -1,15 +1,19 @@
-"""The API's Redis client sends the commands of one turn of the event loop as one pipeline
-(core/redis_clients.py, `batched`), each caller getting its own answer, error or cancellation."""
+"""The API's Redis client sends its commands over one connection of its own, those of one turn
+of the event loop as one write (core/redis_clients.py, `batched`; core/redis_wire.py), each
+caller getting its own answer, error or cancellation; a dropped connection is opened again, a
+Redis that does not answer times out."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core import redis_clients
 from tests.conftest import SERVICES_REDIS, Backend
@@ -96,3 +100,94 @@ async def test_blocking_commands_are_not_batched_with_others(
     quick = asyncio.ensure_future(client.incr(key))
     assert await asyncio.wait_for(quick, 1) == 1  # would wait out the BLPOP in its pipeline
     assert await blocked is None
+
+
+# holds Redis for about `ARGV[1]` ms: a command in flight while its caller is cancelled
+_BUSY = """
+local start = redis.call('TIME')
+local until_us = start[1] * 1000000 + start[2] + ARGV[1] * 1000
+repeat local now = redis.call('TIME') until now[1] * 1000000 + now[2] >= until_us
+return 1
+"""
+
+
+async def test_a_caller_cancelled_in_flight_does_not_shift_the_replies(
+    batched: tuple[aioredis.Redis, aioredis.Redis, str],
+) -> None:
+    client, _, _ = batched
+    key = f"batching:{uuid.uuid4().hex}"
+    busy = asyncio.ensure_future(client.eval(_BUSY, 0, 50))
+    await asyncio.sleep(0.01)  # written: Redis is running it
+    busy.cancel()
+    await client.set(key, "mine")
+    assert await client.get(key) == b"mine"  # not the cancelled script's 1
+    assert busy.cancelled()
+
+
+async def test_replies_are_parsed_as_redis_py_parses_them(
+    batched: tuple[aioredis.Redis, aioredis.Redis, str],
+) -> None:
+    client, other, _ = batched
+    key = f"batching:{uuid.uuid4().hex}"
+    await client.zadd(key, {"a": 1.5, "b": 2})
+    await client.hset(f"{key}:h", mapping={"f": "v"})
+    for redis in (client, other):  # the same answers through the wire and without it
+        assert await redis.zrange(key, 0, -1, withscores=True) == [(b"a", 1.5), (b"b", 2.0)]
+        assert await redis.hgetall(f"{key}:h") == {b"f": b"v"}
+        assert await redis.exists(key, f"{key}:h", f"{key}:none") == 2
+        assert await redis.set(key + ":s", 1, nx=True) in (True, None)
+        assert await redis.script_exists("0" * 40) == [False]
+
+
+async def test_pipelines_go_over_the_wire_and_transactions_stay_transactions(
+    batched: tuple[aioredis.Redis, aioredis.Redis, str],
+) -> None:
+    client, _, _ = batched
+    key, text = f"batching:{uuid.uuid4().hex}", f"batching:{uuid.uuid4().hex}"
+    await client.set(text, "not a number")
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.incr(key).incr(text).incr(key)
+        answers = await pipe.execute(raise_on_error=False)
+    assert answers[0] == 1 and answers[2] == 2 and isinstance(answers[1], ResponseError)
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.incr(key).incr(text)
+        with pytest.raises(ResponseError, match="Command # 2"):
+            await pipe.execute()
+    assert await client.get(key) == b"3"  # the failing pipeline's INCR ran, as Redis does
+    async with client.pipeline(transaction=True) as pipe:
+        pipe.incr(key).get(key)
+        assert await pipe.execute() == [4, b"4"]
+
+
+async def test_a_dropped_connection_is_opened_again(
+    batched: tuple[aioredis.Redis, aioredis.Redis, str],
+) -> None:
+    client, other, name = batched
+    key = f"batching:{uuid.uuid4().hex}"
+    assert await client.incr(key) == 1
+    (wire,) = [entry["id"] for entry in await other.client_list() if entry.get("name") == name]
+    await other.execute_command("CLIENT", "KILL", "ID", wire)
+    assert await client.incr(key) == 2  # tried again, once, on a new connection
+    assert await connections(other, name) == 1
+
+
+async def test_a_redis_that_does_not_answer_times_out_and_is_left_alone_a_while(
+    backend: Backend,
+) -> None:
+    client = redis_clients.connect(plain_redis(backend), timeout=0.2, batched=True)
+    other = redis_clients.connect(plain_redis(backend), timeout=5)
+    try:
+        await client.ping()
+        await other.execute_command("CLIENT", "PAUSE", 1000, "ALL")
+        started = time.monotonic()
+        with pytest.raises(RedisTimeoutError):
+            await client.get("batching:paused")
+        assert time.monotonic() - started < 0.9  # its timeout, not the pause
+        started = time.monotonic()
+        with pytest.raises(RedisTimeoutError, match="not asked again"):
+            await client.get("batching:paused")  # quiet: failed at once
+        assert time.monotonic() - started < 0.05
+    finally:
+        await other.execute_command("CLIENT", "UNPAUSE")
+        await client.aclose()
+        await other.aclose()
