@@ -177,10 +177,18 @@ class Wire:
         name = args[0]
         if isinstance(name, str) and " " in name:  # "SCRIPT LOAD": two words on the wire
             args = (*name.split(), *args[1:])
-        encode = self._encoder.encode
+        encoder = self._encoder
         parts = [b"*%d\r\n" % len(args)]
         for arg in args:
-            value = encode(arg)
+            kind = type(arg)  # the common kinds first, as redis-py's Encoder encodes them
+            if kind is str:
+                value = arg.encode(encoder.encoding, encoder.encoding_errors)
+            elif kind is bytes:
+                value = arg
+            elif kind is int:
+                value = b"%d" % arg
+            else:
+                value = encoder.encode(arg)
             parts += (b"$%d\r\n" % len(value), value, b"\r\n")
         return b"".join(parts)
 

@@ -10,8 +10,9 @@ The reader cannot tell which path served a page: ordering, cursors and paginatio
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -38,9 +39,18 @@ from models import Follow, Tweet, User
 from services import cache, fanout, feed, hybrid
 from services.timelines import TWEETS
 
+T = TypeVar("T")
+
+
+class OnDatabase(Protocol):
+    """Runs a read on the request's connection, taken when first needed: a page served from
+    Redis takes none (core/db.RequestReads.run)."""
+
+    def __call__(self, read: Callable[[AsyncConnection], Awaitable[T]]) -> Awaitable[T]: ...
+
 
 async def home_timeline(
-    connection: AsyncConnection,
+    sql: OnDatabase,
     redis: aioredis.Redis,
     *,
     viewer_id: int,
@@ -51,11 +61,11 @@ async def home_timeline(
     count = check_first(first) + 1
     before = cursors.decode(after, TWEETS)[0] if after is not None else None
     try:
-        ids = await _from_redis(connection, redis, viewer_id, before, count, settings)
+        ids = await _from_redis(sql, redis, viewer_id, before, count, settings)
     except RedisError:
         ids = None
     if ids is None:
-        ids = await database_page(connection, viewer_id=viewer_id, before=before, count=count)
+        ids = await sql(partial(database_page, viewer_id=viewer_id, before=before, count=count))
     page = ids[: count - 1]
     return Page(
         node_ids=page,
@@ -66,7 +76,7 @@ async def home_timeline(
 
 
 async def _from_redis(
-    connection: AsyncConnection,
+    sql: OnDatabase,
     redis: aioredis.Redis,
     viewer_id: int,
     before: int | None,
@@ -76,14 +86,14 @@ async def _from_redis(
     """The page from the viewer's timeline in Redis, the merged accounts' tweets, and the
     database past what Redis holds; None when the timeline is cold and another reader is
     rebuilding it."""
-    held = await _timeline(connection, redis, viewer_id, before, count, settings)
+    held = await _timeline(sql, redis, viewer_id, before, count, settings)
     if held is None:
         return None
     # with a full page from Redis, only newer tweets can join it
     newer_than = held.ids[-1] if len(held.ids) == count else None
-    merged = await _followed_merged(connection, redis, viewer_id, settings)
+    merged = await _followed_merged(sql, redis, viewer_id, settings)
     ids = held.ids + await _authored(
-        connection,
+        sql,
         redis,
         merged,
         before=before,
@@ -93,7 +103,7 @@ async def _from_redis(
     )
     if not held.complete(count, None):  # Redis holds nothing older: the database has the rest
         oldest = held.ids[-1] if held.ids else before
-        ids += await database_page(connection, viewer_id=viewer_id, before=oldest, count=count)
+        ids += await sql(partial(database_page, viewer_id=viewer_id, before=oldest, count=count))
     return sorted(set(ids), reverse=True)[:count]
 
 
@@ -155,7 +165,7 @@ async def _newest_of(
 
 
 async def _timeline(
-    connection: AsyncConnection,
+    sql: OnDatabase,
     redis: aioredis.Redis,
     viewer_id: int,
     before: int | None,
@@ -167,14 +177,14 @@ async def _timeline(
     page = partial(feed.holdings, redis, [viewer_id], before=before, count=count, ttl=ttl)
     held = (await page())[viewer_id]
     if held is None and await _rebuilt(
-        connection, redis, viewer_id, _authors_of(viewer_id), kind=feed.TIMELINE, ttl=ttl
+        sql, redis, viewer_id, _authors_of(viewer_id), kind=feed.TIMELINE, ttl=ttl
     ):
         held = (await page())[viewer_id]
     return held
 
 
 async def _rebuilt(
-    connection: AsyncConnection,
+    sql: OnDatabase,
     redis: aioredis.Redis,
     owner: int,
     authors: Select[tuple[int]] | CompoundSelect[tuple[int]],
@@ -189,7 +199,7 @@ async def _rebuilt(
     if lock is None:
         return False
     try:
-        newest = await _newest_of(connection, authors, None, feed.CAP)
+        newest = await sql(lambda connection: _newest_of(connection, authors, None, feed.CAP))
     except Exception:
         await feed.release_rebuild_lock(redis, owner, lock, kind=kind)  # cold again, at once
         raise
@@ -197,25 +207,28 @@ async def _rebuilt(
 
 
 async def _followed_merged(
-    connection: AsyncConnection, redis: aioredis.Redis, viewer_id: int, settings: Settings
+    sql: OnDatabase, redis: aioredis.Redis, viewer_id: int, settings: Settings
 ) -> list[int]:
     """The accounts in the hybrid set that the viewer follows, cached per viewer under the
     set's size: the set only grows, so a new member makes every cached answer unreachable."""
 
-    async def load(viewer_ids: list[int]) -> list[list[int]]:
+    async def followed(connection: AsyncConnection, viewer_ids: list[int]) -> list[list[int]]:
         merged = await hybrid.accounts(connection, redis, settings.hybrid_threshold)
         if not merged:
             return [[]]
-        followed = select(Follow.followee_id).where(
+        query = select(Follow.followee_id).where(
             Follow.follower_id == viewer_ids[0],
             Follow.followee_id == any_(bindparam("merged", merged, type_=ARRAY(BigInteger))),
         )
-        return [list((await connection.execute(followed)).scalars())]
+        return [list((await connection.execute(query)).scalars())]
 
-    [followed] = await cache.read_through(
+    async def load(viewer_ids: list[int]) -> list[list[int]]:
+        return await sql(partial(followed, viewer_ids=viewer_ids))
+
+    [found] = await cache.read_through(
         redis, await _merged_kind(redis), [viewer_id], load, ttl=settings.cache_ttl_seconds
     )
-    return list(followed)
+    return list(found)
 
 
 async def _merged_kind(redis: aioredis.Redis) -> str:
@@ -223,7 +236,7 @@ async def _merged_kind(redis: aioredis.Redis) -> str:
 
 
 async def _authored(
-    connection: AsyncConnection,
+    sql: OnDatabase,
     redis: aioredis.Redis,
     authors: list[int],
     *,
@@ -250,9 +263,7 @@ async def _authored(
     ids, missing = found.ids, found.incomplete
     rebuilt = []
     for author in found.cold:
-        if await _rebuilt(
-            connection, redis, author, _listed([author]), kind=feed.AUTHORED, ttl=ttl
-        ):
+        if await _rebuilt(sql, redis, author, _listed([author]), kind=feed.AUTHORED, ttl=ttl):
             rebuilt.append(author)
         else:
             missing.append(author)  # another reader is rebuilding it
@@ -261,7 +272,8 @@ async def _authored(
         ids += again.ids
         missing += again.cold + again.incomplete
     if missing:
-        ids += await _newest_of(connection, _listed(missing), before, count, newer_than)
+        listed = _listed(missing)
+        ids += await sql(lambda c: _newest_of(c, listed, before, count, newer_than))
     return ids
 
 

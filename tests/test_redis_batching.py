@@ -191,3 +191,16 @@ async def test_a_redis_that_does_not_answer_times_out_and_is_left_alone_a_while(
         await other.execute_command("CLIENT", "UNPAUSE")
         await client.aclose()
         await other.aclose()
+
+
+def test_commands_are_packed_as_redis_py_packs_them() -> None:
+    client = redis_clients.connect("redis://127.0.0.1:1/0", timeout=1, batched=True)
+    assert isinstance(client, redis_clients._Batched)
+    reference = client.connection_pool.make_connection()
+    for args in (
+        ("SET", "clé", "välue ✓", "EX", 30),
+        ("ZADD", b"raw", 1.5, "m", -7, memoryview(b"view")),
+        ("SCRIPT LOAD", "return 1"),
+        ("EVALSHA", "0" * 40, 0, 10**20, 0.1),
+    ):
+        assert client.wire.pack(args) == b"".join(reference.pack_command(*args))

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from schema.context import Context
 
 T = TypeVar("T")
+R = TypeVar("R")
 SCAN_ROUNDS = 8
 Read = Callable[[str | None, int], Awaitable[Page]]  # (after, how many): a page of raw ids
 
@@ -115,19 +116,19 @@ async def home_timeline(
 ) -> Listed[TweetView]:
     viewer_id = context.viewer()
 
-    async def read(cursor: str | None, count: int) -> Page:
-        def timeline(connection: AsyncConnection) -> Awaitable[Page]:
-            return home.home_timeline(
-                connection,
-                context.redis,
-                viewer_id=viewer_id,
-                first=count,
-                after=cursor,
-                settings=context.settings,
-            )
-
+    def on_primary(read: Callable[[AsyncConnection], Awaitable[R]]) -> Awaitable[R]:
         # on the primary: a timeline rebuilt from these reads is kept in Redis (services/home.py)
-        return await context.reads.run(timeline, primary=True)
+        return context.reads.run(read, primary=True)
+
+    async def read(cursor: str | None, count: int) -> Page:
+        return await home.home_timeline(
+            on_primary,
+            context.redis,
+            viewer_id=viewer_id,
+            first=count,
+            after=cursor,
+            settings=context.settings,
+        )
 
     return await _tweets(context, read, first=first, after=after, home=True)
 
