@@ -276,6 +276,7 @@ async def groups(redis: aioredis.Redis, keys: Sequence[str]) -> list[tuple[Any, 
     there; one group, with no target, on a single Redis."""
     if not is_cluster(redis):
         return [(None, list(keys))] if keys else []
+    assert isinstance(redis, RedisCluster)  # (for the type: is_cluster said so)
     await redis.initialize()  # the slots' owners (once: a no-op after)
     by_node: dict[str, tuple[ClusterNode, list[str]]] = {}
     for name in keys:

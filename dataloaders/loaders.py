@@ -99,6 +99,7 @@ class RowCodec:
     def __init__(self, name: str, columns: Sequence[Any]) -> None:
         self.row = namedtuple(name, [column.key for column in columns])  # type: ignore[misc]
         self._times = [i for i, c in enumerate(columns) if isinstance(c.type, DateTime)]
+        self.decoded = cache.Decoded(self.decode)  # rows read from the cache, kept decoded
 
     def encode(self, row: Row[Any] | None) -> list[Any] | None:
         if row is None:
@@ -119,6 +120,8 @@ class RowCodec:
 USER_ROWS = RowCodec("UserRow", USER_COLUMNS)
 TWEET_ROWS = RowCodec("TweetRow", TWEET_COLUMNS)
 MEDIA_ROWS = RowCodec("MediaRow", MEDIA_COLUMNS)
+# each tweet's images, in order, as one cached value
+_MEDIA_LISTS = cache.Decoded(lambda rows: tuple(MEDIA_ROWS.decode(row) for row in rows))
 
 
 class Loaders:
@@ -196,7 +199,9 @@ class Loaders:
 
         return await self._reads.run(read, primary=primary)
 
-    async def _cached(self, kind: str, keys: list[Any], load: Fill) -> list[Any]:
+    async def _cached(
+        self, kind: str, keys: list[Any], load: Fill, decoded: cache.Decoded | None = None
+    ) -> list[Any]:
         """Through the cache; a key written recently is filled from the primary when reads go
         to replicas (services/cache.py)."""
 
@@ -211,9 +216,11 @@ class Loaders:
                 load,
                 ttl=self._ttl,
                 load_fresh=fresh if self._reads.replicated else None,
+                decoded=decoded,
             )
         except RedisError:  # Redis down: the database answers alone
-            return await load(keys)
+            values = await load(keys)
+            return values if decoded is None else [decoded.decode(value) for value in values]
 
     def _rows_of(self, kind: str, query: Executable, codec: RowCodec) -> Any:
         """A batch function: rows by id, through the cache."""
@@ -229,9 +236,7 @@ class Loaders:
             return [codec.encode(by_id.get(key)) for key in keys]
 
         async def load(keys: list[int]) -> list[Any]:
-            return [
-                codec.decode(values) for values in await self._cached(kind, keys, from_database)
-            ]
+            return await self._cached(kind, keys, from_database, codec.decoded)
 
         return load
 
@@ -272,8 +277,7 @@ class Loaders:
                 found[row.tweet_id].append(MEDIA_ROWS.encode(row))
             return [found[key] for key in keys]
 
-        values = await self._cached(cache.TWEET_MEDIA, keys, from_database)
-        return [tuple(MEDIA_ROWS.decode(row) for row in rows) for rows in values]
+        return await self._cached(cache.TWEET_MEDIA, keys, from_database, _MEDIA_LISTS)
 
     async def _edit_history(self, keys: list[int]) -> list[list[Row[Any]]]:
         history: dict[int, list[Row[Any]]] = {key: [] for key in keys}

@@ -172,3 +172,30 @@ async def test_racing_likes_and_reads_end_with_the_exact_count(
         await asyncio.gather(*readers, return_exceptions=True)
     seen = await ok(client, TWEET, {"id": tweet}, token=author.token)
     assert seen["tweet"]["likeCount"] == len(fans)
+
+
+async def test_values_read_are_decoded_once_a_process_and_changes_are_seen(
+    redis: aioredis.Redis,
+) -> None:
+    decodes: list[object] = []
+
+    def decode(value: object) -> tuple[object, ...]:
+        decodes.append(value)
+        return tuple(value) if isinstance(value, list) else (value,)
+
+    decoded = cache.Decoded(decode, size=3)
+    name = kind()
+
+    async def load(items: list[int]) -> list[object]:
+        return [[item, "loaded"] for item in items]
+
+    first = await cache.read_through(redis, name, [1, 2], load, ttl=60, decoded=decoded)
+    assert first == [(1, "loaded"), (2, "loaded")]  # a miss: decoded as a reader of it is
+    again = await cache.read_through(redis, name, [1, 2], load, ttl=60, decoded=decoded)
+    assert again == first and again[0] is first[0]  # the same object: not decoded again
+    await redis.set(cache.key(name, 1), '[1,"changed"]', ex=60)  # (a writer's new row)
+    changed = await cache.read_through(redis, name, [1], load, ttl=60, decoded=decoded)
+    assert changed == [(1, "changed")]
+    count = len(decodes)
+    await cache.read_through(redis, name, [3, 4], load, ttl=60, decoded=decoded)  # past size
+    assert len(decoded._kept) <= 3 and len(decodes) == count + 2
