@@ -1,8 +1,9 @@
-"""Where the time goes in a scenario (`timeline_read`, or `baseline`: `{ __typename }`):
+"""Where the time goes in a scenario (`timeline_read`, `user_profile`, or `baseline`:
+`{ __typename }`):
 py-spy samples the API process under wrk load.
 
     .venv/bin/python -m bench.profile [--users 10000] [--seconds 15] [--top 5] [--backend ...]
-        [--scenario timeline_read|baseline]
+        [--scenario timeline_read|user_profile|baseline]
 
 Runs on the machine's PostgreSQL + Redis when they answer, else on the embedded servers (or on
 the one --backend names), with
@@ -24,7 +25,7 @@ from pathlib import Path
 from bench.datasets import dataset
 from bench.harness import server
 from bench.run import SECRET, answers, api_env, backend_urls
-from bench.scenarios import baseline, sample_users, timeline_read
+from bench.scenarios import baseline, sample_users, timeline_read, user_profile
 from core.security import TokenCodec
 
 
@@ -75,7 +76,9 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=5)
     parser.add_argument("--backend", choices=["embedded", "services"])
     parser.add_argument(
-        "--scenario", choices=["timeline_read", "baseline"], default="timeline_read"
+        "--scenario",
+        choices=["timeline_read", "user_profile", "baseline"],
+        default="timeline_read",
     )
     args = parser.parse_args()
     name = args.backend or ("services" if answers(5432) and answers(6379) else "embedded")
@@ -85,6 +88,8 @@ def main() -> None:
         tokens = TokenCodec.for_secret(SECRET, ttl_seconds=3600)
         if args.scenario == "baseline":
             scenario = baseline(connections=32)
+        elif args.scenario == "user_profile":
+            scenario = user_profile(sample, connections=32)
         else:
             scenario = timeline_read(sample, tokens, connections=32)
         with server("app:create_app", api_env(database_url, urls[1], args.users)) as url:

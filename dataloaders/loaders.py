@@ -241,12 +241,32 @@ class Loaders:
         return load
 
     async def _users_by_handle(self, keys: list[str]) -> list[Row[Any] | None]:
+        """Users by handle: the handle's id from the cache (handles never change), then the
+        user through the cache of users; a handle not known there (or known wrong: a cache
+        that outlived its database) from the database, whose ids are kept for the next."""
         lowered = [key.lower() for key in keys]
-        valid = [key for key in lowered if is_handle(key)]
-        rows = await self._rows(_USERS_BY_HANDLE, keys=valid)
-        by_handle = {row.handle.lower(): row for row in rows}
-        for row in rows:
-            self.users.prime(row.id, row)
+        valid = list(dict.fromkeys(key for key in lowered if is_handle(key)))
+        try:
+            ids = await cache.known(self._redis, cache.HANDLE, valid)
+        except RedisError:
+            ids = {}
+        users = await self.users.load_many(list(ids.values()))
+        by_handle = {  # those whose row agrees with the id held
+            row.handle.lower(): row
+            for row in users
+            if row is not None and ids.get(row.handle.lower()) == row.id
+        }
+        unknown = [key for key in valid if key not in by_handle]
+        if unknown:
+            rows = await self._rows(_USERS_BY_HANDLE, keys=unknown)
+            for row in rows:
+                by_handle[row.handle.lower()] = row
+                self.users.prime(row.id, row)
+            try:
+                found = {row.handle.lower(): row.id for row in rows}
+                await cache.keep(self._redis, cache.HANDLE, found, ttl=self._ttl)
+            except RedisError:
+                pass  # read from the database next time too
         return [by_handle.get(key) for key in lowered]
 
     async def _safety(self, keys: list[int]) -> list[Safety]:

@@ -88,6 +88,7 @@ FOLLOWED_MERGED = "m"  # by viewer, scoped by the size of the hybrid set (servic
 TOKEN_GENERATION = "g"  # by user (services/tokens.py)
 SAFETY = "s"  # by viewer: blocks either way, mutes, muted words (views/safety.py)
 TWEET_MEDIA = "tm"  # by tweet: its images, in order (services/media.py)
+HANDLE = "h"  # a user's id, by lowered handle (handles never change: `known`, `keep`)
 _NAMES = {
     TWEET: "tweet",
     USER: "user",
@@ -100,6 +101,7 @@ _NAMES = {
     TOKEN_GENERATION: "token_generation",
     SAFETY: "safety",
     TWEET_MEDIA: "tweet_media",
+    HANDLE: "handle",
 }
 
 
@@ -191,6 +193,30 @@ async def read_through(
             encoded = [jsons.dumps(value) for value in values] if decoded else []
             found.update(zip(others, _decoded(values, encoded, decoded), strict=True))
     return [found[name] for name in keys]
+
+
+async def known(redis: aioredis.Redis, kind: str, items: Sequence[Any]) -> dict[Any, Any]:
+    """The values held of those `items` that have one, for values that never change once
+    there (`keep`): no lease, no forgetting. Callers check what they read against the
+    database's rows (a cache that outlived its database holds values of another's)."""
+    values = await _mget(redis, [key(kind, item) for item in items])
+    found = {
+        item: jsons.loads_own(value) for item, value in zip(items, values, strict=True) if value
+    }
+    label = _NAMES.get(kind, kind)
+    series(CACHE, label, "hit").inc(len(found))
+    series(CACHE, label, "miss").inc(len(items) - len(found))
+    return found
+
+
+async def keep(redis: aioredis.Redis, kind: str, values: dict[Any, Any], *, ttl: int) -> None:
+    """Stores values that never change once there, for `known`."""
+    if not values:
+        return
+    async with redis.pipeline(transaction=False) as pipe:
+        for item, value in values.items():  # one command a key: on a cluster, one slot each
+            pipe.set(key(kind, item), jsons.dumps(value), ex=ttl)
+        await pipe.execute()
 
 
 class _Reads:

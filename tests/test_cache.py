@@ -11,6 +11,7 @@ import pytest
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
 
+from core.ids import expect_global_id
 from services import cache
 from tests.graphql import ok, post, register
 
@@ -199,3 +200,23 @@ async def test_values_read_are_decoded_once_a_process_and_changes_are_seen(
     count = len(decodes)
     await cache.read_through(redis, name, [3, 4], load, ttl=60, decoded=decoded)  # past size
     assert len(decoded._kept) <= 3 and len(decodes) == count + 2
+
+
+USER = "query($handle: String!) { user(handle: $handle) { id handle } }"
+
+
+async def test_users_by_handle_come_from_the_cache_and_a_wrong_id_there_is_not_believed(
+    client: httpx.AsyncClient, redis: aioredis.Redis
+) -> None:
+    alice, bob = await register(client), await register(client)
+    held = cache.key(cache.HANDLE, alice.handle.lower())
+    await redis.delete(held)
+    assert (await ok(client, USER, {"handle": alice.handle.upper()}))["user"]["id"] == alice.id
+    assert await redis.get(held) == str(expect_global_id(alice.id, "User"))  # for the next
+    assert (await ok(client, USER, {"handle": alice.handle}))["user"]["id"] == alice.id
+    # a cache older than the data: another's id, or one of nobody
+    for wrong in (expect_global_id(bob.id, "User"), 1):
+        await redis.set(held, wrong, ex=60)
+        user = (await ok(client, USER, {"handle": alice.handle}))["user"]
+        assert user == {"id": alice.id, "handle": alice.handle}
+    assert (await ok(client, USER, {"handle": "nobody_here_1"}))["user"] is None
