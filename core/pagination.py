@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Select
+from sqlalchemy import BigInteger, Integer, Select, bindparam
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -33,27 +34,41 @@ def check_first(first: int | None, default: int = 20) -> int:
     return first
 
 
-async def keyset_page(
-    connection: AsyncConnection,
-    query: Select[int, int],
-    *,
-    key: InstrumentedAttribute[int],
-    scope: str,
-    first: int | None,
-    after: str | None,
-    ascending: bool = False,
-) -> Page:
-    """Runs `query` (selecting key, node id) for one page, newest first unless `ascending`."""
-    first = check_first(first)
-    if after is not None:
-        (last,) = cursors.decode(after, scope)
-        query = query.where(key > last if ascending else key < last)
-    query = query.order_by(key.asc() if ascending else key.desc()).limit(first + 1)
-    rows = (await connection.execute(query)).all()
-    page = rows[:first]
-    return Page(
-        node_ids=[node for _, node in page],
-        cursors=[cursors.encode(scope, sort_key) for sort_key, _ in page],
-        has_next=len(rows) > first,
-        has_previous=after is not None,
-    )
+class Keyset:
+    """A list read a page at a time: `query` selects (key, node id) with its own bind
+    parameters (the list's owner), ordered by a unique key, newest first unless `ascending`.
+    Its statements are built once: building one a request was ~10% of a profile page's CPU."""
+
+    def __init__(
+        self,
+        query: Select[int, int],
+        *,
+        key: InstrumentedAttribute[int],
+        scope: str,
+        ascending: bool = False,
+    ) -> None:
+        self.scope = scope
+        order, limit = key.asc() if ascending else key.desc(), bindparam("limit", type_=Integer)
+        last = bindparam("last", type_=BigInteger)
+        self._first = query.order_by(order).limit(limit)
+        self._after = query.where(key > last if ascending else key < last)
+        self._after = self._after.order_by(order).limit(limit)
+
+    async def page(
+        self, connection: AsyncConnection, *, first: int | None, after: str | None, **params: Any
+    ) -> Page:
+        first = check_first(first)
+        params["limit"] = first + 1
+        if after is None:
+            query = self._first
+        else:
+            (params["last"],) = cursors.decode(after, self.scope)
+            query = self._after
+        rows = (await connection.execute(query, params)).all()
+        page = rows[:first]
+        return Page(
+            node_ids=[node for _, node in page],
+            cursors=[cursors.encode(self.scope, sort_key) for sort_key, _ in page],
+            has_next=len(rows) > first,
+            has_previous=after is not None,
+        )

@@ -9,13 +9,13 @@ nothing is left half-done.
 
 from __future__ import annotations
 
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import BigInteger, and_, bindparam, delete, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from core import ids
 from core.errors import BadUserInput, NotFound
-from core.pagination import Page, keyset_page
+from core.pagination import Keyset, Page
 from models import Block, Follow, User
 from services import graph, reach
 from services.events import BlockChanged, FollowChanged
@@ -82,7 +82,13 @@ async def blocked_page(
     connection: AsyncConnection, *, viewer_id: int, first: int | None, after: str | None
 ) -> Page:
     """Accounts the viewer blocks, newest block first."""
-    query = select(Block.id, Block.blocked_id).where(Block.blocker_id == viewer_id)
-    return await keyset_page(
-        connection, query, key=Block.id, scope=BLOCKS, first=first, after=after
-    )
+    return await _BLOCKED.page(connection, first=first, after=after, viewer=viewer_id)
+
+
+_BLOCKED = Keyset(
+    select(Block.id, Block.blocked_id).where(
+        Block.blocker_id == bindparam("viewer", type_=BigInteger)
+    ),
+    key=Block.id,
+    scope=BLOCKS,
+)

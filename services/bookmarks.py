@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from sqlalchemy import BigInteger, bindparam, delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import ids
-from core.pagination import Page, keyset_page
+from core.pagination import Keyset, Page
 from models import Bookmark
 from services.events import BookmarkChanged
 from services.tweets import original
@@ -54,7 +54,13 @@ async def page(
 ) -> Page:
     """The viewer's bookmarked tweets, newest bookmark first (a deleted tweet's bookmark goes
     with it: the foreign key cascades)."""
-    query = select(Bookmark.id, Bookmark.tweet_id).where(Bookmark.user_id == viewer_id)
-    return await keyset_page(
-        connection, query, key=Bookmark.id, scope=BOOKMARKS, first=first, after=after
-    )
+    return await _BOOKMARKED.page(connection, first=first, after=after, viewer=viewer_id)
+
+
+_BOOKMARKED = Keyset(
+    select(Bookmark.id, Bookmark.tweet_id).where(
+        Bookmark.user_id == bindparam("viewer", type_=BigInteger)
+    ),
+    key=Bookmark.id,
+    scope=BOOKMARKS,
+)

@@ -12,13 +12,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import Text, bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from core import ids
 from core.errors import BadUserInput, Forbidden, NotFound
-from core.pagination import Page, keyset_page
+from core.pagination import Keyset, Page
 from core.text import clean_text, is_handle
 from models import Report, User
 from services import tweets
@@ -170,16 +170,15 @@ async def reports_page(
     connection: AsyncConnection, *, status: str, first: int | None, after: str | None
 ) -> Page:
     """Reports with this status, oldest first: the moderators' queue."""
-    query = select(Report.id, Report.id).where(Report.status == status)
-    return await keyset_page(
-        connection,
-        query,
-        key=Report.id,
-        scope=REPORTS_SCOPE,
-        first=first,
-        after=after,
-        ascending=True,
-    )
+    return await _REPORTS.page(connection, first=first, after=after, status=status)
+
+
+_REPORTS = Keyset(
+    select(Report.id, Report.id).where(Report.status == bindparam("status", type_=Text)),
+    key=Report.id,
+    scope=REPORTS_SCOPE,
+    ascending=True,
+)
 
 
 async def name_moderator(work: Work, *, handle: str, granted: bool = True) -> int:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import BigInteger, bindparam, delete, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import ids
 from core.errors import BadUserInput, NotFound
-from core.pagination import Page, keyset_page
+from core.pagination import Keyset, Page
 from core.text import clean_text
 from models import Mute, MutedWord, User
 from services.events import MuteChanged, MutedWordsChanged
@@ -125,10 +125,16 @@ async def muted_page(
     connection: AsyncConnection, *, viewer_id: int, first: int | None, after: str | None
 ) -> Page:
     """Accounts the viewer mutes, newest mute first; lapsed ones are gone."""
-    query = select(Mute.id, Mute.muted_id).where(
-        Mute.muter_id == viewer_id, _in_force(Mute.expires_at)
-    )
-    return await keyset_page(connection, query, key=Mute.id, scope=MUTES, first=first, after=after)
+    return await _MUTED.page(connection, first=first, after=after, viewer=viewer_id)
+
+
+_MUTED = Keyset(
+    select(Mute.id, Mute.muted_id).where(
+        Mute.muter_id == bindparam("viewer", type_=BigInteger), _in_force(Mute.expires_at)
+    ),
+    key=Mute.id,
+    scope=MUTES,
+)
 
 
 async def muted_words(connection: AsyncConnection, *, viewer_id: int) -> list[Any]:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import BigInteger, bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from core import ids
-from core.pagination import Page, keyset_page
+from core.pagination import Keyset, Page
 from models import Follow, Like, Notification, Tweet, User
 from services.events import NotificationsCreated
 from services.work import Work
@@ -83,10 +83,16 @@ async def for_follow(work: Work, *, follower_id: int, followee_id: int) -> None:
 async def page(
     connection: AsyncConnection, *, viewer_id: int, first: int | None, after: str | None
 ) -> Page:
-    query = select(Notification.id, Notification.id).where(Notification.recipient_id == viewer_id)
-    return await keyset_page(
-        connection, query, key=Notification.id, scope=NOTIFICATIONS, first=first, after=after
-    )
+    return await _RECEIVED.page(connection, first=first, after=after, viewer=viewer_id)
+
+
+_RECEIVED = Keyset(
+    select(Notification.id, Notification.id).where(
+        Notification.recipient_id == bindparam("viewer", type_=BigInteger)
+    ),
+    key=Notification.id,
+    scope=NOTIFICATIONS,
+)
 
 
 async def newer_than(
