@@ -15,7 +15,10 @@ import struct
 from core.errors import BadUserInput
 
 _MAC_BYTES = 10
+_KEPT = 50_000
 _key = b"unset"
+_kept: dict[tuple[str, tuple[int, ...]], str] = {}  # cursors made, signed with _kept_for
+_kept_for = _key
 
 
 def configure(secret: str) -> None:
@@ -28,8 +31,18 @@ def _mac(body: bytes) -> bytes:
 
 
 def encode(scope: str, *key: int) -> str:
-    body = scope.encode() + b":" + struct.pack(f">{len(key)}q", *key)
-    return base64.urlsafe_b64encode(body + _mac(body)).decode().rstrip("=")
+    """The cursor of an entry, kept: every page of a popular list signs the same entries (a
+    MAC and base64 per edge were ~4% of a timeline page)."""
+    global _kept_for
+    if _kept_for is not _key or len(_kept) >= _KEPT:
+        _kept.clear()
+        _kept_for = _key
+    found = _kept.get((scope, key))
+    if found is None:
+        body = scope.encode() + b":" + struct.pack(f">{len(key)}q", *key)
+        found = base64.urlsafe_b64encode(body + _mac(body)).decode().rstrip("=")
+        _kept[(scope, key)] = found
+    return found
 
 
 def decode(cursor: str, scope: str, size: int = 1) -> tuple[int, ...]:

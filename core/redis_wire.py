@@ -170,6 +170,7 @@ class Wire:
         self._timeout = timeout
         self._quiet = quiet
         self._encoder = pool.get_encoder()  # type: ignore[no-untyped-call]
+        self._utf8 = (self._encoder.encoding, self._encoder.encoding_errors) == ("utf-8", "strict")
         self._protocol: _Protocol | None = None
         self._opening = asyncio.Lock()  # one connection opened for all callers waiting
 
@@ -177,6 +178,11 @@ class Wire:
         name = args[0]
         if isinstance(name, str) and " " in name:  # "SCRIPT LOAD": two words on the wire
             args = (*name.split(), *args[1:])
+        if self._utf8:
+            try:  # hiredis's, in C: the same bytes (tests/test_redis_batching.py)
+                return hiredis.pack_command(tuple(args))  # type: ignore[no-any-return]
+            except TypeError:  # what it does not take (a bool, None): as redis-py packs it
+                pass
         encoder = self._encoder
         parts = [b"*%d\r\n" % len(args)]
         for arg in args:

@@ -83,6 +83,9 @@ def test_cursors_round_trip_and_detect_tampering(monkeypatch: pytest.MonkeyPatch
     for bad in [flipped, cursor[:-1], "", "!!", cursor + "AAAA"]:
         with pytest.raises(BadUserInput):
             cursors.decode(bad, "tweet")
+    assert cursors.encode("tweet", 123456789) is cursor  # kept
     cursors.configure("another secret")
     with pytest.raises(BadUserInput):
         cursors.decode(cursor, "tweet")
+    signed_again = cursors.encode("tweet", 123456789)  # with the new key, not the kept one's
+    assert signed_again != cursor and cursors.decode(signed_again, "tweet") == (123456789,)

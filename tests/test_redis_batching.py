@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import DataError, NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core import redis_clients
@@ -201,6 +201,11 @@ def test_commands_are_packed_as_redis_py_packs_them() -> None:
         ("SET", "clé", "välue ✓", "EX", 30),
         ("ZADD", b"raw", 1.5, "m", -7, memoryview(b"view")),
         ("SCRIPT LOAD", "return 1"),
-        ("EVALSHA", "0" * 40, 0, 10**20, 0.1),
+        ("EVALSHA", "0" * 40, 0, 10**20, 0.1, 1e20, -0.0, float("inf"), 1 / 3),
     ):
         assert client.wire.pack(args) == b"".join(reference.pack_command(*args))
+    for wrong in (True, None, object()):  # refused alike
+        with pytest.raises(DataError):
+            client.wire.pack(("SET", "key", wrong))
+        with pytest.raises(DataError):
+            reference.pack_command("SET", "key", wrong)
