@@ -6,6 +6,7 @@ import asyncio
 import uuid
 
 import httpx
+import pytest
 from starlette.applications import Starlette
 
 from core.ids import parse_global_id
@@ -140,6 +141,29 @@ async def test_unexpected_errors_are_masked(
     assert body["errors"][0]["extensions"] == {"code": "INTERNAL_SERVER_ERROR"}
     assert "SELECT" not in response.text and "Traceback" not in response.text
     assert response.headers["x-request-id"]
+
+
+async def test_an_error_outside_execution_is_a_bare_500(
+    client: httpx.AsyncClient, app: Starlette, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """/graphql skips Starlette's router (app.py): its 500 page stays, outermost as in
+    Starlette's own stack; other methods still take the router's way (405)."""
+    from web import graphql_http
+
+    async def explode(request: object) -> None:
+        raise RuntimeError("SELECT secret FROM internals")
+
+    monkeypatch.setattr(graphql_http, "graphql_endpoint", explode)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        for response in (
+            await http.post("/graphql", json={"query": "{ __typename }"}),
+            await http.get("/graphql", params={"query": "{ __typename }"}),
+        ):
+            assert response.status_code == 500
+            assert response.text == "Internal Server Error"  # Starlette's page, nothing else
+    monkeypatch.undo()
+    assert (await client.put("/graphql", json={"query": "{ __typename }"})).status_code == 405
 
 
 async def test_an_answer_nulled_by_an_error_gives_back_every_connection(
