@@ -54,7 +54,7 @@ async def test_commands_of_one_turn_go_on_one_connection_each_with_its_answer(
     answers = await asyncio.gather(*(client.incr(key) for _ in range(30)))
     assert sorted(answers) == list(range(1, 31))  # each INCR once, none lost or doubled
     assert await connections(other, name) == 1  # unbatched, 30 callers would take 30
-    for _ in range(3):  # one at a time: sent by the caller itself, on the same connection
+    for _ in range(3):  # one at a time: on the same connection too
         assert await client.get(key) == b"30"
     assert await connections(other, name) == 1
 
