@@ -172,7 +172,7 @@ class Wire:
         self._encoder = pool.get_encoder()  # type: ignore[no-untyped-call]
         self._utf8 = (self._encoder.encoding, self._encoder.encoding_errors) == ("utf-8", "strict")
         self._protocol: _Protocol | None = None
-        self._opening = asyncio.Lock()  # one connection opened for all callers waiting
+        self._opening: asyncio.Future[_Protocol] | None = None  # the attempt under way
 
     def pack(self, args: Sequence[Any]) -> bytes:
         name = args[0]
@@ -227,10 +227,19 @@ class Wire:
         raise AssertionError("unreachable")
 
     async def _open(self) -> _Protocol:
-        async with self._opening:
-            if self._protocol is None or not self._protocol.open:
-                self._protocol = await self._connect()
-            return self._protocol
+        """The callers that find no connection wait for one attempt to open it, and share
+        its outcome: with Redis down, each round of callers fails at once, together (one at a
+        time, each trying, they queued behind each other's attempts)."""
+        opening = self._opening
+        if opening is None:
+            opening = self._opening = asyncio.ensure_future(self._connect())
+            opening.add_done_callback(self._opened)
+        return await asyncio.shield(opening)  # a caller that leaves cancels only its wait
+
+    def _opened(self, opening: asyncio.Future[_Protocol]) -> None:
+        self._opening = None
+        if not opening.cancelled() and opening.exception() is None:  # (marks it retrieved)
+            self._protocol = opening.result()
 
     async def _connect(self) -> _Protocol:
         connection: AbstractConnection = self._pool.make_connection()  # type: ignore[no-untyped-call]
@@ -252,6 +261,8 @@ class Wire:
         return protocol
 
     def close(self) -> None:
+        if self._opening is not None:
+            self._opening.cancel()
         if self._protocol is not None:
             self._protocol.close(RedisConnectionError("closed"))
             self._protocol = None

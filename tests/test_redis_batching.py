@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import DataError, NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -209,3 +210,27 @@ def test_commands_are_packed_as_redis_py_packs_them() -> None:
             client.wire.pack(("SET", "key", wrong))
         with pytest.raises(DataError):
             reference.pack_command("SET", "key", wrong)
+
+
+async def test_callers_that_find_redis_down_share_one_attempt_to_connect() -> None:
+    client = redis_clients.connect("redis://127.0.0.1:1/0", timeout=1, batched=True)
+    assert isinstance(client, redis_clients._Batched)
+    pool, attempts = client.connection_pool, []
+    make = pool.make_connection
+
+    def counted() -> object:
+        attempts.append(1)
+        return make()
+
+    pool.make_connection = counted  # type: ignore[method-assign]
+    try:
+        answers = await asyncio.gather(
+            *(client.get(f"down:{n}") for n in range(50)), return_exceptions=True
+        )
+        assert all(isinstance(answer, RedisConnectionError) for answer in answers), answers
+        assert len(attempts) == 1  # one at a time, each trying, they queued behind each other
+        with pytest.raises(RedisConnectionError):
+            await client.get("down:again")  # the next round tries again
+        assert len(attempts) == 2
+    finally:
+        await client.aclose()
