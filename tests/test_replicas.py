@@ -22,8 +22,10 @@ from starlette.applications import Starlette
 from app import create_app
 from core.config import Settings
 from core.db import Database, RequestReads
+from core.ids import expect_global_id
 from core.replicas import Replica, Replicas
 from schema.context import Context
+from services import cache
 from services.stores import Stores
 from tests.conftest import migrated_database, run_pending_jobs
 from tests.graphql import Account, gql, ok, post, register
@@ -155,10 +157,17 @@ async def test_reads_go_to_the_replica(
                 text("UPDATE users SET display_name = 'on the primary' WHERE handle = :h"),
                 {"h": account.handle},
             )
+        await uncached(replica_app, account)  # (the update told no cache: read the row)
         assert await name_of(rclient, account) != "on the primary"  # the replica answered
         assert reads("replica") > before
     await caught_up(replica_app, primary_sql)
+    await uncached(replica_app, account)  # (the read above kept the replica's row)
     assert await name_of(rclient, account) == "on the primary"
+
+
+async def uncached(app: Starlette, account: Account) -> None:
+    """Drops the account's cached row, as a write through the service would after commit."""
+    await app.state.redis.delete(cache.key(cache.USER, expect_global_id(account.id, "User")))
 
 
 async def test_a_users_writes_are_read_back_at_once_while_the_replica_lags(
