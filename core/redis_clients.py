@@ -40,7 +40,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.client import EMPTY_RESPONSE, NEVER_DECODE
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.redis_wire import Wire
@@ -119,9 +119,10 @@ _NOT_FOR_CALLBACKS = (EMPTY_RESPONSE, "keys")
 
 
 def _parsed(callbacks: Any, args: tuple[Any, ...], reply: Any, options: Mapping[str, Any]) -> Any:
-    """A reply as redis-py's parse_response gives it (its command's callback applied)."""
-    if isinstance(reply, ResponseError):
-        if EMPTY_RESPONSE in options:
+    """A reply as redis-py's parse_response gives it (its command's callback applied; an
+    error reply as its exception)."""
+    if isinstance(reply, RedisError):
+        if EMPTY_RESPONSE in options and isinstance(reply, ResponseError):
             return options[EMPTY_RESPONSE]
         return reply
     callback = callbacks.get(args[0])
@@ -140,12 +141,9 @@ class _Batched(aioredis.Redis):
     async def execute_command(self, *args: Any, **options: Any) -> Any:
         if _alone(args, options):
             return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
-        try:
-            reply = await self.wire.call(args)
-        except ResponseError as error:
-            reply = error
+        reply = await self.wire.call(args)
         answer = _parsed(self.response_callbacks, args, reply, options)
-        if isinstance(answer, ResponseError):
+        if isinstance(answer, RedisError):
             raise answer
         return answer
 

@@ -199,11 +199,8 @@ class Wire:
         return b"".join(parts)
 
     async def call(self, args: Sequence[Any]) -> Any:
-        """The raw reply to a command (a ResponseError for an error reply, raised)."""
-        reply = await self._send(self.pack(args), None)
-        if isinstance(reply, RedisError):
-            raise reply
-        return reply
+        """The raw reply to a command, an error reply as its exception (not raised)."""
+        return await self._send(self.pack(args), None)
 
     async def call_many(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
         """The raw replies to commands written together, error replies among them."""

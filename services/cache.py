@@ -157,10 +157,7 @@ async def read_through(
     found: dict[str, Any] = {}
     decode = decoded or jsons.loads_own
     missing = _decode_into(found, keys, await _mget(redis, keys), decode)
-    base = kind.split(":", 1)[0]  # not the scope: one series per kind
-    label = _NAMES.get(base, base)
-    series(CACHE, label, "hit").inc(len(keys) - len(missing))
-    series(CACHE, label, "miss").inc(len(missing))
+    _count(kind, hits=len(keys) - len(missing), misses=len(missing))
     if missing:
         token = secrets.token_hex(8)
         args = [token, LEASE_MS, int(load_fresh is not None)]
@@ -203,10 +200,15 @@ async def known(redis: aioredis.Redis, kind: str, items: Sequence[Any]) -> dict[
     found = {
         item: jsons.loads_own(value) for item, value in zip(items, values, strict=True) if value
     }
-    label = _NAMES.get(kind, kind)
-    series(CACHE, label, "hit").inc(len(found))
-    series(CACHE, label, "miss").inc(len(items) - len(found))
+    _count(kind, hits=len(found), misses=len(items) - len(found))
     return found
+
+
+def _count(kind: str, *, hits: int, misses: int) -> None:
+    base = kind.split(":", 1)[0]  # not the scope: one series per kind
+    label = _NAMES.get(base, base)
+    series(CACHE, label, "hit").inc(hits)
+    series(CACHE, label, "miss").inc(misses)
 
 
 async def keep(redis: aioredis.Redis, kind: str, values: dict[Any, Any], *, ttl: int) -> None:
